@@ -1,0 +1,30 @@
+export { type CloseReason, type CloseStatus, parseClose, serializeClose } from './close.js';
+export { CloseCode, type CloseCodeName, isValidCloseCode } from './close-code.js';
+export {
+  ConnectionClosedError,
+  type ErrorCode,
+  HandshakeError,
+  InvalidArgumentError,
+  InvalidStateError,
+  PayloadTooBigError,
+  ProtocolError,
+  WebSocketError,
+} from './errors.js';
+export type { ExtensionOffer, PerMessageExtension } from './extension.js';
+export { encodeFrame, encodeTextFrame, type FrameOptions, headerLength } from './frame.js';
+export { applyMask, type MaskGenerator, randomMask } from './mask.js';
+export { isControlOpcode, Opcode } from './opcode.js';
+export {
+  type BinaryEvent,
+  type CloseEvent,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  type PingEvent,
+  type PongEvent,
+  Protocol,
+  type ProtocolEvent,
+  type ProtocolOptions,
+  type Side,
+  State,
+  type TextEvent,
+} from './protocol.js';
+export { isValidUtf8, Utf8Validator } from './utf8.js';
