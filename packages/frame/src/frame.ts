@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from './errors.js';
 import { applyMask, type MaskGenerator } from './mask.js';
-import { isControlOpcode, type Opcode } from './opcode.js';
+import type { Opcode } from './opcode.js';
 
 /** How to frame one payload. */
 export interface FrameOptions {
@@ -16,10 +16,8 @@ export interface FrameOptions {
   readonly mask?: MaskGenerator | null;
 }
 
-// Payloads up to this size are copied behind their header, so one frame is one write; larger
-// ones are returned as [header, payload] and never copied.
-const MERGE_LIMIT = 1024;
 const maskKey = new Uint8Array(4);
+const NO_OPTIONS: FrameOptions = {};
 
 /** Length of the header of a frame with `payloadLength` bytes (RFC 6455 §5.2). */
 export function headerLength(payloadLength: number, masked: boolean): number {
@@ -29,102 +27,113 @@ export function headerLength(payloadLength: number, masked: boolean): number {
 
 function writeHeader(
   target: Uint8Array,
-  offset: number,
   opcode: number,
   payloadLength: number,
   fin: boolean,
   rsv1: boolean,
   masked: boolean,
 ): number {
-  target[offset] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
+  target[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
   const maskBit = masked ? 0x80 : 0;
   if (payloadLength < 126) {
-    target[offset + 1] = maskBit | payloadLength;
-    return offset + 2;
+    target[1] = maskBit | payloadLength;
+    return 2;
   }
   if (payloadLength < 65_536) {
-    target[offset + 1] = maskBit | 126;
-    target[offset + 2] = payloadLength >>> 8;
-    target[offset + 3] = payloadLength & 0xff;
-    return offset + 4;
+    target[1] = maskBit | 126;
+    target[2] = payloadLength >>> 8;
+    target[3] = payloadLength & 0xff;
+    return 4;
   }
-  target[offset + 1] = maskBit | 127;
+  target[1] = maskBit | 127;
   // §5.2: "the most significant bit MUST be 0". Lengths above 2^32 need the upper word.
   const high = Math.floor(payloadLength / 0x1_0000_0000);
   const low = payloadLength >>> 0;
-  target[offset + 2] = 0;
-  target[offset + 3] = 0;
-  target[offset + 4] = (high >>> 8) & 0xff;
-  target[offset + 5] = high & 0xff;
-  target[offset + 6] = low >>> 24;
-  target[offset + 7] = (low >>> 16) & 0xff;
-  target[offset + 8] = (low >>> 8) & 0xff;
-  target[offset + 9] = low & 0xff;
-  return offset + 10;
+  target[2] = 0;
+  target[3] = 0;
+  target[4] = (high >>> 8) & 0xff;
+  target[5] = high & 0xff;
+  target[6] = low >>> 24;
+  target[7] = (low >>> 16) & 0xff;
+  target[8] = (low >>> 8) & 0xff;
+  target[9] = low & 0xff;
+  return 10;
 }
 
 /**
- * Frames `payload` and returns the bytes to write, in order: one chunk, or `[header, payload]`
- * when an unmasked payload is large enough that copying it would cost more than a second write.
+ * Frames `payload` and returns the bytes to write, in order: `[header, payload]` for an unmasked
+ * (server) frame, which never copies the payload, or one buffer for a masked (client) frame.
  *
- * The payload is never modified: a masked frame gets a new buffer. Write every returned chunk (a
- * socket should be corked around them, so that they leave in one segment).
+ * The payload is never modified: a masked frame is written into a new buffer. Write every
+ * returned chunk, corking the socket around them so that they leave in one segment.
  */
 export function encodeFrame(
   opcode: Opcode,
   payload: Uint8Array,
-  options: FrameOptions = {},
+  options: FrameOptions = NO_OPTIONS,
 ): Uint8Array[] {
-  const fin = options.fin ?? true;
-  const rsv1 = options.rsv1 ?? false;
+  const fin = options.fin !== false;
+  const rsv1 = options.rsv1 === true;
   const length = payload.length;
-  if (isControlOpcode(opcode) && (length > 125 || !fin)) {
+  if (opcode >= 0x8 && (length > 125 || !fin)) {
     // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be
     // fragmented."
-    throw new InvalidArgumentError(
-      'control frames carry at most 125 bytes and are never fragmented',
-    );
+    throw new InvalidArgumentError('control frames carry at most 125 bytes and are never fragmented');
   }
   const generateMask = options.mask;
-  if (generateMask) {
-    const hlen = headerLength(length, true);
+  if (!generateMask) {
+    const header = Buffer.allocUnsafe(length < 126 ? 2 : length < 65_536 ? 4 : 10);
+    writeHeader(header, opcode, length, fin, rsv1, false);
+    return [header, payload];
+  }
+  const hlen = headerLength(length, true);
+  let frame: Uint8Array;
+  if (length < 64) {
+    frame = Buffer.allocUnsafe(hlen + length);
+  } else {
     // Place the header so that the payload lands at the source's alignment modulo 4: applyMask
     // then works a word at a time.
     const pad = (payload.byteOffset - hlen) & 3;
-    const frame = Buffer.allocUnsafe(pad + hlen + length).subarray(pad);
-    let offset = writeHeader(frame, 0, opcode, length, fin, rsv1, true);
-    generateMask(maskKey);
-    frame[offset++] = maskKey[0]!;
-    frame[offset++] = maskKey[1]!;
-    frame[offset++] = maskKey[2]!;
-    frame[offset++] = maskKey[3]!;
+    frame = Buffer.allocUnsafe(pad + hlen + length);
+    if (pad !== 0) frame = frame.subarray(pad);
+  }
+  const offset = writeHeader(frame, opcode, length, fin, rsv1, true) + 4;
+  generateMask(maskKey);
+  const m0 = maskKey[0]!;
+  const m1 = maskKey[1]!;
+  const m2 = maskKey[2]!;
+  const m3 = maskKey[3]!;
+  frame[offset - 4] = m0;
+  frame[offset - 3] = m1;
+  frame[offset - 2] = m2;
+  frame[offset - 1] = m3;
+  if (length < 64) {
+    let i = 0;
+    for (; i + 3 < length; i += 4) {
+      frame[offset + i] = payload[i]! ^ m0;
+      frame[offset + i + 1] = payload[i + 1]! ^ m1;
+      frame[offset + i + 2] = payload[i + 2]! ^ m2;
+      frame[offset + i + 3] = payload[i + 3]! ^ m3;
+    }
+    for (; i < length; i++) frame[offset + i] = payload[i]! ^ maskKey[i & 3]!;
+  } else {
     applyMask(payload, 0, length, maskKey, 0, frame, offset);
-    return [frame];
   }
-  const hlen = headerLength(length, false);
-  if (length <= MERGE_LIMIT) {
-    const frame = Buffer.allocUnsafe(hlen + length);
-    writeHeader(frame, 0, opcode, length, fin, rsv1, false);
-    frame.set(payload, hlen);
-    return [frame];
-  }
-  const header = Buffer.allocUnsafe(hlen);
-  writeHeader(header, 0, opcode, length, fin, rsv1, false);
-  return [header, payload];
+  return [frame];
 }
 
 /**
  * Frames a text payload given as a string, encoding it straight behind the header: one
  * allocation and one pass, with no intermediate byte array. Returns the chunks to write.
  */
-export function encodeTextFrame(text: string, options: FrameOptions = {}): Uint8Array[] {
-  const fin = options.fin ?? true;
-  const rsv1 = options.rsv1 ?? false;
+export function encodeTextFrame(text: string, options: FrameOptions = NO_OPTIONS): Uint8Array[] {
+  const fin = options.fin !== false;
+  const rsv1 = options.rsv1 === true;
   const length = Buffer.byteLength(text, 'utf8');
   const masked = Boolean(options.mask);
   const hlen = headerLength(length, masked);
   const frame = Buffer.allocUnsafe(hlen + length);
-  const offset = writeHeader(frame, 0, 0x1, length, fin, rsv1, masked);
+  const offset = writeHeader(frame, 0x1, length, fin, rsv1, masked);
   if (!options.mask) {
     frame.write(text, offset, length, 'utf8');
     return [frame];
