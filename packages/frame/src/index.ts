@@ -12,6 +12,23 @@ export {
 } from './errors.js';
 export type { ExtensionOffer, PerMessageExtension } from './extension.js';
 export { encodeFrame, encodeTextFrame, type FrameOptions, headerLength } from './frame.js';
+export {
+  acceptKey,
+  buildRejection,
+  buildResponse,
+  type ClientHandshake,
+  type ClientRequest,
+  createRequest,
+  generateKey,
+  type HeaderFields,
+  type HeaderMap,
+  type RequestOptions,
+  type ResponseOptions,
+  type ServerHandshake,
+  validateRequest,
+  validateResponse,
+} from './handshake.js';
+export { isToken, parseExtensions, parseTokenList, serializeExtensions } from './headers.js';
 export { applyMask, type MaskGenerator, randomMask } from './mask.js';
 export { isControlOpcode, Opcode } from './opcode.js';
 export {
