@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Workspace packages resolve to their TypeScript sources through this export condition.
+  resolve: { conditions: ['@gale/source'] },
   test: {
     name: 'frame',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
