@@ -10,7 +10,10 @@ const out = mkdtempSync(join(tmpdir(), 'gale-pack-'));
 const run = (cmd, args, cwd = process.cwd()) => execFileSync(cmd, args, { cwd, stdio: 'inherit' });
 try {
   run('pnpm', ['pack', '--pack-destination', out]);
-  const tarball = join(out, readdirSync(out).find((f) => f.endsWith('.tgz')));
+  const tarball = join(
+    out,
+    readdirSync(out).find((f) => f.endsWith('.tgz')),
+  );
   run('tar', ['-xzf', tarball, '-C', out]);
   run('pnpm', ['exec', 'publint', '--strict', join(out, 'package')]);
   // ESM-only by design (Node 20.19+ can require() ESM): the CommonJS-from-ESM rule does not apply.

@@ -3,7 +3,13 @@
 //
 //   node examples/echo-server.mjs        then open http://127.0.0.1:8080 (PORT and HOST override)
 import { createServer } from 'node:http';
-import { buildRejection, buildResponse, HandshakeError, Protocol, validateRequest } from '@gale/frame';
+import {
+  buildRejection,
+  buildResponse,
+  HandshakeError,
+  Protocol,
+  validateRequest,
+} from '@gale/frame';
 
 const page = `<!doctype html><meta charset="utf-8"><title>@gale/frame echo</title>
 <h1>@gale/frame echo</h1><p id="status">connecting…</p>
@@ -17,7 +23,7 @@ const page = `<!doctype html><meta charset="utf-8"><title>@gale/frame echo</titl
   document.getElementById('f').onsubmit = (e) => { e.preventDefault(); ws.send(document.getElementById('m').value); };
 </script>`;
 
-const server = createServer((req, res) => {
+const server = createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
 });
 
@@ -64,7 +70,12 @@ server.on('upgrade', (req, socket, head) => {
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 server.listen(port, host, () => {
-  console.log(`@gale/frame echo example: http://${host}:${port} (WebSocket at ws://${host}:${port}/echo)`);
-  console.log('The Lit demo apps arrive with @gale/server and @gale/client; until then this is the demo.');
+  console.log(
+    `@gale/frame echo example: http://${host}:${port} (WebSocket at ws://${host}:${port}/echo)`,
+  );
+  console.log(
+    'The Lit demo apps arrive with @gale/server and @gale/client; until then this is the demo.',
+  );
 });
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close(() => process.exit(0)));
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => server.close(() => process.exit(0)));

@@ -78,7 +78,9 @@ export function encodeFrame(
   if (opcode >= 0x8 && (length > 125 || !fin)) {
     // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be
     // fragmented."
-    throw new InvalidArgumentError('control frames carry at most 125 bytes and are never fragmented');
+    throw new InvalidArgumentError(
+      'control frames carry at most 125 bytes and are never fragmented',
+    );
   }
   const generateMask = options.mask;
   if (!generateMask) {

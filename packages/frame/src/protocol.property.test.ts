@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isValidCloseCode, Protocol, type ProtocolEvent, type Side } from './index.js';
 
 // CI runs at least 10,000 cases per property (the bar); locally a quicker pass.
-const NUM_RUNS = process.env.CI ? 10_000 : 1_000;
+const NUM_RUNS = process.env['CI'] ? 10_000 : 1_000;
 const FAILURE_CODES = [1002, 1006, 1007, 1009, 1011];
 
 type Message = { type: 'text'; data: string } | { type: 'binary'; data: Uint8Array };
