@@ -32,6 +32,15 @@ export { isToken, parseExtensions, parseTokenList, serializeExtensions } from '.
 export { applyMask, type MaskGenerator, randomMask } from './mask.js';
 export { isControlOpcode, Opcode } from './opcode.js';
 export {
+  acceptDeflateResponse,
+  type DeflateNegotiation,
+  type DeflateOptions,
+  type DeflateParameters,
+  negotiateDeflate,
+  offerDeflate,
+  PerMessageDeflate,
+} from './permessage-deflate.js';
+export {
   type BinaryEvent,
   type CloseEvent,
   DEFAULT_MAX_MESSAGE_SIZE,

@@ -89,6 +89,7 @@ const EMPTY = new Uint8Array(0);
 // the frame and message sizes, so memory held tracks the bytes received, never the fragment count
 // or a length a header merely announced.
 const MIN_ASSEMBLY = 1024;
+const MERGE_LIMIT = 1024;
 
 /**
  * The RFC 6455 protocol state machine for one open connection, without I/O (the model is
@@ -659,7 +660,13 @@ export class Protocol {
   }
 
   #sendFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
-    this.#push(encodeFrame(opcode as Opcode, payload, { fin, rsv1, mask: this.#generateMask }));
+    const chunks = encodeFrame(opcode as Opcode, payload, { fin, rsv1, mask: this.#generateMask });
+    // A small payload is cheaper to copy behind its header than to write as a second chunk.
+    if (chunks.length === 2 && payload.length <= MERGE_LIMIT) {
+      this.#output.push(Buffer.concat(chunks as Buffer[]));
+    } else {
+      this.#push(chunks);
+    }
   }
 
   #push(chunks: Uint8Array[]): void {
