@@ -128,18 +128,7 @@ export function validateRequest(request: {
 
   const subprotocols = parseSubprotocols(header(headers, 'sec-websocket-protocol'));
 
-  let extensions: ExtensionOffer[];
-  try {
-    extensions = parseExtensions(header(headers, 'sec-websocket-extensions'));
-  } catch (error) {
-    throw new HandshakeError(
-      'ERR_HANDSHAKE_EXTENSION',
-      'Invalid Sec-WebSocket-Extensions header',
-      400,
-      {},
-      { cause: error },
-    );
-  }
+  const extensions = extensionsOf(headers, 400);
 
   // Two Origin lines would let an origin check compare against the wrong one (RFC 6454 §7.3: a
   // user agent "MUST NOT include more than one Origin header field").
@@ -435,18 +424,7 @@ export function validateResponse(
     );
   }
 
-  let extensions: ExtensionOffer[];
-  try {
-    extensions = parseExtensions(header(headers, 'sec-websocket-extensions'));
-  } catch (error) {
-    throw new HandshakeError(
-      'ERR_HANDSHAKE_EXTENSION',
-      'Invalid Sec-WebSocket-Extensions header',
-      status,
-      {},
-      { cause: error },
-    );
-  }
+  const extensions = extensionsOf(headers, status);
 
   // §4.1: "If the response includes a |Sec-WebSocket-Protocol| header field and this header field
   // indicates the use of a subprotocol that was not present in the client's handshake ..., the
@@ -574,4 +552,20 @@ function fields(headers: HeaderFields | undefined, owned: ReadonlySet<string>): 
     else for (const item of value) lines += field(name, item);
   }
   return lines;
+}
+
+// The parsed Sec-WebSocket-Extensions header; a malformed one is a HandshakeError with `status`
+// (400 on the server; on the client, the status the server answered).
+function extensionsOf(headers: HeaderMap, status: number): ExtensionOffer[] {
+  try {
+    return parseExtensions(header(headers, 'sec-websocket-extensions'));
+  } catch (error) {
+    throw new HandshakeError(
+      'ERR_HANDSHAKE_EXTENSION',
+      'Invalid Sec-WebSocket-Extensions header',
+      status,
+      {},
+      { cause: error },
+    );
+  }
 }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { prng } from '../test/helpers.js';
 import {
   HandshakeError,
   InvalidArgumentError,
@@ -127,25 +128,13 @@ function expectDecodeFailure(
   return caught as ProtocolError;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so that failures can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Messages that exercise context takeover: text from a small vocabulary, exact repeats of earlier
  * messages (back-references into history), incompressible bytes, empty messages and messages
  * larger than the 32 KiB window.
  */
 function randomMessages(seed: number, count: number): Uint8Array[] {
-  const next = random(seed);
+  const next = prng(seed);
   const int = (max: number) => Math.floor(next() * max);
   const vocabulary = Array.from({ length: 200 }, () =>
     Array.from({ length: 2 + int(10) }, () => String.fromCharCode(97 + int(26))).join(''),
@@ -431,7 +420,7 @@ describe('PerMessageDeflate round trips', () => {
         (params, messages) => {
           const { server, client } = pair(params);
           for (const [message, count, seed] of messages) {
-            const parts = fragments(message, count, random(seed));
+            const parts = fragments(message, count, prng(seed));
             const encoded = encodeFragments(server, parts);
             expectSameBytes(client.decode(encoded, message.byteLength), message);
             expect(server.historySize.encode).toBeLessThanOrEqual(2 ** params.serverMaxWindowBits);
@@ -525,7 +514,7 @@ describe('PerMessageDeflate interoperability', () => {
       const { server } = pair({ serverMaxWindowBits: bits, clientMaxWindowBits: bits });
       const peerInflate = zlib.createInflateRaw({ windowBits: 15 });
       const peerDeflate = zlib.createDeflateRaw({ windowBits: bits });
-      const next = random(bits);
+      const next = prng(bits);
       try {
         for (const message of randomMessages(1000 + bits, 200)) {
           // Ours to theirs, in 1 to 3 fragments.

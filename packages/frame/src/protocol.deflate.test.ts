@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { concat, frame, toHex } from '../test/helpers.js';
+import { concat, frame, prng, toHex } from '../test/helpers.js';
 import {
   acceptDeflateResponse,
   type DeflateOptions,
@@ -36,14 +36,10 @@ function transfer(from: Protocol, to: Protocol): { events: ProtocolEvent[]; wire
 
 function corpus(count: number): Array<string | Uint8Array> {
   const out: Array<string | Uint8Array> = [];
-  let seed = 1;
-  const random = () => {
-    seed = (seed * 1_103_515_245 + 12_345) & 0x7fff_ffff;
-    return seed;
-  };
+  const random = prng(1);
   for (let i = 0; i < count; i++) {
     const size = [16, 64, 256, 1024, 4096, 65_536, 131_072][i % 7]!;
-    if (i % 3 === 0) out.push(Uint8Array.from({ length: size }, () => random() & 0xff));
+    if (i % 3 === 0) out.push(Uint8Array.from({ length: size }, () => Math.floor(random() * 256)));
     else out.push(`{"id":${i},"text":"${'gale wind '.repeat(size / 10)}"}`.slice(0, size));
   }
   return out;

@@ -179,3 +179,15 @@ function findLastCloseLength(sent: Buffer): number {
 export function expectFramesSent(outcome: Outcome, ...frames: Uint8Array[]): void {
   expect(outcome.sent).toBe(frames.map(toHex).join(''));
 }
+
+/** Deterministic pseudo-random numbers (mulberry32), so that failures can be replayed. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

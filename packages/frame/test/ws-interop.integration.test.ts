@@ -16,6 +16,7 @@ import {
   startServer,
   type TestServer,
 } from './harness.js';
+import { prng } from './helpers.js';
 
 // Interoperability with ws 8, the reference Node implementation, in both directions: a ws client
 // against the gale server of ./harness.ts, and the gale client against a ws WebSocketServer that
@@ -197,18 +198,6 @@ function sendFromGale(connection: Connection, message: TestMessage): void {
     connection.sendFragments(message.binary ? 'binary' : 'text', message.fragments);
   } else if (message.binary) connection.sendBinary(first!);
   else connection.sendText(first!);
-}
-
-/** A deterministic PRNG (mulberry32), so that a failure reproduces. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 const WORDS =
