@@ -1,0 +1,441 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import {
+  buildRejection,
+  buildResponse,
+  HandshakeError,
+  negotiateDeflate,
+  type PerMessageDeflate,
+  Protocol,
+  validateRequest,
+} from '@gale/frame';
+import { type ConnectionDelegate, WebSocketConnection } from './connection.js';
+import { HTTPError, InvalidSettingError } from './errors.js';
+import type { RouteOptions } from './handler.js';
+import { logAccess } from './log.js';
+import { Request } from './request.js';
+import { RequestHandler } from './request-handler.js';
+import { type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
+import { createStaticHandler } from './static-files.js';
+import { type Broker, MemoryBroker, type TopicMessage } from './topics.js';
+import {
+  bindConnection,
+  connectionOf,
+  setSelectedSubprotocol,
+  subscriptionsOf,
+  WebSocketHandler,
+} from './websocket-handler.js';
+
+/** A handler class a route can name. */
+export type HandlerClass =
+  | (new (
+      application: Application,
+      request: Request,
+      options?: RouteOptions,
+    ) => RequestHandler)
+  | (new (
+      application: Application,
+      request: Request,
+      options?: RouteOptions,
+    ) => WebSocketHandler);
+
+/**
+ * A route: a path pattern, the handler class, and options given to every instance. A string
+ * pattern is a regular expression matched against the whole path, as Tornado's (`'/chat/(\\w+)'`);
+ * its groups are passed, URL-decoded, to `open()` or the HTTP method.
+ */
+export type Route = readonly [
+  pattern: string | RegExp,
+  handler: HandlerClass,
+  options?: RouteOptions,
+];
+
+/** Settings plus the topic broker (in-memory by default). */
+export interface ApplicationOptions extends Settings {
+  readonly broker?: Broker;
+}
+
+interface CompiledRoute {
+  readonly regex: RegExp;
+  readonly handler: HandlerClass;
+  readonly options: RouteOptions;
+  readonly isWebSocket: boolean;
+}
+
+/**
+ * Routes requests and WebSocket upgrades to handlers, as Tornado's `Application`. Serve it with
+ * `listen()`, or attach it to an existing server with `attach()` (upgrades it does not route are
+ * left to other listeners, such as Vite's HMR socket) and use `handleRequest` as middleware.
+ */
+export class Application {
+  readonly settings: ResolvedSettings;
+  readonly broker: Broker;
+  readonly #routes: CompiledRoute[];
+  readonly #servers = new Set<Server | HttpsServer>();
+  readonly #handlers = new Set<WebSocketHandler>();
+  readonly #static: ReturnType<typeof createStaticHandler> | undefined;
+
+  constructor(routes: readonly Route[], options: ApplicationOptions = {}) {
+    const { broker, ...settings } = options;
+    this.settings = resolveSettings(settings);
+    this.broker = broker ?? new MemoryBroker();
+    this.#routes = routes.map(compileRoute);
+    this.#static = this.settings.staticPath
+      ? createStaticHandler(this.settings.staticPath)
+      : undefined;
+  }
+
+  /** WebSocket connections currently open. */
+  get connectionCount(): number {
+    return this.#handlers.size;
+  }
+
+  /**
+   * Creates a `node:http` server for this application and listens on `port` and `host`. Resolves
+   * with the server once it listens (port 0 picks a free port: read `server.address()`).
+   */
+  listen(port = 0, host?: string): Promise<Server> {
+    const server = createServer({
+      maxHeaderSize: this.settings.maxHeaderSize,
+      // Clients that never finish their request (or upgrade) head are dropped.
+      headersTimeout: this.settings.handshakeTimeout * 1000,
+      requestTimeout: Math.max(this.settings.handshakeTimeout * 1000, 30_000),
+      connectionsCheckingInterval: Math.min(1000, this.settings.handshakeTimeout * 1000),
+    });
+    server.on('request', (req, res) => this.handleRequest(req, res));
+    server.on('upgrade', (req, socket, head) => {
+      if (!this.handleUpgrade(req, socket, head)) {
+        abortHandshake(socket, 404, 'Not Found');
+        this.#log(404, req, process.hrtime.bigint());
+      }
+    });
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      // node:http's own limits: an oversized head is 431, a malformed one 400.
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? 431
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? 408
+            : 400;
+      socket.end(
+        buildRejection(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'),
+      );
+    });
+    this.#servers.add(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve(server);
+      });
+    });
+  }
+
+  /**
+   * Serves this application's WebSocket routes on an existing `node:http`/`https` server. Upgrade
+   * requests that match no WebSocket route are left untouched for the server's other listeners.
+   * For the HTTP routes, call `handleRequest` from the server's request handling.
+   */
+  attach(server: Server | HttpsServer): void {
+    this.#servers.add(server);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.handleUpgrade(req, socket, head);
+    });
+  }
+
+  /**
+   * Handles an upgrade request if a WebSocket route matches its path; returns false (touching
+   * nothing) otherwise. For use from other frameworks' upgrade handling.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const match = this.#match(req.url ?? '/', true);
+    if (match === undefined) return false;
+    void this.#upgrade(req, socket, head, match.route, match.args);
+    return true;
+  }
+
+  /**
+   * Handles an HTTP request: a matching `RequestHandler` route, else static files (the
+   * `staticPath` setting), else `next()` if given (middleware use), else 404.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse, next?: () => void): void {
+    const startedAt = process.hrtime.bigint();
+    const match = this.#match(req.url ?? '/', false);
+    if (match !== undefined) {
+      const request = new Request(req);
+      const handler = new (
+        match.route.handler as new (
+          a: Application,
+          r: Request,
+          o: RouteOptions,
+        ) => RequestHandler
+      )(this, request, match.route.options);
+      void handler.execute(res, match.args);
+      return;
+    }
+    if (this.#matchesWebSocketRoute(req.url ?? '/')) {
+      // A plain request to a WebSocket route: Tornado's answers (405 for other methods, else 400).
+      let status = 400;
+      let message = 'Can "Upgrade" only to "WebSocket".';
+      try {
+        validateRequest({ method: req.method ?? 'GET', headers: req.headers });
+      } catch (error) {
+        if (error instanceof HandshakeError) {
+          status = error.status;
+          message = error.message;
+        }
+      }
+      sendPlain(res, status, message);
+      this.#log(status, req, startedAt);
+      return;
+    }
+    const notFound = (): void => {
+      if (next) {
+        next();
+        return;
+      }
+      sendPlain(res, 404, 'Not Found');
+      this.#log(404, req, startedAt);
+    };
+    if (this.#static && (req.method === 'GET' || req.method === 'HEAD')) {
+      this.#static(req, res, notFound);
+      return;
+    }
+    notFound();
+  }
+
+  /**
+   * Publishes `message` to every subscriber of `topic` (through the broker), except `exclude`.
+   * The message is framed once; every local subscriber gets the same bytes.
+   */
+  publish(
+    topic: string,
+    message: TopicMessage,
+    options: { exclude?: WebSocketHandler } = {},
+  ): void | Promise<void> {
+    const exclude = options.exclude ? connectionOf(options.exclude) : undefined;
+    return this.broker.publish(topic, message, { exclude });
+  }
+
+  /**
+   * Graceful shutdown: stops accepting, sends 1001 "going away" to every WebSocket, waits for the
+   * closing handshakes up to `timeoutMs` (default `websocketCloseTimeout`), then destroys what is
+   * left, and closes the broker.
+   */
+  async close(timeoutMs: number = this.settings.websocketCloseTimeout * 1000): Promise<void> {
+    const serversClosed = [...this.#servers].map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+    for (const server of this.#servers) {
+      if ('closeIdleConnections' in server) server.closeIdleConnections();
+    }
+    const handlers = [...this.#handlers];
+    const closed = handlers.map(
+      (handler) =>
+        new Promise<void>((resolve) => {
+          const connection = connectionOf(handler);
+          if (!connection || connection.socket.destroyed) return resolve();
+          connection.socket.once('close', () => resolve());
+          connection.close(1001, 'going away');
+        }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const handler of handlers) connectionOf(handler)?.abort();
+    for (const server of this.#servers) {
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }
+    await Promise.all(serversClosed);
+    this.#servers.clear();
+    await this.broker.close?.();
+  }
+
+  async #upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    route: CompiledRoute,
+    args: string[],
+  ): Promise<void> {
+    const startedAt = process.hrtime.bigint();
+    const settings = this.settings;
+    const reject = (status: number, message: string, headers?: Record<string, string>): void => {
+      abortHandshake(socket, status, message, headers);
+      this.#log(status, req, startedAt);
+    };
+    socket.on('error', () => socket.destroy());
+    const request = new Request(req);
+    const handler = new (
+      route.handler as new (
+        a: Application,
+        r: Request,
+        o: RouteOptions,
+      ) => WebSocketHandler
+    )(this, request, route.options);
+
+    let subprotocol: string | null;
+    let extension: PerMessageDeflate | null = null;
+    let extensionsHeader: string | null = null;
+    let key: string;
+    try {
+      await handler.prepare();
+      if (socket.destroyed) return;
+      const handshake = validateRequest({ method: req.method ?? 'GET', headers: req.headers });
+      key = handshake.key;
+      if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
+        return reject(403, 'Cross origin websockets not allowed');
+      }
+      subprotocol = handler.selectSubprotocol(handshake.subprotocols);
+      if (subprotocol !== null && !handshake.subprotocols.includes(subprotocol)) {
+        settings.logger.error(
+          `selectSubprotocol returned ${JSON.stringify(subprotocol)}, which was not offered`,
+        );
+        return reject(500, 'Internal Server Error');
+      }
+      const compression = handler.getCompressionOptions();
+      if (compression !== null) {
+        const negotiated = negotiateDeflate(handshake.extensions, {
+          ...settings.compression,
+          ...compression,
+        });
+        if (negotiated !== null) {
+          extension = negotiated.extension;
+          extensionsHeader = negotiated.response;
+        }
+      }
+    } catch (error) {
+      if (error instanceof HTTPError)
+        return reject(error.status, error.message, { ...error.headers });
+      if (error instanceof HandshakeError)
+        return reject(error.status, error.message, { ...error.headers });
+      settings.logger.error('Uncaught exception before the WebSocket upgrade', error);
+      return reject(500, 'Internal Server Error');
+    }
+
+    const headers: Record<string, string[]> = {};
+    for (const [name, values] of handler.responseHeaders) headers[name] = [...values];
+    socket.write(buildResponse({ key, subprotocol, extensions: extensionsHeader, headers }));
+    this.#log(101, req, startedAt);
+    if (subprotocol !== null) setSelectedSubprotocol(handler, subprotocol);
+
+    const protocol = new Protocol({
+      side: 'server',
+      maxMessageSize: settings.websocketMaxMessageSize,
+      extension,
+    });
+    const delegate: ConnectionDelegate = {
+      onMessage: (message) => handler.onMessage(message),
+      onPing: (data) => handler.onPing(data),
+      onPong: (data) => handler.onPong(data),
+      onConnectionClose: () => {
+        this.#handlers.delete(handler);
+        const connection = connectionOf(handler);
+        if (connection)
+          for (const topic of subscriptionsOf(handler))
+            void this.broker.unsubscribe(topic, connection);
+        handler.onClose();
+      },
+      logException: (error, where) => {
+        settings.logger.error(
+          `Uncaught exception in ${handler.constructor.name}.${where} (${request.path})`,
+          error,
+        );
+      },
+    };
+    const connection = new WebSocketConnection(socket, protocol, delegate, settings);
+    bindConnection(handler, connection);
+    this.#handlers.add(handler);
+    if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+    if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
+
+    try {
+      await handler.open(...args);
+    } catch (error) {
+      delegate.logException(error, 'open');
+      connection.fail(1011);
+      connection.start(new Uint8Array(0));
+      return;
+    }
+    connection.start(head);
+  }
+
+  #match(url: string, webSocket: boolean): { route: CompiledRoute; args: string[] } | undefined {
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    for (const route of this.#routes) {
+      if (route.isWebSocket !== webSocket) continue;
+      const m = route.regex.exec(path);
+      if (m === null) continue;
+      try {
+        return {
+          route,
+          args: m.slice(1).map((g) => (g === undefined ? '' : decodeURIComponent(g))),
+        };
+      } catch {
+        return undefined; // malformed percent-encoding: no route
+      }
+    }
+    return undefined;
+  }
+
+  #matchesWebSocketRoute(url: string): boolean {
+    return this.#match(url, true) !== undefined;
+  }
+
+  #log(status: number, req: IncomingMessage, startedAt: bigint): void {
+    if (!this.settings.accessLog) return;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    logAccess(
+      this.settings.logger,
+      status,
+      req.method ?? 'GET',
+      q === -1 ? url : url.slice(0, q),
+      req.socket.remoteAddress ?? '',
+      startedAt,
+    );
+  }
+}
+
+function compileRoute([pattern, handler, options = {}]: Route): CompiledRoute {
+  const isWebSocket = handler.prototype instanceof WebSocketHandler;
+  if (!isWebSocket && !(handler.prototype instanceof RequestHandler)) {
+    throw new InvalidSettingError(
+      `${handler.name} is neither a RequestHandler nor a WebSocketHandler`,
+    );
+  }
+  let regex: RegExp;
+  try {
+    regex = typeof pattern === 'string' ? new RegExp(`^(?:${pattern})$`) : pattern;
+  } catch (error) {
+    throw new InvalidSettingError(`invalid route pattern ${String(pattern)}`, { cause: error });
+  }
+  return { regex, handler, options, isWebSocket };
+}
+
+// Every refused upgrade goes through here: an HTTP response, then the socket is closed.
+function abortHandshake(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+): void {
+  if (socket.writable) socket.end(buildRejection(status, message, headers));
+  else socket.destroy();
+}
+
+function sendPlain(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(message);
+}

@@ -1,0 +1,30 @@
+export {
+  Application,
+  type ApplicationOptions,
+  type HandlerClass,
+  type Route,
+} from './application.js';
+export type { TopicSubscriber } from './connection.js';
+export {
+  type ErrorCode,
+  GaleError,
+  HTTPError,
+  InvalidArgumentError,
+  InvalidSettingError,
+  WebSocketClosedError,
+} from './errors.js';
+export { Handler, type RouteOptions } from './handler.js';
+export { type Logger, logAccess, silentLogger } from './log.js';
+export { Request } from './request.js';
+export { RequestHandler } from './request-handler.js';
+export { createSignedValue, decodeSignedValue } from './secure-cookie.js';
+export { DEFAULTS, type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
+export {
+  type Broker,
+  frameMessage,
+  LocalTopics,
+  MemoryBroker,
+  type PublishOptions,
+  type TopicMessage,
+} from './topics.js';
+export { WebSocketHandler, type WriteOptions } from './websocket-handler.js';

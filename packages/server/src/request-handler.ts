@@ -1,0 +1,620 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { inspect } from 'node:util';
+import { type SerializeOptions, stringifySetCookie } from 'cookie';
+import { HTTPError, InvalidArgumentError, InvalidSettingError } from './errors.js';
+import { Handler } from './handler.js';
+import { logAccess } from './log.js';
+import { createSignedValue } from './secure-cookie.js';
+
+/**
+ * Attributes of a cookie set with `setCookie`; `path` defaults to `/`, `httpOnly` to true and
+ * `sameSite` to `'lax'`. Pass the options object to `setCookie` or `clearCookie`.
+ */
+export interface CookieOptions {
+  readonly domain?: string;
+  readonly path?: string;
+  readonly expires?: Date;
+  /** Seconds until the cookie expires (`Max-Age`). */
+  readonly maxAge?: number;
+  /** Days until the cookie expires (Tornado's `expires_days`); sets `Expires`. */
+  readonly expiresDays?: number;
+  readonly httpOnly?: boolean;
+  readonly secure?: boolean;
+  readonly sameSite?: boolean | 'lax' | 'strict' | 'none';
+  readonly partitioned?: boolean;
+  readonly priority?: 'low' | 'medium' | 'high';
+}
+
+/** Attributes of a cookie set with `setSecureCookie`. */
+export interface SecureCookieOptions extends Omit<CookieOptions, 'expiresDays'> {
+  /** Days until the cookie expires: 30 by default, as Tornado; null for a session cookie. */
+  readonly expiresDays?: number | null;
+}
+
+/** What `sendError` puts in the error response besides the status. */
+export interface SendErrorOptions {
+  /** Sent as the JSON body's `message`; the status's reason phrase by default. */
+  readonly message?: string;
+  /** Headers added to the error response (`WWW-Authenticate`, `Allow`, …). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+// Tornado's SUPPORTED_METHODS, in its order (also the order of the Allow header).
+const HTTP_METHODS = {
+  GET: 'get',
+  HEAD: 'head',
+  POST: 'post',
+  DELETE: 'delete',
+  PATCH: 'patch',
+  PUT: 'put',
+  // Not `options`: Handler already names the route's options that (see httpOptions).
+  OPTIONS: 'httpOptions',
+} as const;
+
+type MethodName = (typeof HTTP_METHODS)[keyof typeof HTTP_METHODS];
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+const MS_PER_DAY = 86_400_000;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Tornado's `RequestHandler` for the HTTP routes of an app: subclass it, override the methods the
+ * route answers (`get`, `post`, …) and register it with the `Application`.
+ *
+ * In a method, read the request with `json()`, `form()`, `getArgument()` and the signed cookies
+ * (`getSecureCookie`), then answer with `write()`/`finish()`, `redirect()` or by throwing an
+ * `HTTPError`. Output is buffered and sent when the method returns (or on `finish()`), so an error
+ * thrown after `write()` still becomes a clean error response.
+ *
+ * @example
+ * class CartHandler extends RequestHandler {
+ *   override async post(): Promise<void> {
+ *     const action = await this.getArgument('action');
+ *     if (action !== 'add' && action !== 'remove') throw new HTTPError(400, 'bad action');
+ *     this.write({ inventoryCount: update(action) });
+ *   }
+ * }
+ */
+export class RequestHandler extends Handler {
+  #response: ServerResponse | undefined;
+  #status = 200;
+  #chunks: Buffer[] = [];
+  #finished = false;
+  readonly #cookies = new Map<string, string>();
+  #body: Promise<Buffer> | undefined;
+  #json: Promise<unknown> | undefined;
+  #form: Promise<URLSearchParams> | undefined;
+
+  // --- HTTP methods: override the ones the route answers. ---
+
+  /** Answers GET; receives the route's groups (URL-decoded). Not overridden: 405. */
+  get(..._pathArgs: string[]): void | Promise<void> {
+    throw this.#methodNotAllowed();
+  }
+
+  /**
+   * Answers HEAD. Not overridden: 405, as Tornado (HEAD is not served by `get`). node:http sends
+   * no body for HEAD, so an override may simply call `this.get(...)`.
+   */
+  head(..._pathArgs: string[]): void | Promise<void> {
+    throw this.#methodNotAllowed();
+  }
+
+  /** Answers POST; receives the route's groups (URL-decoded). Not overridden: 405. */
+  post(..._pathArgs: string[]): void | Promise<void> {
+    throw this.#methodNotAllowed();
+  }
+
+  /** Answers PUT; receives the route's groups (URL-decoded). Not overridden: 405. */
+  put(..._pathArgs: string[]): void | Promise<void> {
+    throw this.#methodNotAllowed();
+  }
+
+  /** Answers PATCH; receives the route's groups (URL-decoded). Not overridden: 405. */
+  patch(..._pathArgs: string[]): void | Promise<void> {
+    throw this.#methodNotAllowed();
+  }
+
+  /** Answers DELETE; receives the route's groups (URL-decoded). Not overridden: 405. */
+  delete(..._pathArgs: string[]): void | Promise<void> {
+    throw this.#methodNotAllowed();
+  }
+
+  /**
+   * Answers OPTIONS (Tornado's `options()`; the name `options` is taken by the route's options).
+   * Receives the route's groups (URL-decoded). Not overridden: 405.
+   */
+  httpOptions(..._pathArgs: string[]): void | Promise<void> {
+    throw this.#methodNotAllowed();
+  }
+
+  /**
+   * Runs the request: `prepare()`, then the HTTP method (unless `prepare` finished the response),
+   * then `finish()` if the handler did not. Called by the `Application` for a matched route; call
+   * it yourself only when routing requests by other means. Never rejects: an `HTTPError` becomes
+   * `sendError(status)`, any other exception is logged with its stack and answered 500 without
+   * details. Writes one access-log line when the `accessLog` setting is on.
+   */
+  async execute(response: ServerResponse, pathArgs: readonly string[] = []): Promise<void> {
+    const startedAt = process.hrtime.bigint();
+    this.#response = response;
+    try {
+      await this.#run(pathArgs);
+    } catch (error) {
+      this.#handleException(error);
+    }
+    if (this.settings.accessLog) {
+      try {
+        const { method, path, remoteAddress } = this.request;
+        logAccess(this.settings.logger, this.#status, method, path, remoteAddress, startedAt);
+      } catch {
+        // A logger that throws must not take the request (or the server) down with it.
+      }
+    }
+  }
+
+  // --- Request body ---
+
+  /**
+   * The request body, read once (later calls share the result). Rejects with `HTTPError` 413 as
+   * soon as it exceeds the `maxBodySize` setting (before reading anything when `Content-Length`
+   * says so); the rest of the body is then discarded, not buffered, so the connection stays
+   * usable. Rejects with 400 if the client goes away mid-body.
+   */
+  body(): Promise<Buffer> {
+    this.#body ??= readBody(this.request.raw, this.settings.maxBodySize);
+    return this.#body;
+  }
+
+  /**
+   * The body parsed as JSON (`T` is not checked: validate what you use). Rejects with
+   * `HTTPError` 415 unless the content type is `application/json` (or `…+json`), and 400 for a
+   * body that is not UTF-8 JSON; see `body()` for 413.
+   */
+  json<T = unknown>(): Promise<T> {
+    this.#json ??= this.#parseJson();
+    return this.#json as Promise<T>;
+  }
+
+  /**
+   * The body parsed as an HTML form. Rejects with `HTTPError` 415 unless the content type is
+   * `application/x-www-form-urlencoded` (multipart bodies are not parsed); see `body()` for 413.
+   */
+  form(): Promise<URLSearchParams> {
+    this.#form ??= this.#parseForm();
+    return this.#form;
+  }
+
+  /**
+   * The last value of argument `name`, looked for in the body first, then in the query string
+   * (Tornado's `get_argument`). Missing and no `defaultValue`: rejects with `HTTPError` 400
+   * `Missing argument <name>` (Tornado's `MissingArgumentError`). Values are not stripped.
+   * For an optional argument pass a default, or use `getArguments`.
+   */
+  async getArgument(name: string, defaultValue?: string): Promise<string> {
+    return lastValue(name, await this.getArguments(name), defaultValue);
+  }
+
+  /**
+   * Every value of argument `name`: the query string's, then the body's (Tornado's
+   * `get_arguments`); empty when there are none. See `getBodyArguments` for bodies.
+   */
+  async getArguments(name: string): Promise<string[]> {
+    return [...this.getQueryArguments(name), ...(await this.getBodyArguments(name))];
+  }
+
+  /** The last value of `name` in the body; missing and no default: `HTTPError` 400. */
+  async getBodyArgument(name: string, defaultValue?: string): Promise<string> {
+    return lastValue(name, await this.getBodyArguments(name), defaultValue);
+  }
+
+  /**
+   * Every value of `name` in the body: a form field (repeated fields give several), or a JSON
+   * object's property (a string, number or boolean, or an array of those; `null` counts as
+   * absent, anything else is `HTTPError` 400). Other content types, a missing one, or a JSON body
+   * that is not an object have no body arguments. Body errors are those of `json()` and `form()`.
+   */
+  async getBodyArguments(name: string): Promise<string[]> {
+    const type = mediaType(this.request.headers['content-type']);
+    if (type === FORM_TYPE) return (await this.form()).getAll(name);
+    if (!isJsonType(type)) return [];
+    const data = await this.json();
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return [];
+    if (!Object.hasOwn(data, name)) return [];
+    return argumentValues(name, (data as Record<string, unknown>)[name]);
+  }
+
+  /** The last value of `name` in the query string; missing and no default: `HTTPError` 400. */
+  getQueryArgument(name: string, defaultValue?: string): string {
+    return lastValue(name, this.getQueryArguments(name), defaultValue);
+  }
+
+  /** Every value of `name` in the query string. */
+  getQueryArguments(name: string): string[] {
+    return this.request.query.getAll(name);
+  }
+
+  // --- Response ---
+
+  /** The response status so far (200 unless set). */
+  get status(): number {
+    return this.#status;
+  }
+
+  /** Whether the response has been sent (`finish`, `redirect` or `sendError` was called). */
+  get isFinished(): boolean {
+    return this.#finished;
+  }
+
+  /**
+   * Sets the response status, sent by `finish()`. Throws `InvalidArgumentError` unless it is an
+   * integer from 200 to 599. For errors, throwing an `HTTPError` is usually simpler.
+   */
+  setStatus(code: number): void {
+    if (!Number.isInteger(code) || code < 200 || code > 599) {
+      throw new InvalidArgumentError(`invalid HTTP status ${code}`);
+    }
+    this.#status = code;
+  }
+
+  /**
+   * Adds `chunk` to the buffered response body; `finish()` sends it. A string is sent as UTF-8
+   * (`text/plain; charset=utf-8` unless you set a content type), bytes as they are (copied now).
+   * An object is sent as JSON with `application/json; charset=utf-8`, as Tornado; like Tornado,
+   * arrays are refused (`InvalidArgumentError`): wrap them in an object, which leaves room to add
+   * fields later. Throws after `finish()`.
+   */
+  write(chunk: string | Uint8Array | object): void {
+    if (this.#finished) throw new Error('write() after the response was finished');
+    if (typeof chunk === 'string') {
+      this.#chunks.push(Buffer.from(chunk, 'utf8'));
+    } else if (chunk instanceof Uint8Array) {
+      this.#chunks.push(Buffer.from(chunk));
+    } else {
+      if (
+        typeof chunk !== 'object' ||
+        chunk === null ||
+        Array.isArray(chunk) ||
+        ArrayBuffer.isView(chunk) ||
+        chunk instanceof ArrayBuffer
+      ) {
+        throw new InvalidArgumentError(
+          'write() takes a string, a Uint8Array or an object (wrap arrays in an object)',
+        );
+      }
+      const json: unknown = JSON.stringify(chunk);
+      if (typeof json !== 'string') throw new InvalidArgumentError('the object has no JSON form');
+      // As Tornado's json_encode: "</" cannot close a <script> if the JSON ends up in one.
+      this.#chunks.push(Buffer.from(json.replaceAll('</', '<\\/'), 'utf8'));
+      this.setHeader('content-type', JSON_TYPE);
+    }
+  }
+
+  /**
+   * Writes `chunk` if given, then sends the response: status, the headers set so far, cookies,
+   * `Content-Length`, and the buffered body. Called for you when the method returns; call it
+   * yourself to answer early (from `prepare`, say). Nothing can be written afterwards; a second
+   * call throws.
+   */
+  finish(chunk?: string | Uint8Array | object): void {
+    if (this.#finished) throw new Error('finish() called twice');
+    const response = this.#requireResponse();
+    if (chunk !== undefined) this.write(chunk);
+    const status = this.#status;
+    const body = Buffer.concat(this.#chunks);
+    const hasBody = status !== 204 && status !== 304;
+    if (!hasBody && body.length > 0) {
+      throw new InvalidArgumentError(`a ${status} response cannot have a body`);
+    }
+    const headers: Record<string, string | string[] | number> = {};
+    for (const [name, values] of this.responseHeaders) {
+      headers[name] = values.length === 1 ? (values[0] ?? '') : [...values];
+    }
+    if (this.#cookies.size > 0) {
+      headers['set-cookie'] = [
+        ...(this.responseHeaders.get('set-cookie') ?? []),
+        ...this.#cookies.values(),
+      ];
+    }
+    if (body.length > 0 && !this.responseHeaders.has('content-type')) {
+      headers['content-type'] = TEXT_TYPE;
+    }
+    if (hasBody && !this.responseHeaders.has('content-length'))
+      headers['content-length'] = body.length;
+    // writeHead validates every header before it sends anything, so a throw leaves the response
+    // unstarted and sendError can still answer.
+    if (!response.destroyed) response.writeHead(status, headers);
+    this.#finished = true;
+    this.#chunks = [];
+    // node:http drops the body of a HEAD response by itself.
+    if (!response.destroyed) response.end(body);
+  }
+
+  /**
+   * Answers with a redirect to `url` (302 by default; 301, 303, 307 and 308 are the usual others)
+   * and finishes the response. Throws `InvalidArgumentError` for a status outside 300–399 or a
+   * URL with CR, LF or NUL (header injection); other characters outside printable ASCII are
+   * percent-encoded. Redirecting to a URL taken from the request is an open redirect: check it.
+   */
+  redirect(url: string, status = 302): void {
+    if (this.#finished) throw new Error('redirect() after the response was finished');
+    if (!Number.isInteger(status) || status < 300 || status > 399) {
+      throw new InvalidArgumentError(`invalid redirect status ${status}`);
+    }
+    if (/[\r\n\0]/.test(url)) throw new InvalidArgumentError('redirect URL contains CR, LF or NUL');
+    this.setStatus(status);
+    this.setHeader(
+      'location',
+      url.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c)),
+    );
+    this.finish();
+  }
+
+  /**
+   * Sends an error response: `status` (an integer from 400 to 599; anything else becomes 500) and
+   * the JSON body `{"status": N, "message": "…"}`. As Tornado's `send_error`, it discards the
+   * buffered body and the headers set so far, except cookies, then adds `options.headers`. After
+   * the response has started it can only end it. You rarely call this: throw an `HTTPError`.
+   */
+  sendError(status: number, options: SendErrorOptions = {}): void {
+    const response = this.#requireResponse();
+    if (this.#finished || response.headersSent) {
+      this.#finished = true;
+      if (!response.writableEnded) response.end();
+      return;
+    }
+    const code = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
+    const message = options.message ?? new HTTPError(code).message;
+    for (const name of [...this.responseHeaders.keys()]) {
+      if (name !== 'set-cookie') this.clearHeader(name);
+    }
+    this.#chunks = [];
+    for (const [name, value] of Object.entries(options.headers ?? {})) this.setHeader(name, value);
+    this.#status = code;
+    this.finish({ status: code, message });
+  }
+
+  // --- Cookies ---
+
+  /**
+   * Sets a cookie on the response (sent by `finish`, including on error responses). The value is
+   * URL-encoded, as `getCookie` decodes it. Setting the same name, path and domain again in this
+   * response replaces the earlier one. Throws `TypeError` for a name or attribute the cookie
+   * grammar does not allow.
+   */
+  setCookie(name: string, value: string, options: CookieOptions = {}): void {
+    this.#setCookie(name, value, options);
+  }
+
+  /**
+   * Tells the browser to delete cookie `name`. Pass the `path` and `domain` it was set with (the
+   * browser keys cookies by all three).
+   */
+  clearCookie(
+    name: string,
+    options: Pick<CookieOptions, 'domain' | 'path' | 'secure' | 'sameSite' | 'partitioned'> = {},
+  ): void {
+    this.#setCookie(name, '', { ...options, expires: new Date(0), maxAge: 0 });
+  }
+
+  /**
+   * Sets a cookie signed with the `cookieSecret` setting (Tornado's `set_signed_cookie`, same
+   * format, so Tornado and Gale can read each other's). Read it back with `getSecureCookie`.
+   * The value is signed, not encrypted: the user can read it but not change it. Expires after
+   * 30 days unless `expiresDays` says otherwise. Throws `InvalidSettingError` without a secret.
+   */
+  setSecureCookie(name: string, value: string, options: SecureCookieOptions = {}): void {
+    const secret = this.settings.cookieSecret;
+    if (!secret) {
+      throw new InvalidSettingError('the cookieSecret setting is required for secure cookies');
+    }
+    const { expiresDays = 30, ...rest } = options;
+    const signed = createSignedValue(secret, name, value);
+    // Sent as is, not URL-encoded: it is all cookie-safe characters, and Tornado reads it raw.
+    this.#setCookie(
+      name,
+      signed,
+      expiresDays === null ? rest : { ...rest, expiresDays },
+      (text) => text,
+    );
+  }
+
+  // --- Internals ---
+
+  async #run(pathArgs: readonly string[]): Promise<void> {
+    const method = this.request.method.toUpperCase();
+    if (!Object.hasOwn(HTTP_METHODS, method)) throw this.#methodNotAllowed();
+    const name: MethodName = HTTP_METHODS[method as keyof typeof HTTP_METHODS];
+    await this.prepare();
+    if (this.#finished) return;
+    await this[name](...pathArgs);
+    if (!this.#finished) this.finish();
+  }
+
+  #handleException(error: unknown): void {
+    try {
+      if (error instanceof HTTPError) {
+        this.sendError(error.status, { message: error.message, headers: error.headers });
+        return;
+      }
+      const { method, path, remoteAddress } = this.request;
+      // inspect() gives the stack, the cause chain and extra fields such as `code`.
+      this.settings.logger.error(
+        `Uncaught exception ${method} ${path} (${remoteAddress})\n${inspect(error)}`,
+      );
+      this.sendError(500);
+    } catch (secondary) {
+      // sendError failed too (an invalid header in an HTTPError, a logger or an override that
+      // throws): answer a bare 500, or cut the connection if the response already started.
+      try {
+        this.settings.logger.error(`Uncaught exception sending an error\n${inspect(secondary)}`);
+      } catch {
+        // Nothing left to tell.
+      }
+      this.#abort();
+    }
+  }
+
+  #abort(): void {
+    this.#finished = true;
+    this.#status = 500;
+    const response = this.#response;
+    if (!response || response.writableEnded) return;
+    try {
+      if (response.headersSent) throw new Error('response already started');
+      const body = JSON.stringify({ status: 500, message: new HTTPError(500).message });
+      response.writeHead(500, {
+        'content-type': JSON_TYPE,
+        'content-length': Buffer.byteLength(body),
+      });
+      response.end(body);
+    } catch {
+      response.destroy();
+    }
+  }
+
+  #methodNotAllowed(): HTTPError {
+    const allowed = Object.entries(HTTP_METHODS)
+      .filter(([, name]) => this[name] !== RequestHandler.prototype[name])
+      .map(([method]) => method);
+    return new HTTPError(405, undefined, { headers: { Allow: allowed.join(', ') } });
+  }
+
+  #requireResponse(): ServerResponse {
+    if (this.#response === undefined) {
+      throw new Error('the response is not available before execute() runs');
+    }
+    return this.#response;
+  }
+
+  #setCookie(
+    name: string,
+    value: string,
+    options: CookieOptions,
+    encode?: (text: string) => string,
+  ): void {
+    const { expiresDays, ...attributes } = options;
+    const serialize: SerializeOptions = {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'lax',
+      ...attributes,
+    };
+    if (expiresDays !== undefined)
+      serialize.expires = new Date(Date.now() + expiresDays * MS_PER_DAY);
+    if (encode) serialize.encode = encode;
+    const header = stringifySetCookie(name, value, serialize);
+    this.#cookies.set(`${name};${serialize.path ?? ''};${serialize.domain ?? ''}`, header);
+  }
+
+  async #parseJson(): Promise<unknown> {
+    if (!isJsonType(mediaType(this.request.headers['content-type']))) {
+      throw new HTTPError(415, 'Expected a application/json body');
+    }
+    const text = decodeUtf8(await this.body());
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HTTPError(400, 'Invalid JSON body');
+    }
+  }
+
+  async #parseForm(): Promise<URLSearchParams> {
+    if (mediaType(this.request.headers['content-type']) !== FORM_TYPE) {
+      throw new HTTPError(415, `Expected a ${FORM_TYPE} body`);
+    }
+    return new URLSearchParams(decodeUtf8(await this.body()));
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = (): void => {
+      // Keep reading, but into nothing: node:http then sees the end of this request and can
+      // serve the next one on the connection. Its requestTimeout bounds a client that never stops.
+      req.resume();
+      reject(new HTTPError(413, `Request body larger than ${limit} bytes`));
+    };
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) return tooLarge();
+    if (req.readableEnded) return resolve(Buffer.alloc(0));
+    if (req.destroyed) return reject(new HTTPError(400, 'Incomplete request body'));
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        chunks.length = 0;
+        tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(new HTTPError(400, 'Incomplete request body', { cause: error }));
+    };
+    // 'close' before 'end': the client went away (without an 'error' on some Node versions).
+    const onClose = (): void => {
+      cleanup();
+      reject(new HTTPError(400, 'Incomplete request body'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+}
+
+function isJsonType(type: string): boolean {
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+function decodeUtf8(body: Buffer): string {
+  try {
+    return UTF8.decode(body);
+  } catch {
+    throw new HTTPError(400, 'Request body is not valid UTF-8');
+  }
+}
+
+function lastValue(
+  name: string,
+  values: readonly string[],
+  defaultValue: string | undefined,
+): string {
+  const value = values.at(-1) ?? defaultValue;
+  if (value === undefined) throw new HTTPError(400, `Missing argument ${name}`);
+  return value;
+}
+
+function argumentValues(name: string, value: unknown): string[] {
+  if (value === null || value === undefined) return [];
+  if (Array.isArray(value)) return value.flatMap((item: unknown) => scalarValue(name, item));
+  return scalarValue(name, value);
+}
+
+function scalarValue(name: string, value: unknown): string[] {
+  if (value === null) return [];
+  if (typeof value === 'string') return [value];
+  if (typeof value === 'number' || typeof value === 'boolean') return [String(value)];
+  throw new HTTPError(400, `Invalid argument ${name}`);
+}

@@ -1,0 +1,49 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { parseCookie } from 'cookie';
+
+/**
+ * The HTTP request behind a handler (for a WebSocket, the upgrade request): what handlers read
+ * in `prepare`, `open` and HTTP methods. Cookies and the query string are parsed on first use.
+ */
+export class Request {
+  readonly raw: IncomingMessage;
+  readonly method: string;
+  /** The path, without the query string. */
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The peer's address (the socket's; put a proxy's header to use in your own code). */
+  readonly remoteAddress: string;
+  readonly #search: string;
+  #query: URLSearchParams | undefined;
+  #cookies: Readonly<Record<string, string>> | undefined;
+
+  constructor(raw: IncomingMessage) {
+    this.raw = raw;
+    this.method = raw.method ?? 'GET';
+    const url = raw.url ?? '/';
+    const q = url.indexOf('?');
+    this.path = q === -1 ? url : url.slice(0, q);
+    this.#search = q === -1 ? '' : url.slice(q + 1);
+    this.headers = raw.headers;
+    this.remoteAddress = raw.socket.remoteAddress ?? '';
+  }
+
+  /** The query string's arguments. */
+  get query(): URLSearchParams {
+    this.#query ??= new URLSearchParams(this.#search);
+    return this.#query;
+  }
+
+  /** The request's cookies by name (parsed with the `cookie` package); malformed ones are skipped. */
+  get cookies(): Readonly<Record<string, string>> {
+    if (this.#cookies === undefined) {
+      const header = this.headers.cookie;
+      const parsed = header ? parseCookie(header) : {};
+      const cookies: Record<string, string> = {};
+      for (const [name, value] of Object.entries(parsed))
+        if (value !== undefined) cookies[name] = value;
+      this.#cookies = cookies;
+    }
+    return this.#cookies;
+  }
+}

@@ -1,0 +1,167 @@
+import type { DeflateOptions } from '@gale/frame';
+import type { WebSocketConnection } from './connection.js';
+import { InvalidArgumentError, WebSocketClosedError } from './errors.js';
+import { Handler } from './handler.js';
+
+/** Options for `writeMessage`. */
+export interface WriteOptions {
+  /** Send as a binary message (a string is sent as its UTF-8 bytes). */
+  readonly binary?: boolean;
+}
+
+const connections = new WeakMap<WebSocketHandler, WebSocketConnection>();
+const subscriptions = new WeakMap<WebSocketHandler, Set<string>>();
+
+/** @internal The connection behind a handler, for the Application and topics. */
+export function connectionOf(handler: WebSocketHandler): WebSocketConnection | undefined {
+  return connections.get(handler);
+}
+
+/** @internal Binds a handler to its connection once the upgrade succeeded. */
+export function bindConnection(handler: WebSocketHandler, connection: WebSocketConnection): void {
+  connections.set(handler, connection);
+}
+
+/** @internal Topics the handler subscribed to, released when it closes. */
+export function subscriptionsOf(handler: WebSocketHandler): ReadonlySet<string> {
+  return subscriptions.get(handler) ?? new Set();
+}
+
+/**
+ * Subclass to handle a WebSocket route, as in Tornado: override `open`, `onMessage` and `onClose`
+ * (and the other hooks as needed); call `writeMessage`, `ping` and `close`.
+ *
+ * Order of events: `prepare()` (before the upgrade; throw an `HTTPError` to refuse it), then
+ * `checkOrigin`, `selectSubprotocol` and `getCompressionOptions`, the 101, `open(...pathArgs)`,
+ * `onMessage` for each message (never before `open` resolved; an async `onMessage` holds back the
+ * next), and `onClose` exactly once, however the connection ended. An exception in `open` or
+ * `onMessage` is logged and fails only this connection with 1011.
+ */
+export class WebSocketHandler extends Handler {
+  /**
+   * Whether to accept a cross-origin upgrade. By default only an Origin whose host (and port)
+   * equals the Host header, or one in the `allowedOrigins` setting, is accepted (403 otherwise);
+   * requests without an Origin header (non-browser clients) never reach this check.
+   */
+  checkOrigin(origin: string): boolean {
+    if (this.settings.allowedOrigins.includes(origin)) return true;
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      return false;
+    }
+    return host !== '' && host.toLowerCase() === (this.request.headers.host ?? '').toLowerCase();
+  }
+
+  /**
+   * Picks one of the subprotocols the client offered (in its order), or null for none. Called
+   * exactly once, with `[]` when none were offered; returning one that was not offered is a bug
+   * and answers 500.
+   */
+  selectSubprotocol(_subprotocols: readonly string[]): string | null {
+    return null;
+  }
+
+  /**
+   * Permessage-deflate options for this connection, or null (the default) for no compression.
+   * `{}` enables it with the `compression` setting's defaults.
+   */
+  getCompressionOptions(): DeflateOptions | null {
+    return null;
+  }
+
+  /** The connection is open; `pathArgs` are the route's groups. May be async. */
+  open(..._pathArgs: string[]): void | Promise<void> {}
+
+  /** A message: a string for text, bytes for binary. A returned promise holds back the next. */
+  onMessage(_message: string | Uint8Array): void | Promise<void> {}
+
+  /** The connection closed (`closeCode`/`closeReason` hold what the peer sent). Exactly once. */
+  onClose(): void {}
+
+  /** A Ping arrived (the Pong was already sent). */
+  onPing(_data: Uint8Array): void {}
+
+  /** A Pong arrived. */
+  onPong(_data: Uint8Array): void {}
+
+  /**
+   * Sends a message: a string as text, bytes as binary, any other object as JSON text. Returns a
+   * promise that settles when the bytes are handed to the kernel (await it for flow control).
+   * Throws `WebSocketClosedError` once the closing handshake has started.
+   */
+  writeMessage(message: string | Uint8Array | object, options: WriteOptions = {}): Promise<void> {
+    const connection = this.#connection();
+    if (typeof message === 'string' || message instanceof Uint8Array) {
+      return connection.send(message, options.binary ?? typeof message !== 'string');
+    }
+    return connection.send(JSON.stringify(message), options.binary ?? false);
+  }
+
+  /**
+   * Starts the closing handshake with `code` and `reason` (a reason without a code means 1000);
+   * the socket is destroyed if the peer has not closed within `websocketCloseTimeout`.
+   */
+  close(code?: number, reason?: string): void {
+    connections.get(this)?.close(code, reason);
+  }
+
+  /** Sends a Ping (at most 125 bytes). Throws `WebSocketClosedError` once closing started. */
+  ping(data: string | Uint8Array = new Uint8Array(0)): void {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    if (bytes.length > 125) throw new InvalidArgumentError('ping data must be at most 125 bytes');
+    this.#connection().ping(bytes);
+  }
+
+  /** Disables (true, the default here) or enables Nagle's algorithm on the socket. */
+  setNodelay(value: boolean): void {
+    this.#connection().socket.setNoDelay?.(value);
+  }
+
+  /** Receives every message later published to `topic`. */
+  subscribe(topic: string): void | Promise<void> {
+    let topics = subscriptions.get(this);
+    if (topics === undefined) {
+      topics = new Set();
+      subscriptions.set(this, topics);
+    }
+    topics.add(topic);
+    return this.application.broker.subscribe(topic, this.#connection());
+  }
+
+  /** Stops receiving `topic`. */
+  unsubscribe(topic: string): void | Promise<void> {
+    subscriptions.get(this)?.delete(topic);
+    const connection = connections.get(this);
+    if (connection) return this.application.broker.unsubscribe(topic, connection);
+  }
+
+  /** The code of the peer's Close frame, or null if it sent none. */
+  get closeCode(): number | null {
+    return connections.get(this)?.closeCode ?? null;
+  }
+
+  /** The reason of the peer's Close frame, or null if it sent none. */
+  get closeReason(): string | null {
+    return connections.get(this)?.closeReason ?? null;
+  }
+
+  /** The subprotocol agreed in the handshake, or null. */
+  get selectedSubprotocol(): string | null {
+    return selected.get(this) ?? null;
+  }
+
+  #connection(): WebSocketConnection {
+    const connection = connections.get(this);
+    if (connection === undefined) throw new WebSocketClosedError('the WebSocket is not open');
+    return connection;
+  }
+}
+
+const selected = new WeakMap<WebSocketHandler, string>();
+
+/** @internal Records the subprotocol chosen in the handshake. */
+export function setSelectedSubprotocol(handler: WebSocketHandler, subprotocol: string): void {
+  selected.set(handler, subprotocol);
+}

@@ -1,0 +1,575 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  Application,
+  type ApplicationOptions,
+  HTTPError,
+  type Logger,
+  type Route,
+  WebSocketClosedError,
+  WebSocketHandler,
+} from '../src/index.js';
+
+// The behaviours of tornado/test/websocket_test.py, against gale handlers and the ws client.
+
+const apps: Application[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close(500)));
+});
+
+function recordingLogger(): Logger & { lines: string[]; errors: unknown[] } {
+  const lines: string[] = [];
+  const errors: unknown[] = [];
+  return {
+    lines,
+    errors,
+    info: (m) => lines.push(m),
+    warn: (m) => lines.push(m),
+    error: (m, ...context) => {
+      lines.push(m);
+      errors.push(...context);
+    },
+  };
+}
+
+async function serve(routes: Route[], options: ApplicationOptions = {}) {
+  const logger = recordingLogger();
+  const app = new Application(routes, { logger, ...options });
+  apps.push(app);
+  const server = await app.listen(0, '127.0.0.1');
+  const { port } = server.address() as AddressInfo;
+  return { app, port, logger, url: (path: string) => `ws://127.0.0.1:${port}${path}` };
+}
+
+// Messages are queued from the moment a client exists: one the server writes in open() can arrive
+// in the same read as the 101, before a test could attach a listener.
+const inboxes = new WeakMap<
+  WebSocket,
+  { queue: Array<string | Buffer>; waiting: Array<(m: string | Buffer) => void> }
+>();
+
+function client(
+  url: string,
+  options: WebSocket.ClientOptions = {},
+  protocols?: string[],
+): WebSocket {
+  const ws = new WebSocket(url, protocols, { perMessageDeflate: false, ...options });
+  const inbox = {
+    queue: [] as Array<string | Buffer>,
+    waiting: [] as Array<(m: string | Buffer) => void>,
+  };
+  inboxes.set(ws, inbox);
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    const message = isBinary ? data : data.toString();
+    const waiter = inbox.waiting.shift();
+    if (waiter) waiter(message);
+    else inbox.queue.push(message);
+  });
+  return ws;
+}
+
+function open(
+  url: string,
+  options: WebSocket.ClientOptions = {},
+  protocols?: string[],
+): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = client(url, options, protocols);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
+  });
+}
+
+function statusOf(url: string, options: WebSocket.ClientOptions = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...options });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('error', reject);
+  });
+}
+
+function nextMessage(ws: WebSocket): Promise<string | Buffer> {
+  const inbox = inboxes.get(ws)!;
+  const queued = inbox.queue.shift();
+  if (queued !== undefined) return Promise.resolve(queued);
+  return new Promise((resolve) => inbox.waiting.push(resolve));
+}
+
+function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+}
+
+// Raw HTTP so that headers can be exactly what a test needs.
+function rawRequest(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(head));
+    let data = '';
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+    });
+    socket.on('end', () => resolve(data));
+    socket.on('close', () => resolve(data));
+    socket.on('error', reject);
+  });
+}
+
+class EchoHandler extends WebSocketHandler {
+  override onMessage(message: string | Uint8Array): void {
+    void this.writeMessage(message, { binary: typeof message !== 'string' });
+  }
+}
+
+describe('handshake', () => {
+  it('answers a plain GET to a WebSocket route with 400 and a POST with 405', async () => {
+    const { port } = await serve([['/echo', EchoHandler]]);
+    const get = await fetch(`http://127.0.0.1:${port}/echo`);
+    expect(get.status).toBe(400);
+    expect(await get.text()).toBe('Can "Upgrade" only to "WebSocket".');
+    const post = await fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', body: 'x' });
+    expect(post.status).toBe(405);
+  });
+
+  it('refuses a missing key with 400 and a bad version with 426 and Sec-WebSocket-Version: 13', async () => {
+    const { port } = await serve([['/echo', EchoHandler]]);
+    const base = 'GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n';
+    const missingKey = await rawRequest(port, `${base}Sec-WebSocket-Version: 13\r\n\r\n`);
+    expect(missingKey.startsWith('HTTP/1.1 400')).toBe(true);
+    const badVersion = await rawRequest(
+      port,
+      `${base}Sec-WebSocket-Version: 12\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    expect(badVersion.startsWith('HTTP/1.1 426')).toBe(true);
+    expect(badVersion).toMatch(/sec-websocket-version: 13\r\n/i);
+  });
+
+  it('refuses a POST upgrade with 405', async () => {
+    const { port } = await serve([['/echo', EchoHandler]]);
+    const response = await rawRequest(
+      port,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n',
+    );
+    expect(response.startsWith('HTTP/1.1 405')).toBe(true);
+  });
+
+  it('answers 404 to an upgrade no route matches', async () => {
+    const { url } = await serve([['/echo', EchoHandler]]);
+    expect(await statusOf(url('/nowhere'))).toBe(404);
+  });
+
+  it('puts headers set in prepare() on the 101', async () => {
+    class HeaderHandler extends EchoHandler {
+      override prepare(): void {
+        this.setHeader('X-Extra-Response-Header', 'Extra-Response-Value');
+      }
+    }
+    const { url } = await serve([['/h', HeaderHandler]]);
+    const headers = await new Promise<Record<string, unknown>>((resolve) => {
+      const ws = new WebSocket(url('/h'));
+      ws.once('upgrade', (res) => resolve(res.headers));
+      ws.once('open', () => ws.close());
+    });
+    expect(headers['x-extra-response-header']).toBe('Extra-Response-Value');
+  });
+
+  it('answers an HTTPError thrown in an async prepare() with its status and no upgrade', async () => {
+    class AuthHandler extends EchoHandler {
+      override async prepare(): Promise<void> {
+        await Promise.resolve();
+        throw new HTTPError(401, 'login first');
+      }
+    }
+    const { url } = await serve([['/auth', AuthHandler]]);
+    expect(await statusOf(url('/auth'))).toBe(401);
+  });
+});
+
+describe('origin', () => {
+  it('accepts its own origin with and without a path, and no Origin header', async () => {
+    const { url, port } = await serve([['/echo', EchoHandler]]);
+    expect(await statusOf(url('/echo'), { origin: `http://127.0.0.1:${port}` })).toBe(101);
+    expect(await statusOf(url('/echo'), { origin: `http://127.0.0.1:${port}/something` })).toBe(
+      101,
+    );
+    expect(await statusOf(url('/echo'))).toBe(101);
+  });
+
+  it('refuses an origin without a scheme, another host, and a subdomain with 403', async () => {
+    const { url, port } = await serve([['/echo', EchoHandler]]);
+    expect(await statusOf(url('/echo'), { origin: `127.0.0.1:${port}` })).toBe(403);
+    expect(await statusOf(url('/echo'), { origin: 'http://somewhereelse.com' })).toBe(403);
+    expect(await statusOf(url('/echo'), { origin: 'http://subtenant.localhost' })).toBe(403);
+  });
+
+  it('accepts an origin listed in allowedOrigins', async () => {
+    const { url } = await serve([['/echo', EchoHandler]], {
+      allowedOrigins: ['https://app.example'],
+    });
+    expect(await statusOf(url('/echo'), { origin: 'https://app.example' })).toBe(101);
+  });
+});
+
+describe('messages', () => {
+  it('echoes binary and unicode messages exactly', async () => {
+    const { url } = await serve([['/echo', EchoHandler]]);
+    const ws = await open(url('/echo'));
+    ws.send('hello ☃ 😀');
+    expect(await nextMessage(ws)).toBe('hello ☃ 😀');
+    ws.send(Buffer.from([0, 255, 1, 254]));
+    expect(await nextMessage(ws)).toEqual(Buffer.from([0, 255, 1, 254]));
+    ws.close();
+  });
+
+  it('passes path arguments to open()', async () => {
+    class PathArgs extends WebSocketHandler {
+      override open(...args: string[]): void {
+        void this.writeMessage(args.join(','));
+      }
+    }
+    const { url } = await serve([['/path_args/(.*)/(\\d+)', PathArgs]]);
+    const ws = await open(url('/path_args/hello%20there/42'));
+    expect(await nextMessage(ws)).toBe('hello there,42');
+    ws.close();
+  });
+
+  it('waits for an async open() before the first onMessage', async () => {
+    class AsyncOpen extends WebSocketHandler {
+      #opened = false;
+      override async open(): Promise<void> {
+        await new Promise((r) => setTimeout(r, 50));
+        this.#opened = true;
+      }
+      override onMessage(): void {
+        void this.writeMessage(this.#opened ? 'opened' : 'not opened');
+      }
+    }
+    const { url } = await serve([['/async_open', AsyncOpen]]);
+    const ws = client(url('/async_open'));
+    ws.once('open', () => ws.send('message'));
+    expect(await nextMessage(ws)).toBe('opened');
+    ws.close();
+  });
+
+  it('runs an async onMessage to completion before the next message', async () => {
+    class Ordered extends WebSocketHandler {
+      override async onMessage(message: string | Uint8Array): Promise<void> {
+        // The first message waits longest: with overlap, replies would come out of order.
+        await new Promise((r) => setTimeout(r, message === '0' ? 60 : 1));
+        await this.writeMessage(`reply ${String(message)}`);
+      }
+    }
+    const { url } = await serve([['/ordered', Ordered]]);
+    const ws = await open(url('/ordered'));
+    const replies: string[] = [];
+    const done = new Promise<void>((resolve) =>
+      ws.on('message', (d) => {
+        replies.push(d.toString());
+        if (replies.length === 5) resolve();
+      }),
+    );
+    for (let i = 0; i < 5; i++) ws.send(String(i));
+    await done;
+    expect(replies).toEqual(['reply 0', 'reply 1', 'reply 2', 'reply 3', 'reply 4']);
+    ws.close();
+  });
+
+  it('sends an object as JSON text', async () => {
+    class Json extends WebSocketHandler {
+      override open(): void {
+        void this.writeMessage({ inventoryCount: 3 });
+      }
+    }
+    const { url } = await serve([['/json', Json]]);
+    const ws = await open(url('/json'));
+    expect(JSON.parse((await nextMessage(ws)) as string)).toEqual({ inventoryCount: 3 });
+    ws.close();
+  });
+});
+
+describe('subprotocols', () => {
+  class Sub extends WebSocketHandler {
+    calls: Array<readonly string[]> = [];
+    override selectSubprotocol(subprotocols: readonly string[]): string | null {
+      this.calls.push(subprotocols);
+      return subprotocols.includes('goodproto') ? 'goodproto' : null;
+    }
+    override open(): void {
+      void this.writeMessage(
+        `subprotocol=${this.selectedSubprotocol} calls=${JSON.stringify(this.calls)}`,
+      );
+    }
+  }
+
+  it('selects an offered subprotocol, calling selectSubprotocol exactly once', async () => {
+    const { url } = await serve([['/sub', Sub]]);
+    const ws = await open(url('/sub'), {}, ['badproto', 'goodproto']);
+    expect(ws.protocol).toBe('goodproto');
+    expect(await nextMessage(ws)).toBe('subprotocol=goodproto calls=[["badproto","goodproto"]]');
+    ws.close();
+  });
+
+  it('calls selectSubprotocol with [] when none was offered', async () => {
+    const { url } = await serve([['/sub', Sub]]);
+    const ws = await open(url('/sub'));
+    expect(ws.protocol).toBe('');
+    expect(await nextMessage(ws)).toBe('subprotocol=null calls=[[]]');
+    ws.close();
+  });
+
+  it('answers 500 when selectSubprotocol returns one that was not offered', async () => {
+    class Bad extends WebSocketHandler {
+      override selectSubprotocol(): string {
+        return 'invented';
+      }
+    }
+    const { url } = await serve([['/bad', Bad]]);
+    expect(await statusOf(url('/bad'))).toBe(500);
+  });
+});
+
+describe('errors', () => {
+  it('fails only the connection with 1011 when open() throws, and keeps serving', async () => {
+    class OpenError extends WebSocketHandler {
+      override open(): void {
+        throw new Error('open failed');
+      }
+    }
+    const { url, logger } = await serve([
+      ['/open_error', OpenError],
+      ['/echo', EchoHandler],
+    ]);
+    const ws = await open(url('/open_error'));
+    expect((await closed(ws)).code).toBe(1011);
+    expect(logger.errors.some((e) => e instanceof Error && e.message === 'open failed')).toBe(true);
+    const fresh = await open(url('/echo'));
+    fresh.send('still here');
+    expect(await nextMessage(fresh)).toBe('still here');
+    fresh.close();
+  });
+
+  it('fails only the connection with 1011 when onMessage throws or rejects', async () => {
+    class MessageError extends WebSocketHandler {
+      override async onMessage(message: string | Uint8Array): Promise<void> {
+        if (message === 'reject') throw new Error('async failure');
+        throw new Error('never reached');
+      }
+    }
+    const { url, logger } = await serve([['/message_error', MessageError]]);
+    const ws = await open(url('/message_error'));
+    ws.send('reject');
+    expect((await closed(ws)).code).toBe(1011);
+    expect(
+      logger.lines.some((l) => l.includes('Uncaught exception in MessageError.onMessage')),
+    ).toBe(true);
+  });
+
+  it('throws WebSocketClosedError from writeMessage after close, and calls onClose once', async () => {
+    let error: unknown;
+    let closes = 0;
+    class WriteAfterClose extends WebSocketHandler {
+      override onMessage(): void {
+        this.close(1000);
+        try {
+          void this.writeMessage('late');
+        } catch (e) {
+          error = e;
+        }
+      }
+      override onClose(): void {
+        closes++;
+      }
+    }
+    const { url } = await serve([['/wac', WriteAfterClose]]);
+    const ws = await open(url('/wac'));
+    ws.send('go');
+    await closed(ws);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(error).toBeInstanceOf(WebSocketClosedError);
+    expect(closes).toBe(1);
+  });
+});
+
+describe('closing', () => {
+  it('reports the code and reason the client sent, and echoes the code', async () => {
+    let seen: [number | null, string | null] = [null, null];
+    class Closing extends WebSocketHandler {
+      override onClose(): void {
+        seen = [this.closeCode, this.closeReason];
+      }
+    }
+    const { url } = await serve([['/close', Closing]]);
+    const ws = await open(url('/close'));
+    const done = closed(ws);
+    ws.close(1001, 'goodbye');
+    expect((await done).code).toBe(1001);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([1001, 'goodbye']);
+  });
+
+  it('sends the code and reason the server closes with', async () => {
+    class ServerClose extends WebSocketHandler {
+      override open(): void {
+        this.close(1001, 'goodbye');
+      }
+    }
+    const { url } = await serve([['/server_close', ServerClose]]);
+    const ws = await open(url('/server_close'));
+    expect(await closed(ws)).toEqual({ code: 1001, reason: 'goodbye' });
+  });
+
+  it('closes with 1000 when only a reason is given', async () => {
+    class ReasonOnly extends WebSocketHandler {
+      override open(): void {
+        this.close(undefined, 'just a reason');
+      }
+    }
+    const { url } = await serve([['/reason', ReasonOnly]]);
+    const ws = await open(url('/reason'));
+    expect(await closed(ws)).toEqual({ code: 1000, reason: 'just a reason' });
+  });
+
+  it('sends 1001 "going away" to every connection on Application.close()', async () => {
+    const { app, url } = await serve([['/echo', EchoHandler]]);
+    const clients = await Promise.all([open(url('/echo')), open(url('/echo'))]);
+    const results = clients.map(closed);
+    await app.close(2000);
+    for (const result of await Promise.all(results))
+      expect(result).toEqual({ code: 1001, reason: 'going away' });
+  });
+});
+
+describe('compression', () => {
+  class Compressed extends EchoHandler {
+    override getCompressionOptions(): object {
+      return {};
+    }
+  }
+
+  it('negotiates permessage-deflate when the handler enables it, and echoes through it', async () => {
+    const { url } = await serve([['/compressed', Compressed]]);
+    const ws = await open(url('/compressed'), { perMessageDeflate: { threshold: 0 } });
+    expect(ws.extensions).toBe('permessage-deflate');
+    const big = 'compressible '.repeat(10_000);
+    ws.send(big);
+    expect(await nextMessage(ws)).toBe(big);
+    ws.close();
+  });
+
+  it('declines permessage-deflate by default', async () => {
+    const { url } = await serve([['/echo', EchoHandler]]);
+    const ws = await open(url('/echo'), { perMessageDeflate: {} });
+    expect(ws.extensions).toBe('');
+    ws.send('plain');
+    expect(await nextMessage(ws)).toBe('plain');
+    ws.close();
+  });
+});
+
+describe('limits', () => {
+  it('closes with 1009 when a message exceeds websocketMaxMessageSize', async () => {
+    const { url } = await serve([['/echo', EchoHandler]], { websocketMaxMessageSize: 1024 });
+    const ws = await open(url('/echo'));
+    ws.send('x'.repeat(1024));
+    expect(await nextMessage(ws)).toBe('x'.repeat(1024));
+    ws.send('x'.repeat(1025));
+    expect((await closed(ws)).code).toBe(1009);
+  });
+});
+
+describe('pings', () => {
+  it('answers a client ping with a pong and reports it to onPing', async () => {
+    let pinged = '';
+    class Pinged extends EchoHandler {
+      override onPing(data: Uint8Array): void {
+        pinged = Buffer.from(data).toString();
+      }
+    }
+    const { url } = await serve([['/ping', Pinged]]);
+    const ws = await open(url('/ping'));
+    const pong = new Promise<string>((resolve) => ws.once('pong', (d) => resolve(d.toString())));
+    ws.ping('hello');
+    expect(await pong).toBe('hello');
+    expect(pinged).toBe('hello');
+    ws.close();
+  });
+
+  it('sends a server ping and reports the pong to onPong', async () => {
+    class Pinger extends WebSocketHandler {
+      override open(): void {
+        this.ping('data');
+      }
+      override onPong(data: Uint8Array): void {
+        void this.writeMessage(`got pong ${Buffer.from(data).toString()}`);
+      }
+    }
+    const { url } = await serve([['/pinger', Pinger]]);
+    const ws = await open(url('/pinger'));
+    expect(await nextMessage(ws)).toBe('got pong data');
+    ws.close();
+  });
+
+  it('refuses a ping over 125 bytes', async () => {
+    let error: unknown;
+    class BigPing extends WebSocketHandler {
+      override open(): void {
+        try {
+          this.ping('x'.repeat(126));
+        } catch (e) {
+          error = e;
+        }
+        void this.writeMessage('done');
+      }
+    }
+    const { url } = await serve([['/bigping', BigPing]]);
+    const ws = await open(url('/bigping'));
+    await nextMessage(ws);
+    expect((error as Error).name).toBe('InvalidArgumentError');
+    ws.close();
+  });
+
+  it('pings periodically, and closes with 1000 "ping timed out" when no pong comes', async () => {
+    const { url } = await serve([['/echo', EchoHandler]], {
+      websocketPingInterval: 0.05,
+      websocketPingTimeout: 0.05,
+    });
+    // autoPong off: this client never answers.
+    const ws = await open(url('/echo'), { autoPong: false });
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    expect(await closed(ws)).toEqual({ code: 1000, reason: 'ping timed out' });
+    expect(pings).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keeps a connection that answers pings open', async () => {
+    const { url } = await serve([['/echo', EchoHandler]], {
+      websocketPingInterval: 0.03,
+      websocketPingTimeout: 0.03,
+    });
+    const ws = await open(url('/echo'));
+    let pings = 0;
+    await new Promise<void>((resolve) =>
+      ws.on('ping', () => {
+        if (++pings === 4) resolve();
+      }),
+    );
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.close();
+  });
+
+  it('refuses a ping timeout longer than the interval', () => {
+    expect(
+      () => new Application([], { websocketPingInterval: 1, websocketPingTimeout: 2 }),
+    ).toThrow(/websocketPingTimeout/);
+  });
+});
