@@ -111,20 +111,18 @@ export class Application {
       }
     });
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      // node:http's own limits: an oversized head is 431, a malformed one 400.
-      if (!socket.writable) {
+      // A client that never finished its request head (handshakeTimeout) is dropped without a
+      // response: node:http has stopped reading it, and a write before destroy() was seen to
+      // leave such sockets open. An oversized head is 431, a malformed one 400.
+      if (!socket.writable || error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         socket.destroy();
         return;
       }
-      const status =
-        error.code === 'HPE_HEADER_OVERFLOW'
-          ? 431
-          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? 408
-            : 400;
-      socket.end(
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      socket.write(
         buildRejection(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'),
       );
+      socket.destroy();
     });
     this.#servers.add(server);
     return new Promise((resolve, reject) => {

@@ -113,7 +113,7 @@ describe('decodeSignedValue', () => {
       '2|',
       '1|1:0|10:1300000000|3:key|8:dmFsdWU=|',
       'dmFsdWU=|1300000000|31c934969f53e48164c50768b40cbd7e2daaaa4f', // version 1
-      '3|1:0|10:1300000000|3:key|8:dmFsdWU=|' + KNOWN_SIGNATURE,
+      `3|1:0|10:1300000000|3:key|8:dmFsdWU=|${KNOWN_SIGNATURE}`,
       '2|1:0',
       '2|1:0|',
       '2|:0|10:1300000000|3:key|8:dmFsdWU=|',
