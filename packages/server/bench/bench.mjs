@@ -1,0 +1,381 @@
+// Server benchmark: @gale/server against ws and Tornado, in one run, with one load generator
+// (bench/loadgen.mjs, which shares no parser with any of them). Each measurement gets a fresh
+// server process, so that RSS and CPU figures belong to that server alone; the measurements are
+// interleaved (each one on every server before the next) so that drift on a shared machine hits
+// all servers alike.
+//
+//   pnpm --filter @gale/server bench           (or: node bench/bench.mjs in packages/server)
+//
+// Prints a markdown table with ratios against ws and writes bench-results/server.json.
+// Environment, to scale up or narrow down:
+//
+//   BENCH_SERVERS=ws,tornado,gale    which servers (those unavailable are skipped)
+//   BENCH_ONLY=echo,fanout,idle,sessions   which measurements
+//   BENCH_DURATION_MS=3000  BENCH_WARMUP_MS=500     per echo and sessions measurement
+//   BENCH_CONNECTIONS=50    BENCH_ECHO_SIZES=32,1024,65536    BENCH_ECHO_TEXT_SIZES=32
+//   BENCH_FANOUT_SUBSCRIBERS=1000  BENCH_FANOUT_MESSAGES=100  BENCH_FANOUT_SIZE=32
+//   BENCH_IDLE_CONNECTIONS=10000   (needs ulimit -n above that, for this shell's processes)
+//   BENCH_SESSIONS_CONCURRENCY=50
+//   PYTHON=/usr/bin/python3         an interpreter that can import tornado
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { echo, fanout, idleMemory, sessions } from './loadgen.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const packageDir = join(here, '..');
+const env = process.env;
+const numbers = (/** @type {string} */ list) =>
+  list
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map(Number);
+
+const DURATION_MS = Number(env.BENCH_DURATION_MS ?? 3000);
+const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 500);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
+const ECHO_SIZES = numbers(env.BENCH_ECHO_SIZES ?? '32,1024,65536');
+const ECHO_TEXT_SIZES = numbers(env.BENCH_ECHO_TEXT_SIZES ?? '32');
+const FANOUT_SUBSCRIBERS = Number(env.BENCH_FANOUT_SUBSCRIBERS ?? 1000);
+const FANOUT_MESSAGES = Number(env.BENCH_FANOUT_MESSAGES ?? 100);
+const FANOUT_SIZE = Number(env.BENCH_FANOUT_SIZE ?? 32);
+const IDLE_CONNECTIONS = Number(env.BENCH_IDLE_CONNECTIONS ?? 10_000);
+const SESSIONS_CONCURRENCY = Number(env.BENCH_SESSIONS_CONCURRENCY ?? 50);
+const SERVERS = (env.BENCH_SERVERS ?? 'ws,tornado,gale').split(',');
+const ONLY = (env.BENCH_ONLY ?? 'echo,fanout,idle,sessions').split(',');
+
+/**
+ * @typedef {object} RunningServer
+ * @property {number} port
+ * @property {number} pid
+ * @property {NodeJS.Signals} [gcSignal]  the server collects garbage on this signal
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Spawns a server that prints `LISTENING <port>` once it accepts connections.
+ *
+ * @param {string} command
+ * @param {string[]} args
+ * @param {NodeJS.ProcessEnv} [extraEnv]
+ * @returns {Promise<RunningServer>}
+ */
+async function startProcess(command, args, extraEnv = {}) {
+  const child = spawn(command, args, {
+    cwd: packageDir,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const lines = createInterface({ input: child.stdout });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command} did not start in 15 s`)), 15_000);
+    lines.on('line', (line) => {
+      const match = /^LISTENING (\d+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
+    });
+  });
+  return {
+    port,
+    pid: /** @type {number} */ (child.pid),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const result = await Promise.race([exited, sleep(5000, 'timeout')]);
+      if (result === 'timeout') {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+async function startWs() {
+  const server = await startProcess(process.execPath, [
+    '--expose-gc',
+    join(here, 'peers', 'ws-echo.mjs'),
+    '0',
+  ]);
+  return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
+}
+
+/** The first interpreter that can import tornado: $PYTHON, python3 on PATH, Debian's. */
+function findTornadoPython() {
+  for (const python of [env.PYTHON, 'python3', '/usr/bin/python3']) {
+    if (!python) continue;
+    const probe = spawnSync(python, ['-c', 'import tornado; print(tornado.version)'], {
+      encoding: 'utf8',
+    });
+    if (probe.status === 0) return { python, version: probe.stdout.trim() };
+  }
+  return null;
+}
+const tornado = findTornadoPython();
+
+async function startTornado() {
+  if (tornado === null) return null;
+  const server = await startProcess(tornado.python, [join(here, 'peers', 'tornado_echo.py'), '0']);
+  return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
+}
+
+// ─── gale slot ───────────────────────────────────────────────────────────────────────────────
+// TODO: start the gale echo app here once it exists, like startWs() above: a child process that
+// listens on 127.0.0.1:<argv port, 0 = free>, prints `LISTENING <port>`, serves /echo (exact echo,
+// permessage-deflate off unless asked), /websocket and /fanout with the protocol documented in
+// peers/ws-echo.mjs (`publish:<n>[:<size>]` → n binary messages of <size> bytes to every other
+// connection), and runs gc() on SIGUSR2 when started with --expose-gc (then return gcSignal:
+// 'SIGUSR2' as startWs does). Until then it returns null and gale is skipped.
+/** @returns {Promise<RunningServer | null>} */
+async function startGale() {
+  return null;
+}
+// ─────────────────────────────────────────────────────────────────────────────────────────────
+
+const servers = [
+  { name: 'ws', start: startWs },
+  { name: 'tornado', start: startTornado },
+  { name: 'gale', start: startGale },
+].filter((s) => SERVERS.includes(s.name));
+
+/**
+ * @typedef {object} Measurement
+ * @property {string} id
+ * @property {string} label
+ * @property {string} kind  one of BENCH_ONLY's names
+ * @property {(server: RunningServer) => Promise<Record<string, number>>} run
+ * @property {[key: string, name: string][]} metrics  shown in the table, in this order
+ */
+
+/** @param {number} bytes */
+function sizeLabel(bytes) {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / 1024 / 1024} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
+}
+
+const cpuMetrics = /** @type {[string, string][]} */ ([
+  ['serverCpu', 'server CPU, cores'],
+  ['loadgenCpu', 'load generator CPU, cores'],
+]);
+
+/** @type {Measurement[]} */
+const measurements = [
+  ...[
+    ...ECHO_SIZES.map((size) => ({ size, text: false })),
+    ...ECHO_TEXT_SIZES.map((size) => ({ size, text: true })),
+  ].map(({ size, text }) => ({
+    id: `echo-${text ? 'text' : 'binary'}-${size}`,
+    label: `echo ${sizeLabel(size)} ${text ? 'text' : 'binary'}, ${CONNECTIONS} connections`,
+    kind: 'echo',
+    run: (/** @type {RunningServer} */ s) =>
+      echo({
+        url: `ws://127.0.0.1:${s.port}/echo`,
+        connections: CONNECTIONS,
+        size,
+        text,
+        durationMs: DURATION_MS,
+        warmupMs: WARMUP_MS,
+        pid: s.pid,
+      }),
+    metrics: /** @type {[string, string][]} */ ([
+      ['roundTripsPerSec', 'round trips/s'],
+      ['p50Ms', 'p50 latency, ms (lower is better)'],
+      ['p99Ms', 'p99 latency, ms (lower is better)'],
+      ...cpuMetrics,
+    ]),
+  })),
+  {
+    id: 'fanout',
+    label: `fan-out ${FANOUT_MESSAGES} × ${sizeLabel(FANOUT_SIZE)} to ${FANOUT_SUBSCRIBERS} subscribers`,
+    kind: 'fanout',
+    run: (s) =>
+      fanout({
+        url: `ws://127.0.0.1:${s.port}/fanout`,
+        subscribers: FANOUT_SUBSCRIBERS,
+        messages: FANOUT_MESSAGES,
+        size: FANOUT_SIZE,
+        pid: s.pid,
+      }),
+    metrics: [['deliveriesPerSec', 'deliveries/s'], ['elapsedMs', 'elapsed, ms'], ...cpuMetrics],
+  },
+  {
+    id: 'idle-memory',
+    label: `idle memory, ${IDLE_CONNECTIONS} connections`,
+    kind: 'idle',
+    run: (s) =>
+      idleMemory({
+        url: `ws://127.0.0.1:${s.port}/echo`,
+        connections: IDLE_CONNECTIONS,
+        pid: s.pid,
+        ...(s.gcSignal ? { gcSignal: s.gcSignal } : {}),
+      }),
+    metrics: [
+      ['rssBytesPerConnection', 'RSS bytes per connection (lower is better)'],
+      ['rssBeforeBytes', 'RSS before, bytes'],
+    ],
+  },
+  {
+    id: 'sessions',
+    label: `sessions (connect, echo, close), ${SESSIONS_CONCURRENCY} at a time`,
+    kind: 'sessions',
+    run: (s) =>
+      sessions({
+        url: `ws://127.0.0.1:${s.port}/echo`,
+        durationMs: DURATION_MS,
+        warmupMs: WARMUP_MS,
+        concurrency: SESSIONS_CONCURRENCY,
+        pid: s.pid,
+      }),
+    metrics: [['sessionsPerSec', 'sessions/s'], ...cpuMetrics],
+  },
+].filter((m) => ONLY.includes(m.kind));
+
+/** @type {Record<string, string>} */
+const skipped = {};
+if (tornado === null && SERVERS.includes('tornado')) {
+  skipped['tornado'] = 'no python3 can import tornado (apt-get install python3-tornado)';
+}
+
+/** @type {{ id: string, label: string, results: Record<string, any> }[]} */
+const results = [];
+for (const measurement of measurements) {
+  /** @type {Record<string, any>} */
+  const row = {};
+  for (const { name, start } of servers) {
+    if (name in skipped) continue;
+    let server = null;
+    try {
+      server = await start();
+      if (server === null) {
+        skipped[name] = 'not available yet';
+        continue;
+      }
+      process.stderr.write(`${measurement.label} — ${name} (pid ${server.pid}) … `);
+      row[name] = await measurement.run(server);
+      process.stderr.write('done\n');
+    } catch (error) {
+      row[name] = { error: /** @type {Error} */ (error).message };
+      process.stderr.write(`failed: ${row[name].error}\n`);
+    } finally {
+      await server?.stop();
+    }
+  }
+  results.push({ id: measurement.id, label: measurement.label, results: row });
+}
+
+/** @param {number | undefined} n */
+function fmt(n) {
+  if (n === undefined || Number.isNaN(n)) return '—';
+  const abs = Math.abs(n);
+  if (abs >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  if (abs >= 100) return n.toFixed(0);
+  if (abs >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+const shown = servers.map((s) => s.name).filter((name) => !(name in skipped));
+const others = shown.filter((name) => name !== 'ws');
+const header = [
+  'measurement',
+  'metric',
+  ...shown,
+  ...(shown.includes('ws') ? others.map((name) => `${name} ÷ ws`) : []),
+];
+const lines = [
+  `| ${header.join(' | ')} |`,
+  `|${header.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`,
+];
+for (const [index, measurement] of measurements.entries()) {
+  const row = /** @type {(typeof results)[number]} */ (results[index]).results;
+  const errors = shown.filter((name) => row[name]?.error);
+  for (const [key, name] of measurement.metrics) {
+    const values = shown.map((server) => (row[server]?.error ? undefined : row[server]?.[key]));
+    const ws = row['ws']?.[key];
+    const ratios = shown.includes('ws')
+      ? others.map((server) => {
+          const value = row[server]?.[key];
+          return typeof value === 'number' && typeof ws === 'number' && ws !== 0
+            ? `${(value / ws).toFixed(2)}×`
+            : '—';
+        })
+      : [];
+    lines.push(
+      `| ${measurement.label} | ${name} | ${[...values.map(fmt), ...ratios].join(' | ')} |`,
+    );
+  }
+  for (const server of errors)
+    lines.push(`| ${measurement.label} | **${server} failed** | ${row[server].error} |`);
+}
+
+const wsVersion = JSON.parse(
+  readFileSync(join(packageDir, 'node_modules', 'ws', 'package.json'), 'utf8'),
+).version;
+const config = {
+  durationMs: DURATION_MS,
+  warmupMs: WARMUP_MS,
+  connections: CONNECTIONS,
+  echoSizes: ECHO_SIZES,
+  echoTextSizes: ECHO_TEXT_SIZES,
+  fanoutSubscribers: FANOUT_SUBSCRIBERS,
+  fanoutMessages: FANOUT_MESSAGES,
+  fanoutSize: FANOUT_SIZE,
+  idleConnections: IDLE_CONNECTIONS,
+  sessionsConcurrency: SESSIONS_CONCURRENCY,
+};
+const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+console.log(
+  `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''} on Node ` +
+    `${process.version}, ${cpus().length} × ${cpuModel}; load generator in this process\n`,
+);
+console.log(lines.join('\n'));
+for (const [name, reason] of Object.entries(skipped)) console.log(`\n${name} skipped: ${reason}`);
+// On a 2-core machine the load generator and the server share the CPU: a figure is only the
+// server's limit while the load generator has spare time.
+for (const { label, results: row } of results) {
+  for (const [name, result] of Object.entries(row)) {
+    if (result?.loadgenCpu >= 0.9) {
+      console.log(
+        `\nnote: ${label}, ${name}: the load generator used ${result.loadgenCpu.toFixed(2)} ` +
+          'cores, so this figure may be capped by it rather than by the server',
+      );
+    }
+  }
+}
+
+const outDir = join(packageDir, 'bench-results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(
+  join(outDir, 'server.json'),
+  `${JSON.stringify(
+    {
+      node: process.version,
+      ws: wsVersion,
+      tornado: tornado?.version ?? null,
+      cpus: cpus().length,
+      cpuModel,
+      config,
+      skipped,
+      results,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`\nJSON: ${join('bench-results', 'server.json')}`);
