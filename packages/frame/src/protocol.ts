@@ -115,7 +115,9 @@ export class Protocol {
 
   // Receiving: the frame being parsed.
   #parseState: ParseState = ParseState.HEADER;
-  readonly #head = new Uint8Array(14);
+  // Header bytes split across reads, and control payloads that arrive in pieces: both rare, so
+  // allocated on first use (an idle connection holds neither).
+  #head: Uint8Array | null = null;
   #headLength = 0;
   #fin = false;
   #opcode = 0;
@@ -123,15 +125,14 @@ export class Protocol {
   readonly #mask = new Uint8Array(4);
   #payloadLength = 0;
   #payloadReceived = 0;
-  // Control frame payloads that arrive in pieces (at most 125 bytes).
-  readonly #control = new Uint8Array(125);
+  #control: Uint8Array | null = null;
 
   // Receiving: the message being assembled.
   #messageOpcode = 0; // 0: no fragmented message in progress.
   #messageCompressed = false;
   #assembly: Uint8Array = EMPTY;
   #assemblyLength = 0;
-  readonly #utf8 = new Utf8Validator();
+  #utf8: Utf8Validator | null = null;
 
   // Sending.
   #sendingFragmented = false;
@@ -258,10 +259,12 @@ export class Protocol {
           }
         }
         // A header split across reads: gather it in #head.
-        this.#head[this.#headLength++] = data[pos++]!;
-        if (this.#headLength >= 2 && this.#headLength === headerSize(this.#head[1]!)) {
+        this.#head ??= new Uint8Array(14);
+        const head = this.#head;
+        head[this.#headLength++] = data[pos++]!;
+        if (this.#headLength >= 2 && this.#headLength === headerSize(head[1]!)) {
           this.#headLength = 0;
-          this.#readHeader(this.#head, 0);
+          this.#readHeader(head, 0);
           if (this.#payloadLength === 0) this.#completeFrame(EMPTY);
         }
         continue;
@@ -385,7 +388,10 @@ export class Protocol {
           this.#messageOpcode = opcode;
           this.#assemblyLength = 0;
         }
-        if (opcode === Opcode.TEXT && !this.#messageCompressed) this.#utf8.reset();
+        if (opcode === Opcode.TEXT && !this.#messageCompressed) {
+          this.#utf8 ??= new Utf8Validator();
+          this.#utf8.reset();
+        }
       }
     }
 
@@ -408,6 +414,7 @@ export class Protocol {
   #appendPayload(data: Uint8Array, pos: number, count: number): void {
     const phase = this.#payloadReceived;
     if (this.#opcode >= 0x8) {
+      this.#control ??= new Uint8Array(125);
       const target = this.#control;
       if (this.#masked) applyMask(data, pos, pos + count, this.#mask, phase, target, phase);
       else target.set(data.subarray(pos, pos + count), phase);
@@ -421,7 +428,7 @@ export class Protocol {
     else target.set(data.subarray(pos, pos + count), start);
     this.#assemblyLength = start + count;
     this.#payloadReceived += count;
-    if (this.#isTextInProgress() && !this.#utf8.write(target, start, start + count)) {
+    if (this.#isTextInProgress() && !this.#utf8!.write(target, start, start + count)) {
       throw invalidUtf8();
     }
   }
@@ -452,7 +459,7 @@ export class Protocol {
     this.#parseState = ParseState.HEADER;
     const opcode = this.#opcode;
     if (opcode >= 0x8) {
-      this.#handleControl(opcode, payload ?? this.#control.slice(0, this.#payloadLength));
+      this.#handleControl(opcode, payload ?? this.#control!.slice(0, this.#payloadLength));
       return;
     }
     if (payload !== null && this.#fin && opcode !== Opcode.CONTINUATION) {
@@ -481,7 +488,7 @@ export class Protocol {
       unvalidated = true;
     }
     if (opcode === Opcode.TEXT) {
-      if (unvalidated ? !isValidUtf8(data) : !this.#utf8.end()) throw invalidUtf8();
+      if (unvalidated ? !isValidUtf8(data) : !this.#utf8!.end()) throw invalidUtf8();
       this.#events.push({ type: 'text', data: decodeUtf8(data) });
     } else {
       this.#events.push({ type: 'binary', data });

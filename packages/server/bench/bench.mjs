@@ -134,16 +134,16 @@ async function startTornado() {
   return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
 }
 
-// ─── gale slot ───────────────────────────────────────────────────────────────────────────────
-// TODO: start the gale echo app here once it exists, like startWs() above: a child process that
-// listens on 127.0.0.1:<argv port, 0 = free>, prints `LISTENING <port>`, serves /echo (exact echo,
-// permessage-deflate off unless asked), /websocket and /fanout with the protocol documented in
-// peers/ws-echo.mjs (`publish:<n>[:<size>]` → n binary messages of <size> bytes to every other
-// connection), and runs gc() on SIGUSR2 when started with --expose-gc (then return gcSignal:
-// 'SIGUSR2' as startWs does). Until then it returns null and gale is skipped.
+// ─── gale ─────────────────────────────────────────────────────────────────────────────────────
+// peers/gale-echo.mjs: the same routes as ws-echo.mjs, on the built @gale/server (pnpm build).
 /** @returns {Promise<RunningServer | null>} */
 async function startGale() {
-  return null;
+  const server = await startProcess(process.execPath, [
+    '--expose-gc',
+    join(here, 'peers', 'gale-echo.mjs'),
+    '0',
+  ]);
+  return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
 }
 // ─────────────────────────────────────────────────────────────────────────────────────────────
 

@@ -325,6 +325,7 @@ export class Application {
     for (const [name, values] of handler.responseHeaders) headers[name] = [...values];
     socket.write(buildResponse({ key, subprotocol, extensions: extensionsHeader, headers }));
     this.#log(101, req, startedAt);
+    request.release();
     if (subprotocol !== null) setSelectedSubprotocol(handler, subprotocol);
 
     const protocol = new Protocol({

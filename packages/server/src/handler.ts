@@ -14,7 +14,7 @@ export class Handler {
   readonly application: Application;
   readonly request: Request;
   readonly options: RouteOptions;
-  readonly #headers = new Map<string, string[]>();
+  #headers: Map<string, string[]> | undefined;
 
   constructor(application: Application, request: Request, options: RouteOptions = {}) {
     this.application = application;
@@ -36,6 +36,7 @@ export class Handler {
   /** Sets a response header, replacing any value it had. On a WebSocket route, it goes on the 101. */
   setHeader(name: string, value: string | number): void {
     assertHeaderSafe(name, String(value));
+    this.#headers ??= new Map();
     this.#headers.set(name.toLowerCase(), [String(value)]);
   }
 
@@ -43,19 +44,21 @@ export class Handler {
   addHeader(name: string, value: string): void {
     assertHeaderSafe(name, value);
     const key = name.toLowerCase();
-    const values = this.#headers.get(key);
+    this.#headers ??= new Map();
+    const headers = this.#headers;
+    const values = headers.get(key);
     if (values) values.push(value);
-    else this.#headers.set(key, [value]);
+    else headers.set(key, [value]);
   }
 
   /** Removes a response header set earlier. */
   clearHeader(name: string): void {
-    this.#headers.delete(name.toLowerCase());
+    this.#headers?.delete(name.toLowerCase());
   }
 
   /** The response headers set so far (lower-case names). */
   get responseHeaders(): ReadonlyMap<string, readonly string[]> {
-    return this.#headers;
+    return this.#headers ?? EMPTY_HEADERS;
   }
 
   /** The value of a plain cookie, or undefined. */
@@ -79,6 +82,8 @@ export class Handler {
     return secret;
   }
 }
+
+const EMPTY_HEADERS: ReadonlyMap<string, readonly string[]> = new Map();
 
 // Response splitting: a header name or value with CR, LF or NUL would inject a header or body.
 function assertHeaderSafe(name: string, value: string): void {

@@ -6,7 +6,7 @@ import { parseCookie } from 'cookie';
  * in `prepare`, `open` and HTTP methods. Cookies and the query string are parsed on first use.
  */
 export class Request {
-  readonly raw: IncomingMessage;
+  #raw: IncomingMessage | null;
   readonly method: string;
   /** The path, without the query string. */
   readonly path: string;
@@ -18,7 +18,7 @@ export class Request {
   #cookies: Readonly<Record<string, string>> | undefined;
 
   constructor(raw: IncomingMessage) {
-    this.raw = raw;
+    this.#raw = raw;
     this.method = raw.method ?? 'GET';
     const url = raw.url ?? '/';
     const q = url.indexOf('?');
@@ -26,6 +26,20 @@ export class Request {
     this.#search = q === -1 ? '' : url.slice(q + 1);
     this.headers = raw.headers;
     this.remoteAddress = raw.socket.remoteAddress ?? '';
+  }
+
+  /**
+   * The node:http request, for its body stream. Not kept once a WebSocket is open (the handler
+   * still has everything above): reading it then throws.
+   */
+  get raw(): IncomingMessage {
+    if (this.#raw === null) throw new Error('the raw request is released once a WebSocket is open');
+    return this.#raw;
+  }
+
+  /** @internal Drops the node:http request so that an open WebSocket does not keep it alive. */
+  release(): void {
+    this.#raw = null;
   }
 
   /** The query string's arguments. */
