@@ -416,7 +416,12 @@ function compileRoute([pattern, handler, options = {}]: Route): CompiledRoute {
   }
   let regex: RegExp;
   try {
-    regex = typeof pattern === 'string' ? new RegExp(`^(?:${pattern})$`) : pattern;
+    // A global or sticky RegExp keeps its position between exec() calls and would match only
+    // every other time: those flags are dropped.
+    regex =
+      typeof pattern === 'string'
+        ? new RegExp(`^(?:${pattern})$`)
+        : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
   } catch (error) {
     throw new InvalidSettingError(`invalid route pattern ${String(pattern)}`, { cause: error });
   }

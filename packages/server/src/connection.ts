@@ -209,7 +209,8 @@ export class WebSocketConnection implements TopicSubscriber {
             event.code !== CloseCode.ABNORMAL_CLOSURE
           ) {
             this.#closeCode = event.code;
-            this.#closeReason = event.reason;
+            // As Tornado: a Close frame with a code but no reason has no reason.
+            this.#closeReason = event.reason === '' ? null : event.reason;
           }
           break;
         case 'transport-closed':

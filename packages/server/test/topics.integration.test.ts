@@ -1,0 +1,121 @@
+import type { AddressInfo } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { setImmediate as nextLoop } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  Application,
+  type ApplicationOptions,
+  silentLogger,
+  WebSocketHandler,
+} from '../src/index.js';
+
+const apps: Application[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close(500)));
+});
+
+class Subscriber extends WebSocketHandler {
+  override open(): void {
+    this.subscribe('news');
+  }
+  override onMessage(message: string | Uint8Array): void {
+    if (message === 'shout') this.application.publish('news', 'from a peer', { exclude: this });
+  }
+}
+
+async function serve(options: ApplicationOptions = {}) {
+  const app = new Application([['/news', Subscriber]], { logger: silentLogger, ...options });
+  apps.push(app);
+  const server = await app.listen(0, '127.0.0.1');
+  return { app, port: (server.address() as AddressInfo).port };
+}
+
+function reader(port: number): Promise<{ ws: WebSocket; received: Array<string | Buffer> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/news`);
+    const received: Array<string | Buffer> = [];
+    ws.on('message', (data: Buffer, isBinary) => received.push(isBinary ? data : data.toString()));
+    ws.once('open', () => resolve({ ws, received }));
+    ws.once('error', reject);
+  });
+}
+
+async function until(condition: () => boolean, what: string, limit = 2_000): Promise<void> {
+  for (let i = 0; i < limit && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!condition()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('topics', () => {
+  it('delivers a published message to every subscriber, text, bytes and JSON', async () => {
+    const { app, port } = await serve();
+    const clients = await Promise.all([reader(port), reader(port), reader(port)]);
+    await until(() => app.connectionCount === 3, 'three subscribers');
+    app.publish('news', 'hello');
+    app.publish('news', new Uint8Array([1, 2, 3]));
+    app.publish('news', { inventoryCount: 4 });
+    await until(() => clients.every((c) => c.received.length === 3), 'three messages each');
+    for (const { received } of clients) {
+      expect(received[0]).toBe('hello');
+      expect(received[1]).toEqual(Buffer.from([1, 2, 3]));
+      expect(JSON.parse(received[2] as string)).toEqual({ inventoryCount: 4 });
+    }
+  });
+
+  it('leaves out the excluded publisher, and unsubscribes a connection when it closes', async () => {
+    const { app, port } = await serve();
+    const [a, b, c] = await Promise.all([reader(port), reader(port), reader(port)]);
+    await until(() => app.connectionCount === 3, 'three subscribers');
+    a!.ws.send('shout');
+    await until(() => b!.received.length === 1 && c!.received.length === 1, 'the shout');
+    expect(a!.received).toEqual([]);
+    c!.ws.close();
+    await until(() => app.connectionCount === 2, 'the close');
+    app.publish('news', 'after');
+    await until(() => a!.received.length === 1 && b!.received.length === 2, 'the next message');
+    expect(c!.received).toEqual(['from a peer']);
+  });
+});
+
+describe('slow consumers', () => {
+  it('closes clients that never read, while the others receive every message', async () => {
+    const limit = 512 * 1024;
+    const { app, port } = await serve({ websocketMaxBufferedAmount: limit });
+    const readers = await Promise.all([reader(port), reader(port), reader(port)]);
+    // 100 clients that upgrade, then never read another byte.
+    const stalled = await Promise.all(
+      Array.from(
+        { length: 100 },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const socket = connect(port, '127.0.0.1', () =>
+              socket.write(
+                `GET /news HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+                  'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+              ),
+            );
+            socket.once('data', () => {
+              socket.pause();
+              resolve(socket);
+            });
+            socket.on('error', () => {});
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    await until(() => app.connectionCount === 103, 'every connection');
+    const payload = Buffer.alloc(16 * 1024, 'x');
+    let published = 0;
+    // Publish, yielding to the event loop between messages so readers can keep up, until the
+    // policy has closed every stalled client (bounded: 4,000 messages, 64 MB per reader).
+    while (app.connectionCount > 3 && published < 4_000) {
+      app.publish('news', payload);
+      published++;
+      await nextLoop();
+    }
+    expect(app.connectionCount).toBe(3);
+    await until(() => readers.every((r) => r.received.length === published), 'every message');
+    for (const r of readers) expect(r.ws.readyState).toBe(WebSocket.OPEN);
+    for (const socket of stalled) socket.destroy();
+  });
+});
