@@ -287,7 +287,9 @@ export class Application {
     let extensionsHeader: string | null = null;
     let key: string;
     try {
-      await handler.prepare();
+      // Awaited only when it is a promise: a synchronous prepare() costs no extra tick.
+      const prepared = handler.prepare();
+      if (prepared !== undefined) await prepared;
       if (socket.destroyed) return;
       const handshake = validateRequest({ method: req.method ?? 'GET', headers: req.headers });
       key = handshake.key;
@@ -359,7 +361,8 @@ export class Application {
     if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
 
     try {
-      await handler.open(...args);
+      const opened = handler.open(...args);
+      if (opened !== undefined) await opened;
     } catch (error) {
       delegate.logException(error, 'open');
       connection.fail(1011);

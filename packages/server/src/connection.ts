@@ -260,7 +260,11 @@ export class WebSocketConnection implements TopicSubscriber {
       }
       this.#checkBackpressure();
     }
-    if (this.protocol.shouldCloseTransport() && !this.#transportClosed) {
+    if (
+      this.protocol.shouldCloseTransport() &&
+      !this.#transportClosed &&
+      !this.socket.writableEnded
+    ) {
       this.socket.end();
       this.#armCloseTimer();
     }

@@ -11,8 +11,7 @@ export class Request {
   /** The path, without the query string. */
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
-  /** The peer's address (the socket's; put a proxy's header to use in your own code). */
-  readonly remoteAddress: string;
+  readonly #socket: IncomingMessage['socket'];
   readonly #search: string;
   #query: URLSearchParams | undefined;
   #cookies: Readonly<Record<string, string>> | undefined;
@@ -25,7 +24,7 @@ export class Request {
     this.path = q === -1 ? url : url.slice(0, q);
     this.#search = q === -1 ? '' : url.slice(q + 1);
     this.headers = raw.headers;
-    this.remoteAddress = raw.socket.remoteAddress ?? '';
+    this.#socket = raw.socket;
   }
 
   /**
@@ -40,6 +39,12 @@ export class Request {
   /** @internal Drops the node:http request so that an open WebSocket does not keep it alive. */
   release(): void {
     this.#raw = null;
+  }
+
+  /** The peer's address (the socket's; put a proxy's header to use in your own code). */
+  get remoteAddress(): string {
+    // Read on demand: it costs a getpeername() system call.
+    return this.#socket.remoteAddress ?? '';
   }
 
   /** The query string's arguments. */
