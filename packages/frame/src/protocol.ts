@@ -90,6 +90,7 @@ const EMPTY = new Uint8Array(0);
 // or a length a header merely announced.
 const MIN_ASSEMBLY = 1024;
 const MERGE_LIMIT = 1024;
+const maskScratch = new Uint8Array(4);
 
 /**
  * The RFC 6455 protocol state machine for one open connection, without I/O (the model is
@@ -122,7 +123,8 @@ export class Protocol {
   #fin = false;
   #opcode = 0;
   #masked = false;
-  readonly #mask = new Uint8Array(4);
+  // The masking key as one 32-bit number: a 4-byte typed array per connection would cost ~200 bytes.
+  #maskKey = 0;
   #payloadLength = 0;
   #payloadReceived = 0;
   #control: Uint8Array | null = null;
@@ -277,7 +279,7 @@ export class Protocol {
       if (this.#payloadReceived === 0 && available >= remaining && !this.#needsAssembly()) {
         // The whole payload is here: unmask it in place and deliver a view, no copy.
         const payload = data.subarray(pos, pos + remaining);
-        if (this.#masked) applyMask(payload, 0, remaining, this.#mask, 0, payload, 0);
+        if (this.#masked) applyMask(payload, 0, remaining, this.#mask(), 0, payload, 0);
         pos += remaining;
         this.#completeFrame(payload);
         continue;
@@ -396,10 +398,12 @@ export class Protocol {
     }
 
     if (masked) {
-      this.#mask[0] = buf[offset]!;
-      this.#mask[1] = buf[offset + 1]!;
-      this.#mask[2] = buf[offset + 2]!;
-      this.#mask[3] = buf[offset + 3]!;
+      this.#maskKey =
+        ((buf[offset]! << 24) |
+          (buf[offset + 1]! << 16) |
+          (buf[offset + 2]! << 8) |
+          buf[offset + 3]!) >>>
+        0;
     }
     this.#fin = fin;
     this.#opcode = opcode;
@@ -416,7 +420,7 @@ export class Protocol {
     if (this.#opcode >= 0x8) {
       this.#control ??= new Uint8Array(125);
       const target = this.#control;
-      if (this.#masked) applyMask(data, pos, pos + count, this.#mask, phase, target, phase);
+      if (this.#masked) applyMask(data, pos, pos + count, this.#mask(), phase, target, phase);
       else target.set(data.subarray(pos, pos + count), phase);
       this.#payloadReceived += count;
       return;
@@ -424,13 +428,23 @@ export class Protocol {
     const start = this.#assemblyLength;
     this.#reserve(start + count);
     const target = this.#assembly;
-    if (this.#masked) applyMask(data, pos, pos + count, this.#mask, phase, target, start);
+    if (this.#masked) applyMask(data, pos, pos + count, this.#mask(), phase, target, start);
     else target.set(data.subarray(pos, pos + count), start);
     this.#assemblyLength = start + count;
     this.#payloadReceived += count;
     if (this.#isTextInProgress() && !this.#utf8!.write(target, start, start + count)) {
       throw invalidUtf8();
     }
+  }
+
+  // The masking key as bytes, for applyMask, in a buffer shared by every protocol (used at once).
+  #mask(): Uint8Array {
+    const key = this.#maskKey;
+    maskScratch[0] = key >>> 24;
+    maskScratch[1] = (key >>> 16) & 0xff;
+    maskScratch[2] = (key >>> 8) & 0xff;
+    maskScratch[3] = key & 0xff;
+    return maskScratch;
   }
 
   #isTextInProgress(): boolean {

@@ -272,7 +272,7 @@ export class Application {
       abortHandshake(socket, status, message, headers);
       this.#log(status, req, startedAt);
     };
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const request = new Request(req);
     const handler = new (
       route.handler as new (
@@ -335,25 +335,7 @@ export class Application {
       maxMessageSize: settings.websocketMaxMessageSize,
       extension,
     });
-    const delegate: ConnectionDelegate = {
-      onMessage: (message) => handler.onMessage(message),
-      onPing: (data) => handler.onPing(data),
-      onPong: (data) => handler.onPong(data),
-      onConnectionClose: () => {
-        this.#handlers.delete(handler);
-        const connection = connectionOf(handler);
-        if (connection)
-          for (const topic of subscriptionsOf(handler))
-            void this.broker.unsubscribe(topic, connection);
-        handler.onClose();
-      },
-      logException: (error, where) => {
-        settings.logger.error(
-          `Uncaught exception in ${handler.constructor.name}.${where} (${request.path})`,
-          error,
-        );
-      },
-    };
+    const delegate = new HandlerDelegate(this, handler, this.#handlers);
     const connection = new WebSocketConnection(socket, protocol, delegate, settings);
     bindConnection(handler, connection);
     this.#handlers.add(handler);
@@ -408,6 +390,56 @@ export class Application {
       startedAt,
     );
   }
+}
+
+// The connection's view of a handler. A class rather than closures made inside #upgrade: those
+// would keep that function's whole scope, the upgrade request with it, alive for the connection.
+class HandlerDelegate implements ConnectionDelegate {
+  readonly #application: Application;
+  readonly #handler: WebSocketHandler;
+  readonly #live: Set<WebSocketHandler>;
+
+  constructor(application: Application, handler: WebSocketHandler, live: Set<WebSocketHandler>) {
+    this.#application = application;
+    this.#handler = handler;
+    this.#live = live;
+  }
+
+  onMessage(message: string | Uint8Array): void | Promise<void> {
+    return this.#handler.onMessage(message);
+  }
+
+  onPing(data: Uint8Array): void {
+    this.#handler.onPing(data);
+  }
+
+  onPong(data: Uint8Array): void {
+    this.#handler.onPong(data);
+  }
+
+  onConnectionClose(): void {
+    const handler = this.#handler;
+    this.#live.delete(handler);
+    const connection = connectionOf(handler);
+    if (connection) {
+      for (const topic of subscriptionsOf(handler)) {
+        void this.#application.broker.unsubscribe(topic, connection);
+      }
+    }
+    handler.onClose();
+  }
+
+  logException(error: unknown, where: string): void {
+    const handler = this.#handler;
+    this.#application.settings.logger.error(
+      `Uncaught exception in ${handler.constructor.name}.${where} (${handler.request.path})`,
+      error,
+    );
+  }
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function compileRoute([pattern, handler, options = {}]: Route): CompiledRoute {

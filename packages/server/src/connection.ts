@@ -61,14 +61,14 @@ export class WebSocketConnection implements TopicSubscriber {
     this.protocol = protocol;
     this.#delegate = delegate;
     this.#settings = settings;
-    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
-    socket.on('end', () => {
-      this.protocol.receiveEof();
-      this.#afterReceive();
-    });
+    // Shared listeners that find the connection through the socket, rather than closures per
+    // connection: an idle connection should cost as little memory as possible.
+    (socket as SocketWithConnection)[kConnection] = this;
+    socket.on('data', socketOnData);
+    socket.on('end', socketOnEnd);
     socket.on('error', NOOP); // 'close' follows; the error itself is the peer's business.
-    socket.on('close', () => this.#onTransportClose());
-    socket.on('drain', () => this.#checkBackpressure());
+    socket.on('close', socketOnClose);
+    socket.on('drain', socketOnDrain);
   }
 
   /** The code of the peer's Close frame, or null if it sent none. */
@@ -145,6 +145,27 @@ export class WebSocketConnection implements TopicSubscriber {
   /** Destroys the socket at once. */
   abort(): void {
     this.socket.destroy();
+  }
+
+  /** @internal */
+  static onSocketData(connection: WebSocketConnection, chunk: Uint8Array): void {
+    connection.#receive(chunk);
+  }
+
+  /** @internal */
+  static onSocketEnd(connection: WebSocketConnection): void {
+    connection.protocol.receiveEof();
+    connection.#afterReceive();
+  }
+
+  /** @internal */
+  static onSocketClose(connection: WebSocketConnection): void {
+    connection.#onTransportClose();
+  }
+
+  /** @internal */
+  static onSocketDrain(connection: WebSocketConnection): void {
+    connection.#checkBackpressure();
   }
 
   #receive(chunk: Uint8Array): void {
@@ -370,4 +391,23 @@ export class WebSocketConnection implements TopicSubscriber {
 
 function uncork(connection: WebSocketConnection): void {
   connection.uncork();
+}
+
+const kConnection = Symbol('gale.connection');
+type SocketWithConnection = Duplex & { [kConnection]: WebSocketConnection };
+
+function socketOnData(this: SocketWithConnection, chunk: Buffer): void {
+  WebSocketConnection.onSocketData(this[kConnection], chunk);
+}
+
+function socketOnEnd(this: SocketWithConnection): void {
+  WebSocketConnection.onSocketEnd(this[kConnection]);
+}
+
+function socketOnClose(this: SocketWithConnection): void {
+  WebSocketConnection.onSocketClose(this[kConnection]);
+}
+
+function socketOnDrain(this: SocketWithConnection): void {
+  WebSocketConnection.onSocketDrain(this[kConnection]);
 }
