@@ -125,6 +125,23 @@ export function encodeFrame(
 }
 
 /**
+ * Frames an unmasked payload into one buffer, header and payload together: one allocation and one
+ * write, which beats a second chunk for small payloads. Internal to the package (the protocol uses
+ * it for small server frames); `encodeFrame` is the public, zero-copy builder.
+ */
+export function encodeSmallUnmaskedFrame(
+  opcode: number,
+  payload: Uint8Array,
+  fin: boolean,
+  rsv1: boolean,
+): Uint8Array {
+  const length = payload.length;
+  const frame = Buffer.allocUnsafe(headerLength(length, false) + length);
+  frame.set(payload, writeHeader(frame, opcode, length, fin, rsv1, false));
+  return frame;
+}
+
+/**
  * Frames a text payload given as a string, encoding it straight behind the header: one
  * allocation and one pass, with no intermediate byte array. Returns the chunks to write.
  */

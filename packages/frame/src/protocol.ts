@@ -8,7 +8,7 @@ import {
   ProtocolError,
 } from './errors.js';
 import type { PerMessageExtension } from './extension.js';
-import { encodeFrame, encodeTextFrame } from './frame.js';
+import { encodeFrame, encodeSmallUnmaskedFrame, encodeTextFrame } from './frame.js';
 import { applyMask, type MaskGenerator, randomMask } from './mask.js';
 import { Opcode } from './opcode.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
@@ -681,13 +681,12 @@ export class Protocol {
   }
 
   #sendFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
-    const chunks = encodeFrame(opcode as Opcode, payload, { fin, rsv1, mask: this.#generateMask });
-    // A small payload is cheaper to copy behind its header than to write as a second chunk.
-    if (chunks.length === 2 && payload.length <= MERGE_LIMIT) {
-      this.#output.push(Buffer.concat(chunks as Buffer[]));
-    } else {
-      this.#push(chunks);
+    if (this.#generateMask === null && payload.length <= MERGE_LIMIT) {
+      // A small payload is cheaper to copy behind its header than to write as a second chunk.
+      this.#output.push(encodeSmallUnmaskedFrame(opcode, payload, fin, rsv1));
+      return;
     }
+    this.#push(encodeFrame(opcode as Opcode, payload, { fin, rsv1, mask: this.#generateMask }));
   }
 
   #push(chunks: Uint8Array[]): void {
