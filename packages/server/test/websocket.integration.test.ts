@@ -1,7 +1,8 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import {
   Application,
   type ApplicationOptions,
@@ -192,6 +193,36 @@ describe('handshake', () => {
     }
     const { url } = await serve([['/auth', AuthHandler]]);
     expect(await statusOf(url('/auth'))).toBe(401);
+  });
+});
+
+describe('attach', () => {
+  it('serves its routes on an existing server and leaves other upgrades to their listener', async () => {
+    // As Vite's dev server: another upgrade listener (here a ws server on /other) shares the server.
+    const server = createServer();
+    const app = new Application([['/echo', EchoHandler]], { logger: recordingLogger() });
+    app.attach(server);
+    apps.push(app);
+    // Registered after attach(): gale's listener has already seen the upgrade and must have left
+    // the socket alone.
+    const other = new WebSocketServer({ noServer: true });
+    other.on('connection', (ws) => ws.on('message', (data) => ws.send(`other: ${data}`)));
+    server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/other')
+        other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+
+    const foreign = await open(`ws://127.0.0.1:${port}/other`);
+    foreign.send('hello');
+    expect(await nextMessage(foreign)).toBe('other: hello');
+    const ours = await open(`ws://127.0.0.1:${port}/echo`);
+    ours.send('to gale');
+    expect(await nextMessage(ours)).toBe('to gale');
+    foreign.close();
+    ours.close();
+    other.close();
   });
 });
 
