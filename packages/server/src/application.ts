@@ -74,6 +74,7 @@ export class Application {
   readonly #routes: CompiledRoute[];
   readonly #servers = new Set<Server | HttpsServer>();
   readonly #handlers = new Set<WebSocketHandler>();
+  readonly #upgrading = new Set<Duplex>();
   readonly #static: ReturnType<typeof createStaticHandler> | undefined;
 
   constructor(routes: readonly Route[], options: ApplicationOptions = {}) {
@@ -232,6 +233,8 @@ export class Application {
     for (const server of this.#servers) {
       if ('closeIdleConnections' in server) server.closeIdleConnections();
     }
+    // Upgrades still in prepare() are refused by the socket's end: the app is going away.
+    for (const socket of this.#upgrading) socket.destroy();
     const handlers = [...this.#handlers];
     const closed = handlers.map(
       (handler) =>
@@ -267,12 +270,30 @@ export class Application {
     args: string[],
   ): Promise<void> {
     const startedAt = process.hrtime.bigint();
+    socket.on('error', destroySocket);
+    // Until the 101 is written the socket belongs to neither node:http (which let go of it at the
+    // upgrade) nor a connection: close() must find it here.
+    this.#upgrading.add(socket);
+    try {
+      await this.#handshake(req, socket, head, route, args, startedAt);
+    } finally {
+      this.#upgrading.delete(socket);
+    }
+  }
+
+  async #handshake(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    route: CompiledRoute,
+    args: string[],
+    startedAt: bigint,
+  ): Promise<void> {
     const settings = this.settings;
     const reject = (status: number, message: string, headers?: Record<string, string>): void => {
       abortHandshake(socket, status, message, headers);
       this.#log(status, req, startedAt);
     };
-    socket.on('error', destroySocket);
     const request = new Request(req);
     const handler = new (
       route.handler as new (
@@ -325,6 +346,7 @@ export class Application {
 
     const headers: Record<string, string[]> = {};
     for (const [name, values] of handler.responseHeaders) headers[name] = [...values];
+    this.#upgrading.delete(socket); // from here on close() reaches it as a connection (1001)
     socket.write(buildResponse({ key, subprotocol, extensions: extensionsHeader, headers }));
     this.#log(101, req, startedAt);
     request.release();

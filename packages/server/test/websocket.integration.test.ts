@@ -478,6 +478,32 @@ describe('closing', () => {
     for (const result of await Promise.all(results))
       expect(result).toEqual({ code: 1001, reason: 'going away' });
   });
+
+  it('Application.close() also ends upgrades still waiting in an async prepare()', async () => {
+    let entered!: () => void;
+    const inPrepare = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    class Stalled extends WebSocketHandler {
+      override prepare(): Promise<void> {
+        entered();
+        return new Promise(() => {}); // never settles
+      }
+    }
+    const { app, port } = await serve([['/stalled', Stalled]]);
+    const socket = connect(port, '127.0.0.1');
+    socket.write(
+      'GET /stalled HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('error', () => {});
+    await inPrepare;
+    // Before the fix this never settled: node:http no longer tracks an upgraded socket.
+    await app.close(200);
+    await socketClosed;
+    expect(socket.destroyed).toBe(true);
+  });
 });
 
 describe('compression', () => {
