@@ -29,7 +29,7 @@ export {
   validateResponse,
 } from './handshake.js';
 export { isToken, parseExtensions, parseTokenList, serializeExtensions } from './headers.js';
-export { applyMask, type MaskGenerator, randomMask } from './mask.js';
+export { applyMask, type MaskFunction, type MaskGenerator, randomMask } from './mask.js';
 export { isControlOpcode, Opcode } from './opcode.js';
 export {
   acceptDeflateResponse,

@@ -3,6 +3,19 @@ import { randomFillSync } from 'node:crypto';
 /** Fills the 4-byte `mask` with a fresh masking key. */
 export type MaskGenerator = (mask: Uint8Array) => void;
 
+/**
+ * Writes `source` XOR the 4-byte `mask` into `output` from `offset`, `length` bytes: the
+ * signature of the `bufferutil` package's `mask()`, so that a Node client can plug that native
+ * implementation in (`FrameOptions.maskPayload`). `source` and the target range may be the same.
+ */
+export type MaskFunction = (
+  source: Uint8Array,
+  mask: Uint8Array,
+  output: Uint8Array,
+  offset: number,
+  length: number,
+) => void;
+
 // Masking keys come from a pool refilled by the CSPRNG: RFC 6455 §5.3 requires the key to be
 // "derived from a strong source of entropy", and one randomFillSync call per 2,048 frames keeps
 // that off the hot path.

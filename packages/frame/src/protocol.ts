@@ -9,7 +9,7 @@ import {
 } from './errors.js';
 import type { PerMessageExtension } from './extension.js';
 import { encodeFrame, encodeSmallUnmaskedFrame, encodeTextFrame } from './frame.js';
-import { applyMask, type MaskGenerator, randomMask } from './mask.js';
+import { applyMask, type MaskFunction, type MaskGenerator, randomMask } from './mask.js';
 import { Opcode } from './opcode.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
@@ -42,6 +42,8 @@ export interface ProtocolOptions {
   readonly extension?: PerMessageExtension | null;
   /** Source of masking keys for a client. Default: the CSPRNG ({@link randomMask}). */
   readonly generateMask?: MaskGenerator;
+  /** A faster masking function for a client's outgoing frames (see `FrameOptions.maskPayload`). */
+  readonly maskPayload?: MaskFunction | null;
 }
 
 /** A complete text message. */
@@ -109,6 +111,7 @@ export class Protocol {
   readonly maxMessageSize: number;
   readonly #extension: PerMessageExtension | null;
   readonly #generateMask: MaskGenerator | null;
+  readonly #frameOptions: { mask: MaskGenerator | null; maskPayload: MaskFunction | null };
   readonly #isServer: boolean;
 
   #events: ProtocolEvent[] = [];
@@ -156,6 +159,7 @@ export class Protocol {
     this.maxMessageSize = max;
     this.#extension = options.extension ?? null;
     this.#generateMask = this.#isServer ? null : (options.generateMask ?? randomMask);
+    this.#frameOptions = { mask: this.#generateMask, maskPayload: options.maskPayload ?? null };
   }
 
   /** The connection state: OPEN until a Close frame is sent or received, CLOSED after EOF. */
@@ -558,7 +562,9 @@ export class Protocol {
     this.#checkCanSendData(false);
     if (typeof data === 'string' && this.#extension === null) {
       this.#sendingFragmented = !fin;
-      this.#push(encodeTextFrame(data, { fin, mask: this.#generateMask }));
+      this.#push(
+        encodeTextFrame(data, fin ? this.#frameOptions : { ...this.#frameOptions, fin: false }),
+      );
       return;
     }
     this.#sendData(Opcode.TEXT, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, fin);
@@ -686,7 +692,14 @@ export class Protocol {
       this.#output.push(encodeSmallUnmaskedFrame(opcode, payload, fin, rsv1));
       return;
     }
-    this.#push(encodeFrame(opcode as Opcode, payload, { fin, rsv1, mask: this.#generateMask }));
+    this.#push(
+      encodeFrame(opcode as Opcode, payload, {
+        fin,
+        rsv1,
+        mask: this.#generateMask,
+        maskPayload: this.#frameOptions.maskPayload,
+      }),
+    );
   }
 
   #push(chunks: Uint8Array[]): void {
