@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, installed when missing, so that `pnpm test` works on a
-# fresh Debian machine with only Node and npm (CI runs the same command). Today: Debian's
-# python3-tornado, for @gale/server's interop tests with Tornado's own client.
+# fresh Debian machine with only Node and npm (CI runs the same command):
+# - python3-tornado, for @gale/server's interop tests with Tornado's own client;
+# - chromium (/usr/bin/chromium), which @gale/client's browser tests drive with playwright-core.
 set -euo pipefail
 
-if /usr/bin/python3 -c 'import tornado' 2>/dev/null; then exit 0; fi
+missing=()
+if ! /usr/bin/python3 -c 'import tornado' 2>/dev/null; then missing+=(python3-tornado); fi
+if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+
+if [ "${#missing[@]}" = 0 ]; then exit 0; fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "system-deps: installing python3-tornado with apt-get"
+  echo "system-deps: installing ${missing[*]} with apt-get"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-tornado >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-  echo "system-deps: the tests need Tornado importable from /usr/bin/python3." >&2
-  echo "  Install it (Debian/Ubuntu: sudo apt-get install python3-tornado) and run again." >&2
+  echo "system-deps: the tests need these system packages: ${missing[*]}" >&2
+  for package in "${missing[@]}"; do
+    case "$package" in
+      python3-tornado) echo "  - python3-tornado: Tornado importable from /usr/bin/python3 (@gale/server interop tests)" >&2 ;;
+      chromium) echo "  - chromium: a Chromium at /usr/bin/chromium (@gale/client browser tests)" >&2 ;;
+    esac
+  done
+  echo "  Install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run again." >&2
   exit 1
 fi

@@ -1,0 +1,566 @@
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  Application,
+  HTTPError,
+  RequestHandler,
+  type Route,
+  silentLogger,
+  WebSocketHandler,
+} from '@gale/server';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ClientConnection } from '../src/connection.js';
+import type { createConnection, websocketConnect } from '../src/index.browser.js';
+
+// The browser build (dist/index.browser.js, as `pnpm build` leaves it) in a real Chromium, against
+// a gale server. Tests drive the page with page.evaluate; what crosses back is plain data.
+
+const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const distDir = join(packageDir, 'dist');
+const pagePath = join(packageDir, 'test', 'browser', 'index.html');
+
+// --- The server ---
+
+/** Every message the echo route received, in order, across server restarts. */
+const echoed: Array<string | Uint8Array> = [];
+/** What the record-close route's handlers saw when their connection closed. */
+const closes: Array<{ code: number | null; reason: string | null }> = [];
+
+class EchoWebSocket extends WebSocketHandler {
+  override onMessage(message: string | Uint8Array): Promise<void> {
+    echoed.push(message);
+    return this.writeMessage(message, { binary: typeof message !== 'string' });
+  }
+}
+
+class CloseWebSocket extends WebSocketHandler {
+  override open(code = '1000', reason = ''): void {
+    this.close(Number(code), reason);
+  }
+}
+
+class RecordCloseWebSocket extends WebSocketHandler {
+  override onClose(): void {
+    closes.push({ code: this.closeCode, reason: this.closeReason });
+  }
+}
+
+class SubprotocolWebSocket extends WebSocketHandler {
+  override selectSubprotocol(offered: readonly string[]): string | null {
+    return offered.includes('chat.v2') ? 'chat.v2' : null;
+  }
+}
+
+/** Never answers a message (the heartbeat test's dead server). */
+class SilentWebSocket extends WebSocketHandler {}
+
+/** Handshakes that arrived at the stalling route, each waiting for the test to let it fail. */
+const stalled: Array<() => void> = [];
+
+/** Holds the handshake until released, then refuses it: a server that never answers in time. */
+class StallWebSocket extends WebSocketHandler {
+  override async prepare(): Promise<void> {
+    await new Promise<void>((release) => stalled.push(release));
+    throw new HTTPError(503);
+  }
+}
+
+class PageHandler extends RequestHandler {
+  override async get(): Promise<void> {
+    this.setHeader('content-type', 'text/html; charset=utf-8');
+    this.write(await readFile(pagePath));
+  }
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+};
+
+/** The built files, as a browser fetches them: `/dist/index.browser.js` and what it imports. */
+class DistHandler extends RequestHandler {
+  override async get(path = ''): Promise<void> {
+    const file = resolve(distDir, path);
+    const type = CONTENT_TYPES[extname(file)];
+    if (!file.startsWith(distDir + sep) || type === undefined) throw new HTTPError(404);
+    let body: Buffer;
+    try {
+      body = await readFile(file);
+    } catch {
+      throw new HTTPError(404);
+    }
+    this.setHeader('content-type', type);
+    this.write(body);
+  }
+}
+
+const routes: Route[] = [
+  ['/', PageHandler],
+  ['/dist/(.+)', DistHandler],
+  ['/echo', EchoWebSocket],
+  ['/close/(\\d+)/(.*)', CloseWebSocket],
+  ['/record-close', RecordCloseWebSocket],
+  ['/subprotocol', SubprotocolWebSocket],
+  ['/silent', SilentWebSocket],
+  ['/stall', StallWebSocket],
+];
+
+let app: Application | undefined;
+let port = 0;
+
+/** Starts the application on `port` (0: any free port, remembered for restarts). */
+async function startServer(onPort = 0): Promise<void> {
+  const started = new Application(routes, { logger: silentLogger, accessLog: false });
+  const server = await started.listen(onPort, '127.0.0.1');
+  app = started;
+  port = (server.address() as AddressInfo).port;
+}
+
+async function stopServer(): Promise<void> {
+  const stopping = app;
+  app = undefined;
+  await stopping?.close(1000);
+}
+
+const wsUrl = (path: string): string => `ws://127.0.0.1:${port}${path}`;
+
+// --- The browser ---
+
+/** What the test page holds: the client's entry points and the connections tests opened. */
+interface PageGlobals {
+  gale: { createConnection: typeof createConnection; websocketConnect: typeof websocketConnect };
+  conn: ClientConnection;
+  pending: Promise<unknown>;
+}
+
+let browser: Browser | undefined;
+let page: Page;
+let pageErrors: string[] = [];
+
+beforeAll(async () => {
+  await startServer();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  for (const release of stalled.splice(0)) release();
+  try {
+    await browser?.close();
+  } finally {
+    await stopServer();
+  }
+}, 30_000);
+
+describe('the browser build', () => {
+  beforeEach(async () => {
+    pageErrors = [];
+    page = await browser!.newPage();
+    page.on('pageerror', (error) => pageErrors.push(String(error)));
+    page.on('console', (message) => {
+      if (message.type() === 'error') pageErrors.push(message.text());
+    });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    try {
+      await page.waitForFunction(() => 'gale' in globalThis, undefined, { timeout: 20_000 });
+    } catch (error) {
+      throw new Error(`dist/index.browser.js did not load in Chromium: ${pageErrors.join('; ')}`, {
+        cause: error,
+      });
+    }
+  }, 30_000);
+
+  afterEach(async () => {
+    // A stalled handshake would keep the server from closing (its socket has left node:http).
+    for (const release of stalled.splice(0)) release();
+    await (page as Page | undefined)?.close();
+  });
+
+  /** An error as it crosses back from the page. */
+  interface PageError {
+    name: string;
+    code: unknown;
+    message: string;
+  }
+
+  it('echoes text, unicode text and binary, binary arriving as a Uint8Array', async () => {
+    const bytes = [0, 1, 2, 127, 128, 200, 254, 255, 0];
+    const result = await page.evaluate(
+      async ({ url, bytes }) => {
+        const g = globalThis as unknown as PageGlobals;
+        const conn = await g.gale.websocketConnect(url);
+        await conn.writeMessage('hello');
+        const text = await conn.readMessage();
+        await conn.writeMessage('héllo wörld 🌍 ✓ 日本語');
+        const unicode = await conn.readMessage();
+        await conn.writeMessage(new Uint8Array(bytes));
+        const binary = await conn.readMessage();
+        await conn.writeMessage(new Uint8Array(bytes).buffer);
+        const fromArrayBuffer = await conn.readMessage();
+        await conn.writeMessage('é', { binary: true });
+        const utf8 = await conn.readMessage();
+        await conn.writeMessage({ hello: ['json'] });
+        const json = await conn.readMessage();
+        await conn.close();
+        const show = (m: unknown) =>
+          m instanceof Uint8Array
+            ? { kind: 'bytes', bytes: Array.from(m) }
+            : { kind: typeof m, value: m };
+        return {
+          text: show(text),
+          unicode: show(unicode),
+          binary: show(binary),
+          fromArrayBuffer: show(fromArrayBuffer),
+          utf8: show(utf8),
+          json: show(json),
+          state: conn.state,
+        };
+      },
+      { url: wsUrl('/echo'), bytes },
+    );
+    expect(result).toEqual({
+      text: { kind: 'string', value: 'hello' },
+      unicode: { kind: 'string', value: 'héllo wörld 🌍 ✓ 日本語' },
+      binary: { kind: 'bytes', bytes },
+      fromArrayBuffer: { kind: 'bytes', bytes },
+      utf8: { kind: 'bytes', bytes: [0xc3, 0xa9] },
+      json: { kind: 'string', value: '{"hello":["json"]}' },
+      state: 'closed',
+    });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('sends a large binary message and reads its exact echo', async () => {
+    const result = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      const conn = await g.gale.websocketConnect(url);
+      const sent = new Uint8Array(4 * 1024 * 1024);
+      for (let i = 0; i < sent.length; i++) sent[i] = (i * 31 + (i >> 12)) & 0xff;
+      await conn.writeMessage(sent);
+      const echo = await conn.readMessage();
+      await conn.close();
+      return {
+        isBytes: echo instanceof Uint8Array,
+        length: echo instanceof Uint8Array ? echo.length : -1,
+        same: echo instanceof Uint8Array && echo.every((byte, i) => byte === sent[i]),
+      };
+    }, wsUrl('/echo'));
+    expect(result).toEqual({ isBytes: true, length: 4 * 1024 * 1024, same: true });
+  });
+
+  it('offers subprotocols and reports the one the server selected', async () => {
+    const result = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      const chosen = await g.gale.websocketConnect(url, { subprotocols: ['chat.v1', 'chat.v2'] });
+      const none = await g.gale.websocketConnect(url);
+      const selected = [chosen.selectedSubprotocol, none.selectedSubprotocol];
+      await Promise.all([chosen.close(), none.close()]);
+      return selected;
+    }, wsUrl('/subprotocol'));
+    expect(result).toEqual(['chat.v2', null]);
+  });
+
+  it('reads null once the server closed, with its close code and reason', async () => {
+    const result = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      const conn = await g.gale.websocketConnect(url);
+      const message = await conn.readMessage();
+      const again = await conn.readMessage();
+      return {
+        message,
+        again,
+        state: conn.state,
+        closeCode: conn.closeCode,
+        closeReason: conn.closeReason,
+      };
+    }, wsUrl('/close/4001/bye'));
+    expect(result).toEqual({
+      message: null,
+      again: null,
+      state: 'closed',
+      closeCode: 4001,
+      closeReason: 'bye',
+    });
+  });
+
+  it("sends the client's close code and reason to the server", async () => {
+    closes.length = 0;
+    const state = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      const conn = await g.gale.websocketConnect(url);
+      await conn.close(4002, 'later');
+      return conn.state;
+    }, wsUrl('/record-close'));
+    expect(state).toBe('closed');
+    await vi.waitFor(() => expect(closes).toEqual([{ code: 4002, reason: 'later' }]), {
+      timeout: 10_000,
+      interval: 20,
+    });
+  });
+
+  it('fails a handshake the server refuses (404) with ConnectionError', async () => {
+    const error = await page.evaluate(async (url): Promise<PageError | null> => {
+      const g = globalThis as unknown as PageGlobals;
+      try {
+        await g.gale.websocketConnect(url);
+        return null;
+      } catch (e) {
+        const error = e as Error & { code?: unknown };
+        return { name: error.name, code: error.code, message: error.message };
+      }
+    }, wsUrl('/no-such-route'));
+    expect(error).toMatchObject({ name: 'ConnectionError', code: 'ERR_CONNECTION' });
+    expect(error?.message).toMatch(/browser/i);
+  });
+
+  it('aborts a handshake in progress when the signal aborts, rejecting with AbortError', async () => {
+    const before = stalled.length;
+    await page.evaluate((url) => {
+      const g = globalThis as unknown as PageGlobals & { controller: AbortController };
+      g.controller = new AbortController();
+      g.conn = g.gale.createConnection(url, { signal: g.controller.signal });
+      g.pending = g.conn.opened.then(
+        () => null,
+        (e: Error & { code?: unknown; cause?: unknown }) => ({
+          name: e.name,
+          code: e.code,
+          cause: String(e.cause),
+        }),
+      );
+    }, wsUrl('/stall'));
+    // The server holds the handshake: the connection is still connecting when the signal aborts.
+    await vi.waitFor(() => expect(stalled.length).toBeGreaterThan(before), {
+      timeout: 20_000,
+      interval: 20,
+    });
+    const result = await page.evaluate(async () => {
+      const g = globalThis as unknown as PageGlobals & { controller: AbortController };
+      const stateWhenAborted = g.conn.state;
+      g.controller.abort('user navigated away');
+      return { stateWhenAborted, error: await g.pending, state: g.conn.state };
+    });
+    expect(result).toEqual({
+      stateWhenAborted: 'connecting',
+      error: { name: 'AbortError', code: 'ERR_ABORTED', cause: 'user navigated away' },
+      state: 'closed',
+    });
+  });
+
+  it('gives up on a handshake that takes longer than connectTimeout', async () => {
+    const error = await page.evaluate(async (url): Promise<PageError | null> => {
+      const g = globalThis as unknown as PageGlobals;
+      try {
+        await g.gale.websocketConnect(url, { connectTimeout: 200 });
+        return null;
+      } catch (e) {
+        const error = e as Error & { code?: unknown };
+        return { name: error.name, code: error.code, message: error.message };
+      }
+    }, wsUrl('/stall'));
+    expect(error).toMatchObject({ name: 'ConnectTimeoutError', code: 'ERR_CONNECT_TIMEOUT' });
+  });
+
+  it('drops a socket whose server stops answering the heartbeat', async () => {
+    const result = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      const conn = await g.gale.websocketConnect(url, {
+        heartbeat: { interval: 50, timeout: 100, message: 'ping' },
+      });
+      const info = await new Promise<{ code: number; wasClean: boolean; error: string }>(
+        (resolve) =>
+          conn.addEventListener('close', (event) =>
+            resolve({
+              code: event.info.code,
+              wasClean: event.info.wasClean,
+              error: `${event.info.error?.name}: ${event.info.error?.message}`,
+            }),
+          ),
+      );
+      return { info, state: conn.state, message: await conn.readMessage() };
+    }, wsUrl('/silent'));
+    expect(result).toEqual({
+      info: {
+        code: 1006,
+        wasClean: false,
+        error: expect.stringMatching(/^ConnectionError: .*heartbeat/),
+      },
+      state: 'closed',
+      message: null,
+    });
+  });
+
+  it('refuses a close code browsers cannot send, and the connection stays usable', async () => {
+    const result = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      const conn = await g.gale.websocketConnect(url);
+      let error: { name: string; code: unknown } | null = null;
+      try {
+        await conn.close(1001);
+      } catch (e) {
+        const err = e as Error & { code?: unknown };
+        error = { name: err.name, code: err.code };
+      }
+      const stateAfter = conn.state;
+      await conn.writeMessage('still here');
+      const echo = await conn.readMessage();
+      await conn.close();
+      return { error, stateAfter, echo };
+    }, wsUrl('/echo'));
+    expect(result).toEqual({
+      error: { name: 'InvalidArgumentError', code: 'ERR_INVALID_ARGUMENT' },
+      stateAfter: 'open',
+      echo: 'still here',
+    });
+  });
+
+  it('drops the socket when a message exceeds maxMessageSize, and readMessage ends', async () => {
+    const result = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      const conn = await g.gale.websocketConnect(url, { maxMessageSize: 10 });
+      await conn.writeMessage('this is longer than ten bytes');
+      const message = await conn.readMessage();
+      return { message, state: conn.state };
+    }, wsUrl('/echo'));
+    expect(result).toEqual({ message: null, state: 'closed' });
+  });
+
+  it('refuses ping() with InvalidArgumentError: browsers cannot send pings', async () => {
+    const error = await page.evaluate(async (url): Promise<PageError | null> => {
+      const g = globalThis as unknown as PageGlobals;
+      const conn = await g.gale.websocketConnect(url);
+      try {
+        conn.ping();
+        return null;
+      } catch (e) {
+        const error = e as Error & { code?: unknown };
+        return { name: error.name, code: error.code, message: error.message };
+      } finally {
+        await conn.close();
+      }
+    }, wsUrl('/echo'));
+    expect(error).toMatchObject({ name: 'InvalidArgumentError', code: 'ERR_INVALID_ARGUMENT' });
+    expect(error?.message).toMatch(/heartbeat/);
+  });
+
+  it.each([
+    ['headers', { headers: { authorization: 'Bearer x' } }],
+    ['origin', { origin: 'https://example.com' }],
+    ['pingInterval', { pingInterval: 1000 }],
+    ['pingTimeout', { pingTimeout: 1000 }],
+    ['ca', { ca: 'not a certificate' }],
+  ])('refuses the Node-only option %s with InvalidArgumentError', async (name, options) => {
+    const error = await page.evaluate(
+      async ({ url, options }): Promise<PageError | null> => {
+        const g = globalThis as unknown as PageGlobals;
+        try {
+          const conn = await g.gale.websocketConnect(url, options);
+          await conn.close();
+          return null;
+        } catch (e) {
+          const error = e as Error & { code?: unknown };
+          return { name: error.name, code: error.code, message: error.message };
+        }
+      },
+      { url: wsUrl('/echo'), options },
+    );
+    expect(error).toMatchObject({ name: 'InvalidArgumentError', code: 'ERR_INVALID_ARGUMENT' });
+    expect(error?.message).toContain(name);
+  });
+
+  it('reconnects after the server restarts and sends what was queued exactly once, in order', async () => {
+    const initialState = await page.evaluate(async (url) => {
+      const g = globalThis as unknown as PageGlobals;
+      g.conn = g.gale.createConnection(url, { reconnect: { minDelay: 50, maxDelay: 200 } });
+      const state = g.conn.state;
+      await g.conn.opened;
+      return state;
+    }, wsUrl('/echo'));
+    expect(initialState).toBe('connecting');
+
+    await stopServer();
+    await page.waitForFunction(
+      () => (globalThis as unknown as PageGlobals).conn.state === 'reconnecting',
+      undefined,
+      { timeout: 20_000 },
+    );
+    const states = await page.evaluate(() => {
+      const g = globalThis as unknown as PageGlobals;
+      const states: string[] = [];
+      const writes: Array<Promise<void>> = [];
+      for (let i = 0; i < 5; i++) {
+        writes.push(g.conn.writeMessage(`queued-${i}`));
+        states.push(g.conn.state);
+      }
+      g.pending = Promise.allSettled(writes);
+      return states;
+    });
+    expect(states).toEqual(Array(5).fill('reconnecting'));
+
+    await startServer(port);
+    const result = await page.evaluate(async () => {
+      const g = globalThis as unknown as PageGlobals;
+      const settled = (await g.pending) as Array<PromiseSettledResult<void>>;
+      const messages: unknown[] = [];
+      for (let i = 0; i < 5; i++) messages.push(await g.conn.readMessage());
+      const state = g.conn.state;
+      await g.conn.close();
+      return { writes: settled.map((s) => s.status), messages, state };
+    });
+    expect(result).toEqual({
+      writes: Array(5).fill('fulfilled'),
+      messages: ['queued-0', 'queued-1', 'queued-2', 'queued-3', 'queued-4'],
+      state: 'open',
+    });
+    expect(echoed.filter((m) => typeof m === 'string' && m.startsWith('queued-'))).toEqual([
+      'queued-0',
+      'queued-1',
+      'queued-2',
+      'queued-3',
+      'queued-4',
+    ]);
+  }, 60_000);
+});
+
+describe('the browser bundle', () => {
+  // The browser loads dist/index.browser.js and every module it imports as they are: a `node:`
+  // or @gale/frame import (Node's transport leaking into the browser build) would break it.
+  it('imports only relative modules, never node: or @gale/frame', async () => {
+    const seen = new Set<string>();
+    const offending: string[] = [];
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const source = await readFile(file, 'utf8');
+      for (const specifier of importSpecifiers(source)) {
+        if (specifier.startsWith('./') || specifier.startsWith('../')) {
+          await visit(resolve(dirname(file), specifier));
+        } else {
+          offending.push(`${file.slice(distDir.length + 1)} imports ${specifier}`);
+        }
+      }
+    };
+    await visit(join(distDir, 'index.browser.js'));
+    expect(seen.size).toBeGreaterThan(1);
+    expect([...seen]).toContain(join(distDir, 'transport-browser.js'));
+    expect(offending).toEqual([]);
+  });
+});
+
+/** The specifiers of every static import/export-from and literal dynamic import() in `source`. */
+function importSpecifiers(source: string): string[] {
+  const specifiers: string[] = [];
+  const patterns = [
+    /^\s*(?:import|export)\b[^'"]*?\bfrom\s*['"]([^'"]+)['"]/gm,
+    /^\s*import\s*['"]([^'"]+)['"]/gm,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
+  for (const pattern of patterns) {
+    for (const match of source.matchAll(pattern)) specifiers.push(match[1]!);
+  }
+  return specifiers;
+}
