@@ -1,5 +1,6 @@
-import type { ClientConnection } from './connection.js';
-import type { ConnectionState } from './options.js';
+import { ClientConnection } from './connection.js';
+import type { ConnectionState, ConnectOptions } from './options.js';
+import type { Connector } from './transport.js';
 
 /**
  * The part of Lit's `ReactiveControllerHost` a `ConnectionController` uses. Declared here,
@@ -14,17 +15,27 @@ export interface ControllerHost {
  * A Lit reactive controller that owns one connection for a component: it connects when the
  * element is added to the document, closes when it is removed, and re-renders the host on every
  * state change, so templates can show `controller.state`. Components never touch sockets: they
- * call `controller.connection.writeMessage(...)` and receive through the `onMessage` option.
+ * call `controller.connection?.writeMessage(...)` and receive through the `onMessage` option.
  */
 export class ConnectionController {
   readonly #host: ControllerHost;
-  readonly #open: () => ClientConnection;
+  readonly #options: ConnectOptions;
+  readonly #connector: Connector;
+  #url: string | URL;
   #connection: ClientConnection | null = null;
+  #isConnected = false;
 
   /** @internal Use the `ConnectionController` of the package's entry point. */
-  constructor(host: ControllerHost, open: () => ClientConnection) {
+  constructor(
+    host: ControllerHost,
+    url: string | URL,
+    options: ConnectOptions,
+    connector: Connector,
+  ) {
     this.#host = host;
-    this.#open = open;
+    this.#url = url;
+    this.#options = options;
+    this.#connector = connector;
     host.addController(this);
   }
 
@@ -38,20 +49,43 @@ export class ConnectionController {
     return this.#connection?.state ?? 'closed';
   }
 
+  /** The URL connected to. Setting another closes the connection and opens one to it. */
+  get url(): string | URL {
+    return this.#url;
+  }
+
+  set url(url: string | URL) {
+    if (String(url) === String(this.#url)) return;
+    this.#url = url;
+    if (!this.#isConnected) return;
+    this.#closeConnection();
+    this.#openConnection();
+  }
+
   hostConnected(): void {
-    if (this.#connection !== null) return;
-    const connection = this.#open();
+    this.#isConnected = true;
+    if (this.#connection === null) this.#openConnection();
+  }
+
+  hostDisconnected(): void {
+    this.#isConnected = false;
+    this.#closeConnection();
+  }
+
+  #openConnection(): void {
+    const connection = new ClientConnection(this.#url, this.#options, this.#connector);
     this.#connection = connection;
     connection.addEventListener('statechange', this.#onStateChange);
     this.#host.requestUpdate();
   }
 
-  hostDisconnected(): void {
+  #closeConnection(): void {
     const connection = this.#connection;
     if (connection === null) return;
     this.#connection = null;
     connection.removeEventListener('statechange', this.#onStateChange);
     void connection.close(1000, 'page left');
+    this.#host.requestUpdate();
   }
 
   readonly #onStateChange = (): void => {

@@ -73,6 +73,6 @@ export async function websocketConnect(
  */
 export class ConnectionController extends BaseController {
   constructor(host: ControllerHost, url: string | URL, options: ConnectOptions = {}) {
-    super(host, () => new ClientConnection(url, options, connector));
+    super(host, url, options, connector);
   }
 }
