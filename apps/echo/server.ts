@@ -21,27 +21,27 @@ export class ExactEcho extends WebSocketHandler {
   }
 }
 
-/** The echo application: both routes, and the built page (or public/) at `/`. */
+/** The echo application: both WebSocket routes. `pnpm dev` (Vite) and `pnpm start` share it. */
 export function createApplication(options: ApplicationOptions = {}): Application {
   return new Application(
     [
       ['/websocket', EchoWebSocket],
       ['/echo', ExactEcho],
     ],
-    {
-      websocketMaxMessageSize: 16 * 1024 * 1024,
-      staticPath: fileURLToPath(new URL('../public', import.meta.url)),
-      ...options,
-    },
+    { websocketMaxMessageSize: 16 * 1024 * 1024, ...options },
   );
 }
 
+// `pnpm start`: the production build of the page (dist/client) and the routes on PORT and HOST.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = Number(process.env['PORT'] ?? 8888);
   const host = process.env['HOST'] ?? '127.0.0.1';
   // HANDSHAKE_TIMEOUT (seconds) shortens how long an unfinished upgrade may hang, as tests need.
   const handshakeTimeout = Number(process.env['HANDSHAKE_TIMEOUT'] ?? 10);
-  const app = createApplication({ handshakeTimeout });
+  const app = createApplication({
+    handshakeTimeout,
+    staticPath: fileURLToPath(new URL('./client', import.meta.url)),
+  });
   const server = await app.listen(port, host);
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;

@@ -1,0 +1,25 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import './connection-status.js';
+
+afterEach(() => {
+  document.body.replaceChildren();
+});
+
+describe('<connection-status>', () => {
+  it.each([
+    ['connecting', 'Connecting…'],
+    ['open', 'Connected'],
+    ['reconnecting', 'Reconnecting…'],
+    ['closed', 'Disconnected'],
+  ] as const)(
+    'shows %s as "%s" in a status role, reflected as an attribute',
+    async (state, label) => {
+      const el = document.createElement('connection-status');
+      el.state = state;
+      document.body.append(el);
+      await el.updateComplete;
+      expect(el.shadowRoot!.querySelector('[role="status"]')!.textContent).toBe(label);
+      expect(el.getAttribute('state')).toBe(state);
+    },
+  );
+});

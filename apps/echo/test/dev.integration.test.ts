@@ -1,0 +1,99 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// `pnpm dev`: Vite with the gale plugin, one process and one URL for the page (with hot reload)
+// and the WebSocket routes. Vite's own HMR socket must keep working beside them.
+const appDir = new URL('../', import.meta.url);
+let vite: ChildProcess;
+let output = '';
+let url: string;
+let browser: Browser;
+
+async function waitFor(
+  done: () => boolean,
+  timeout: number,
+  describe: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`vite did not start:\n${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+beforeAll(async () => {
+  const port = await freePort();
+  vite = spawn(process.execPath, [new URL('node_modules/vite/bin/vite.js', appDir).pathname], {
+    cwd: appDir,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  vite.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  vite.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  await waitFor(
+    () => output.includes(`http://127.0.0.1:${port}/`),
+    30_000,
+    () => output,
+  );
+  url = `http://127.0.0.1:${port}/`;
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (vite && vite.exitCode === null) {
+    await new Promise((resolve) => {
+      vite.once('exit', resolve);
+      vite.kill('SIGTERM');
+    });
+  }
+});
+
+describe('pnpm dev', () => {
+  it('serves the page, the WebSocket routes and Vite HMR on one URL; a server change reloads the server only', async () => {
+    const page = await browser.newPage();
+    const consoleLines: string[] = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto(url);
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('Connected');
+    // Vite's client logs this once its HMR socket is open: the gale routes did not take it.
+    await expect.poll(() => consoleLines).toContain('[vite] connected.');
+
+    await page.getByRole('textbox', { name: 'Message' }).fill('from dev');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByText('You said: from dev').waitFor();
+
+    // Saving server.ts reloads the application: clients are told 1001 and reconnect by themselves.
+    const serverFile = new URL('server.ts', appDir);
+    const source = readFileSync(serverFile, 'utf8');
+    writeFileSync(serverFile, source);
+    await expect.poll(() => output, { timeout: 15_000 }).toContain('gale: server reloaded');
+    await expect
+      .poll(() => page.getByRole('status').textContent(), { timeout: 15_000 })
+      .toBe('Connected');
+    await page.getByRole('textbox', { name: 'Message' }).fill('after reload');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByText('You said: after reload').waitFor();
+    // The page itself was not reloaded: its log still has the first exchange.
+    await page.getByText('You said: from dev').waitFor();
+    await page.close();
+  });
+});

@@ -1,0 +1,79 @@
+import { mkdirSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ServerProcess, startServer } from './server-process.js';
+
+// The production build (`pnpm build`, then `pnpm start`) driven by real Chromium, as a user would.
+const appDir = new URL('../', import.meta.url);
+let server: ServerProcess;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  server = await startServer(appDir);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  page = await browser.newPage({ viewport: { width: 900, height: 640 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+describe('the echo console', () => {
+  it('connects, and /websocket answers "You said: …"', async () => {
+    await page.goto(server.url);
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('Connected');
+    await page.getByRole('textbox', { name: 'Message' }).fill('hello, gale');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByText('You said: hello, gale').waitFor();
+    // The box is cleared for the next message.
+    expect(await page.getByRole('textbox', { name: 'Message' }).inputValue()).toBe('');
+  });
+
+  it('switches to /echo and gets the exact message back, as text and as binary', async () => {
+    await page.getByRole('radio', { name: /\/echo/ }).check();
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('Connected');
+    await page.getByRole('textbox', { name: 'Message' }).fill('exact <b>text</b>');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const log = page.getByRole('list', { name: 'Log' });
+    await expect
+      .poll(() => log.getByRole('listitem').allTextContents())
+      .toContain('exact <b>text</b>');
+    await page.getByRole('checkbox', { name: 'Send as binary' }).check();
+    await page.getByRole('textbox', { name: 'Message' }).fill('bytes');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect
+      .poll(async () =>
+        (await log.getByRole('listitem').allTextContents()).filter((t) => t === 'bytes (binary)'),
+      )
+      .toHaveLength(2); // what was sent, and the echo
+  });
+
+  it('saves a screenshot for the README', async () => {
+    mkdirSync(new URL('docs/', appDir), { recursive: true });
+    await page.screenshot({ path: new URL('docs/screenshot.png', appDir).pathname });
+  });
+
+  it('reconnects by itself when the server restarts, and delivers what was sent meanwhile', async () => {
+    const { port } = server;
+    await server.stop();
+    await expect.poll(() => page.getByRole('status').textContent()).not.toBe('Connected');
+    await page.getByRole('textbox', { name: 'Message' }).fill('sent while down');
+    await page.getByRole('checkbox', { name: 'Send as binary' }).uncheck();
+    await page.getByRole('button', { name: 'Send' }).click();
+    server = await startServer(appDir, { PORT: String(port) });
+    await expect
+      .poll(() => page.getByRole('status').textContent(), { timeout: 15_000 })
+      .toBe('Connected');
+    const log = page.getByRole('list', { name: 'Log' });
+    await expect
+      .poll(async () =>
+        (await log.getByRole('listitem').allTextContents()).filter((t) => t === 'sent while down'),
+      )
+      .toHaveLength(2); // sent, then echoed once after the reconnection
+  });
+});
