@@ -1,5 +1,5 @@
 // Client benchmark: the @gale/client Node build against the `ws` client, both talking to one `ws`
-// echo server (bench/ws-echo.mjs) that runs in a child process, so that the clients and the
+// echo server (the server package's bench/peers/ws-echo.mjs, shared by both benchmarks) that runs in a child process, so that the clients and the
 // server never share an event loop.
 //
 //   pnpm --filter @gale/client bench          (after pnpm build: it imports ../dist)
@@ -53,9 +53,9 @@ const PAYLOADS = (env.BENCH_PAYLOADS ?? 'binary:32,text:1024,binary:65536')
 
 // ─── The server, in a child process ──────────────────────────────────────────────────────────
 
-/** Spawns bench/ws-echo.mjs and reads its `LISTENING <port>` line. */
+/** Spawns the ws echo peer and reads its `LISTENING <port>` line. */
 async function startServer() {
-  const child = spawn(process.execPath, [join(here, 'ws-echo.mjs'), '0'], {
+  const child = spawn(process.execPath, [join(here, '..', '..', 'server', 'bench', 'peers', 'ws-echo.mjs'), '0'], {
     cwd: packageDir,
     env: { ...env, WS_ECHO_DEFLATE: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,41 +4,7 @@ import { ConnectionController as BaseController, type ControllerHost } from './c
 import type { ConnectOptions } from './options.js';
 import { connectBrowser as connector } from './transport-browser.js';
 
-export {
-  backoffCap,
-  backoffDelay,
-  DEFAULT_RECONNECT,
-  type ReconnectPolicy,
-} from './backoff.js';
-export {
-  ClientConnection,
-  type ClientConnectionEventMap,
-  ConnectionCloseEvent,
-  DropEvent,
-  ReconnectingEvent,
-  StateChangeEvent,
-  type WriteOptions,
-} from './connection.js';
-export type { ControllerHost } from './controller.js';
-export {
-  AbortError,
-  ClientError,
-  type ClientErrorCode,
-  ConnectionError,
-  ConnectTimeoutError,
-  HandshakeError,
-  InvalidArgumentError,
-  InvalidStateError,
-  MessageDroppedError,
-  WebSocketClosedError,
-} from './errors.js';
-export type {
-  CloseInfo,
-  ConnectionState,
-  ConnectOptions,
-  Message,
-  ReconnectOptions,
-} from './options.js';
+export * from './exports.js';
 
 /**
  * Creates a connection and starts connecting at once; it is returned in the `connecting` state

@@ -1,0 +1,36 @@
+// What both builds export besides their entry points (see index.node.ts, index.browser.ts).
+export {
+  backoffCap,
+  backoffDelay,
+  DEFAULT_RECONNECT,
+  type ReconnectPolicy,
+} from './backoff.js';
+export {
+  ClientConnection,
+  type ClientConnectionEventMap,
+  ConnectionCloseEvent,
+  DropEvent,
+  ReconnectingEvent,
+  StateChangeEvent,
+  type WriteOptions,
+} from './connection.js';
+export type { ControllerHost } from './controller.js';
+export {
+  AbortError,
+  ClientError,
+  type ClientErrorCode,
+  ConnectionError,
+  ConnectTimeoutError,
+  HandshakeError,
+  InvalidArgumentError,
+  InvalidStateError,
+  MessageDroppedError,
+  WebSocketClosedError,
+} from './errors.js';
+export type {
+  CloseInfo,
+  ConnectionState,
+  ConnectOptions,
+  Message,
+  ReconnectOptions,
+} from './options.js';
