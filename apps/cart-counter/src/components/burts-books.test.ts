@@ -1,0 +1,195 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { CartMessage, StockMessage } from '../../server/messages.js';
+import type { BurtsBooks } from './burts-books.js';
+import './burts-books.js';
+
+// The page with the server faked: `fetch` answers from a queue of replies, and a fake WebSocket
+// lets the test push what /cart/status would.
+
+class FakeWebSocket {
+  static readonly instances: FakeWebSocket[] = [];
+  readonly url: string;
+  readyState = 0;
+  protocol = '';
+  bufferedAmount = 0;
+  binaryType = 'blob';
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+
+  constructor(url: string) {
+    this.url = url;
+    FakeWebSocket.instances.push(this);
+    queueMicrotask(() => {
+      this.readyState = 1;
+      this.onopen?.(new Event('open'));
+    });
+  }
+
+  push(message: StockMessage | CartMessage): void {
+    this.onmessage?.(new MessageEvent('message', { data: JSON.stringify(message) }));
+  }
+
+  send(): void {}
+
+  close(code = 1000, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.(new CloseEvent('close', { code, reason, wasClean: true }));
+  }
+}
+
+interface Call {
+  readonly url: string;
+  readonly method: string;
+  readonly body: unknown;
+}
+
+let calls: Call[];
+let replies: Array<{ status: number; body: unknown }>;
+
+function reply(status: number, body: unknown): void {
+  replies.push({ status, body });
+}
+
+function cart(overrides: Partial<CartMessage> = {}): CartMessage {
+  return { inventoryCount: 10, version: 0, inCart: false, expiresAt: null, ...overrides };
+}
+
+beforeEach(() => {
+  calls = [];
+  replies = [];
+  FakeWebSocket.instances.length = 0;
+  vi.stubGlobal('WebSocket', FakeWebSocket);
+  vi.stubGlobal('fetch', async (url: string, init: RequestInit = {}) => {
+    calls.push({
+      url,
+      method: init.method ?? 'GET',
+      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+    });
+    const next = replies.shift();
+    if (next === undefined) throw new TypeError('Failed to fetch');
+    return new Response(JSON.stringify(next.body), {
+      status: next.status,
+      headers: { 'Content-Type': 'application/json' },
+    });
+  });
+});
+
+afterEach(() => {
+  document.body.replaceChildren();
+  vi.unstubAllGlobals();
+});
+
+async function page(): Promise<BurtsBooks> {
+  const el = document.createElement('burts-books');
+  document.body.append(el);
+  await vi.waitFor(() => expect(FakeWebSocket.instances).toHaveLength(1));
+  return el;
+}
+
+function controls(el: BurtsBooks): ShadowRoot {
+  return el.shadowRoot!.querySelector('cart-controls')!.shadowRoot!;
+}
+
+function shown(el: BurtsBooks): string {
+  return controls(el).textContent!.replace(/\s+/g, ' ').trim();
+}
+
+function socket(): FakeWebSocket {
+  return FakeWebSocket.instances[0]!;
+}
+
+describe('<burts-books>', () => {
+  it('loads the cart first, then follows /cart/status', async () => {
+    reply(200, cart({ inventoryCount: 8, version: 2 }));
+    const el = await page();
+    expect(calls).toEqual([{ url: '/cart', method: 'GET', body: undefined }]);
+    expect(socket().url).toBe(`ws://${location.host}/cart/status`);
+    expect(el.shadowRoot!.querySelector('h1')!.textContent).toContain("Burt's Books");
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 8 left in stock! Order now!'));
+    await vi.waitFor(() =>
+      expect(el.shadowRoot!.querySelector('connection-status')!.state).toBe('open'),
+    );
+  });
+
+  it('shows every pushed count, and ignores one older than what it has', async () => {
+    reply(200, cart({ inventoryCount: 8, version: 2 }));
+    const el = await page();
+    socket().push({ inventoryCount: 7, version: 3 });
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 7 left'));
+    socket().push(cart({ inventoryCount: 8, version: 2 })); // the connect snapshot, overtaken
+    await el.updateComplete;
+    expect(shown(el)).toContain('Only 7 left');
+  });
+
+  it('Add to Cart posts {"action":"add"} as JSON and shows the copy in the cart', async () => {
+    reply(200, cart());
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
+    reply(
+      200,
+      cart({ inventoryCount: 9, version: 1, inCart: true, expiresAt: '2030-01-01T00:00:00Z' }),
+    );
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
+    expect(calls[1]).toEqual({ url: '/cart', method: 'POST', body: { action: 'add' } });
+    reply(200, cart({ inventoryCount: 10, version: 2 }));
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
+    expect(calls[2]).toEqual({ url: '/cart', method: 'POST', body: { action: 'remove' } });
+  });
+
+  it("shows the server's reason when it refuses (409 sold out)", async () => {
+    reply(200, cart({ inventoryCount: 1, version: 4 }));
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 1 left'));
+    reply(409, { status: 409, message: "Sold out: every copy is in someone's cart" });
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() =>
+      expect(el.shadowRoot!.querySelector('[role="alert"]')?.textContent).toBe(
+        "Sold out: every copy is in someone's cart",
+      ),
+    );
+    socket().push({ inventoryCount: 0, version: 5 });
+    await vi.waitFor(() => expect(shown(el)).toContain('Sold out'));
+    expect(controls(el).querySelector('button')!.disabled).toBe(true);
+  });
+
+  it('after a reload, shows the copy still in the cart', async () => {
+    reply(
+      200,
+      cart({ inventoryCount: 9, version: 1, inCart: true, expiresAt: '2030-01-01T00:00:00Z' }),
+    );
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
+    expect(controls(el).querySelector('button')!.textContent).toBe('Remove from Cart');
+  });
+
+  it('says so when the reservation runs out', async () => {
+    reply(
+      200,
+      cart({ inventoryCount: 9, version: 1, inCart: true, expiresAt: '2030-01-01T00:00:00Z' }),
+    );
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
+    socket().push({ inventoryCount: 10, version: 2 });
+    socket().push(cart({ inventoryCount: 10, version: 2, expired: true }));
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
+    expect(el.shadowRoot!.querySelector('.notice.info')!.textContent).toMatch(/ran out/);
+  });
+
+  it('retries loading the cart while the shop is unreachable', async () => {
+    // No reply queued: the first GET fails like a network error.
+    const el = document.createElement('burts-books');
+    document.body.append(el);
+    await vi.waitFor(() =>
+      expect(el.shadowRoot!.querySelector('[role="alert"]')?.textContent).toMatch(/Can't reach/),
+    );
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    reply(200, cart({ inventoryCount: 5, version: 7 }));
+    await vi.waitFor(() => expect(FakeWebSocket.instances).toHaveLength(1), { timeout: 3000 });
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 5 left'));
+    expect(el.shadowRoot!.querySelector('[role="alert"]')).toBeNull();
+  });
+});

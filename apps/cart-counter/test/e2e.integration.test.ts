@@ -1,0 +1,99 @@
+import { mkdirSync } from 'node:fs';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ServerProcess, startServer } from './server-process.js';
+
+// The production build (`pnpm build`, then `pnpm start`) driven by real Chromium: three shoppers,
+// each in their own browser context (own cookies, own session), against a stock of 2.
+const appDir = new URL('../', import.meta.url);
+let server: ServerProcess;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+async function shopper(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await expect.poll(() => page.getByRole('status').first().textContent()).toBe('Live');
+  return page;
+}
+
+function stockLine(page: Page, count: number) {
+  return page.getByText(`Only ${count} left in stock! Order now!`);
+}
+
+beforeAll(async () => {
+  server = await startServer(appDir, { INITIAL_STOCK: '2' });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await server?.stop();
+});
+
+describe("Burt's Books", () => {
+  let alice: Page;
+  let bob: Page;
+  let carol: Page;
+
+  it('shows the book, its price and the stock', async () => {
+    alice = await shopper();
+    await expect
+      .poll(() => alice.getByRole('heading', { level: 1 }).textContent())
+      .toContain("Burt's Books");
+    await alice.getByRole('heading', { name: 'The Definitive Guide to the Internet' }).waitFor();
+    await alice.getByText('$20.00').waitFor();
+    await stockLine(alice, 2).waitFor();
+  });
+
+  it("an add in one browser changes the other's count", async () => {
+    bob = await shopper();
+    await stockLine(bob, 2).waitFor();
+    await alice.getByRole('button', { name: 'Add to Cart' }).click();
+    await alice.getByText('One copy is in your cart.').waitFor();
+    await stockLine(bob, 1).waitFor();
+  });
+
+  it('saves a screenshot for the README', async () => {
+    mkdirSync(new URL('docs/', appDir), { recursive: true });
+    await alice.screenshot({ path: new URL('docs/screenshot.png', appDir).pathname });
+  });
+
+  it('a reload keeps the cart', async () => {
+    await alice.reload();
+    await alice.getByText('One copy is in your cart.').waitFor();
+    await alice.getByRole('button', { name: 'Remove from Cart' }).waitFor();
+  });
+
+  it('sold out disables Add to Cart, with the reason shown', async () => {
+    await bob.getByRole('button', { name: 'Add to Cart' }).click();
+    await bob.getByText('One copy is in your cart.').waitFor();
+    carol = await shopper();
+    const add = carol.getByRole('button', { name: 'Add to Cart' });
+    await carol.getByText('Sold out', { exact: true }).waitFor();
+    await expect.poll(() => add.isDisabled()).toBe(true);
+    const reason = carol.getByText(/Every copy is in someone's cart/);
+    await reason.waitFor();
+    expect(await reason.isVisible()).toBe(true);
+    // The reason is the button's accessible description, not just nearby text.
+    const describedBy = await add.getAttribute('aria-describedby');
+    expect(describedBy).not.toBeNull();
+  });
+
+  it('a remove puts the copy back for everyone', async () => {
+    await alice.getByRole('button', { name: 'Remove from Cart' }).click();
+    await stockLine(alice, 1).waitFor();
+    await stockLine(carol, 1).waitFor();
+    await expect
+      .poll(() => carol.getByRole('button', { name: 'Add to Cart' }).isEnabled())
+      .toBe(true);
+    // Bob still holds his copy, in every tab of his.
+    await bob.getByText('One copy is in your cart.').waitFor();
+  });
+});
