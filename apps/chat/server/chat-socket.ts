@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { HTTPError, type TopicSubscriber, WebSocketHandler } from '@gale/server';
+import { type ChatRoom, ROOM_TOPIC, roomOf, sessionTopic } from './chat-room.js';
+import { parseClientFrame, type ServerFrame } from './frames.js';
+import { decodeSession, SESSION_COOKIE, type Session } from './session.js';
+
+/** The close code of a socket whose session logged out (in this tab or another). */
+export const LOGGED_OUT = 4001;
+
+/**
+ * WS /chat: one tab in the room. Refused with 401 before the upgrade without a valid cookie (or
+ * when its nickname now belongs to someone else). On open it sends the history, then the room's
+ * messages and notices as they come; it posts `{"type":"message","text":"…"}` frames and answers
+ * anything else with an error frame, staying open.
+ */
+export class ChatSocket extends WebSocketHandler {
+  readonly #id = randomUUID();
+  #session: Session | undefined;
+  #entered: Promise<void> = Promise.resolve();
+
+  // Receives what is published to this session's topic, which only ever means "logged out".
+  readonly #logoutListener: TopicSubscriber = {
+    sendFrame: () => this.close(LOGGED_OUT, 'Logged out'),
+  };
+
+  get #room(): ChatRoom {
+    return roomOf(this.options);
+  }
+
+  override async prepare(): Promise<void> {
+    const session = decodeSession(this.getSecureCookie(SESSION_COOKIE));
+    if (session === null) throw new HTTPError(401, 'Log in first');
+    if (!(await this.#room.resume(session))) {
+      throw new HTTPError(401, 'Your nickname is now in use by someone else; log in again');
+    }
+    this.#session = session;
+  }
+
+  override open(): Promise<void> {
+    this.#entered = this.#enter(this.#requireSession());
+    return this.#entered;
+  }
+
+  override async onMessage(message: string | Uint8Array): Promise<void> {
+    const frame = parseClientFrame(message);
+    if (!frame.ok) return this.#send({ type: 'error', reason: frame.reason });
+    await this.#room.say(this.#requireSession(), frame.text);
+  }
+
+  override onClose(): void {
+    void this.application.broker.unsubscribe(
+      sessionTopic(this.#requireSession().id),
+      this.#logoutListener,
+    );
+    // After open() finished: a tab that closes while entering must not stay present.
+    void this.#entered
+      .catch(() => {})
+      .then(() => this.#room.exit(this.#requireSession(), this.#id))
+      .catch((error: unknown) =>
+        this.settings.logger.error('chat: leaving the room failed', error),
+      );
+  }
+
+  async #enter(session: Session): Promise<void> {
+    await this.application.broker.subscribe(sessionTopic(session.id), this.#logoutListener);
+    // Subscribed before the history is read, so nothing said meanwhile is missed.
+    await this.subscribe(ROOM_TOPIC);
+    this.#send({ type: 'history', messages: await this.#room.recent() });
+    await this.#room.enter(session, this.#id);
+  }
+
+  #send(frame: ServerFrame): void {
+    try {
+      // Not awaited: a tab that reads slowly is the server's send-buffer limit's business.
+      this.writeMessage(frame).catch(() => {});
+    } catch {
+      // Closing already: there is nobody left to tell.
+    }
+  }
+
+  #requireSession(): Session {
+    if (this.#session === undefined) throw new Error('no session: prepare() did not run');
+    return this.#session;
+  }
+}

@@ -1,0 +1,46 @@
+import type { ChatMessage } from './history.js';
+
+/** The longest chat message accepted, in characters (Unicode code points). */
+export const MAX_MESSAGE_LENGTH = 2000;
+
+/** What the server sends on /chat, as JSON text frames. */
+export type ServerFrame =
+  | { readonly type: 'history'; readonly messages: readonly ChatMessage[] }
+  | ChatMessage
+  | { readonly type: 'joined'; readonly nickname: string }
+  | { readonly type: 'left'; readonly nickname: string }
+  | { readonly type: 'error'; readonly reason: string };
+
+/** A client frame understood (`text` to post), or why it was refused (sent back as an error). */
+export type ClientFrame =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Reads a frame from a client: only `{"type":"message","text":"…"}` is understood, with a text
+ * that is not blank and at most `MAX_MESSAGE_LENGTH` characters. Anything else gives a reason
+ * for an error frame; the connection stays open.
+ */
+export function parseClientFrame(message: string | Uint8Array): ClientFrame {
+  if (typeof message !== 'string') {
+    return { ok: false, reason: 'Binary messages are not supported; send JSON text' };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(message);
+  } catch {
+    return { ok: false, reason: 'Invalid JSON' };
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { ok: false, reason: 'Expected a JSON object with a "type"' };
+  }
+  const { type, text } = data as Record<string, unknown>;
+  if (type !== 'message') return { ok: false, reason: 'Unknown message type' };
+  if (typeof text !== 'string') return { ok: false, reason: 'A message needs a "text" string' };
+  if (text.trim() === '') return { ok: false, reason: 'Message is empty' };
+  // Code points, as the user counts; cheap first test on UTF-16 length, which is never smaller.
+  if (text.length > MAX_MESSAGE_LENGTH && [...text].length > MAX_MESSAGE_LENGTH) {
+    return { ok: false, reason: `Message too long (max ${MAX_MESSAGE_LENGTH} characters)` };
+  }
+  return { ok: true, text };
+}

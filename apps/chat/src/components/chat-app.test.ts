@@ -1,0 +1,219 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import './chat-app.js';
+
+/** A stand-in for the browser's WebSocket: the test plays the server. */
+class FakeWebSocket {
+  static instances: FakeWebSocket[] = [];
+  readonly url: string;
+  readonly sent: string[] = [];
+  binaryType = 'blob';
+  bufferedAmount = 0;
+  protocol = '';
+  readyState = 0;
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+
+  constructor(url: string) {
+    this.url = url;
+    FakeWebSocket.instances.push(this);
+    queueMicrotask(() => {
+      this.readyState = 1;
+      this.onopen?.(new Event('open'));
+    });
+  }
+
+  send(data: string): void {
+    this.sent.push(data);
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 3;
+    queueMicrotask(() => this.onclose?.(new CloseEvent('close', { code, reason, wasClean: true })));
+  }
+
+  /** The server sends a frame. */
+  receive(frame: object): void {
+    this.onmessage?.(new MessageEvent('message', { data: JSON.stringify(frame) }));
+  }
+
+  /** The server closes the connection. */
+  serverClose(code: number, reason: string): void {
+    this.readyState = 3;
+    this.onclose?.(new CloseEvent('close', { code, reason, wasClean: true }));
+  }
+}
+
+type Route = (init: RequestInit | undefined) => Response;
+let routes: Record<string, Route>;
+let requests: { key: string; body: string | undefined }[];
+
+function json(status: number, body: object): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json' },
+  });
+}
+
+beforeEach(() => {
+  FakeWebSocket.instances = [];
+  requests = [];
+  routes = { 'GET /login': () => json(200, { nickname: null }) };
+  vi.stubGlobal('WebSocket', FakeWebSocket);
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (url: string, init?: RequestInit) => {
+      const key = `${init?.method ?? 'GET'} ${url}`;
+      requests.push({ key, body: init?.body as string | undefined });
+      const route = routes[key];
+      if (route === undefined) throw new TypeError(`no route for ${key}`);
+      return route(init);
+    }),
+  );
+});
+
+afterEach(() => {
+  document.body.replaceChildren();
+  vi.unstubAllGlobals();
+});
+
+async function fixture(): Promise<HTMLElementTagNameMap['chat-app']> {
+  const el = document.createElement('chat-app');
+  document.body.append(el);
+  await vi.waitFor(() =>
+    expect(el.shadowRoot!.querySelector('login-form, message-list')).not.toBeNull(),
+  );
+  return el;
+}
+
+async function submitLogin(el: HTMLElement, nickname: string): Promise<void> {
+  const form = el.shadowRoot!.querySelector('login-form')!;
+  await form.updateComplete;
+  form.shadowRoot!.querySelector('input')!.value = nickname;
+  form.shadowRoot!.querySelector('button')!.click();
+}
+
+async function enterRoom(
+  el: HTMLElementTagNameMap['chat-app'],
+  nickname: string,
+): Promise<FakeWebSocket> {
+  routes['POST /login'] = () => json(200, { nickname });
+  await submitLogin(el, nickname);
+  await vi.waitFor(() => expect(FakeWebSocket.instances.at(-1)?.readyState).toBe(1));
+  return FakeWebSocket.instances.at(-1)!;
+}
+
+function list(el: HTMLElementTagNameMap['chat-app']) {
+  return el.shadowRoot!.querySelector('message-list')!;
+}
+
+describe('<chat-app>', () => {
+  it('starts at the login form when the browser is not signed in, without a socket', async () => {
+    const el = await fixture();
+    expect(el.shadowRoot!.querySelector('login-form')).not.toBeNull();
+    expect(FakeWebSocket.instances).toHaveLength(0);
+  });
+
+  it('goes straight into the room when the cookie is still good (a reload)', async () => {
+    routes['GET /login'] = () => json(200, { nickname: 'ada' });
+    const el = await fixture();
+    expect(el.shadowRoot!.querySelector('.who')!.textContent).toBe('Signed in as ada');
+    expect(FakeWebSocket.instances[0]!.url).toBe(`ws://${location.host}/chat`);
+  });
+
+  it('stays at the login form, showing why, when the nickname is taken', async () => {
+    const el = await fixture();
+    routes['POST /login'] = () =>
+      json(409, { status: 409, message: 'Nickname already in use, please choose another' });
+    await submitLogin(el, 'ada');
+    const form = el.shadowRoot!.querySelector('login-form')!;
+    await vi.waitFor(() =>
+      expect(form.shadowRoot!.querySelector('[role="alert"]')!.textContent).toBe(
+        'Nickname already in use, please choose another',
+      ),
+    );
+    // The seed's bug: it went on into the room after showing the hint.
+    expect(el.shadowRoot!.querySelector('message-list')).toBeNull();
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(requests.at(-1)).toEqual({ key: 'POST /login', body: '{"nickname":"ada"}' });
+  });
+
+  it('enters the room on 200 and shows history, messages, notices and errors from the server', async () => {
+    const el = await fixture();
+    const ws = await enterRoom(el, 'ada');
+    const at = '2026-03-01T14:05:00.000Z';
+    ws.receive({
+      type: 'history',
+      messages: [{ type: 'message', from: 'bob', text: 'earlier', at }],
+    });
+    ws.receive({ type: 'joined', nickname: 'ada' });
+    ws.receive({ type: 'message', from: 'ada', text: '<img src=x onerror=alert(1)>', at });
+    ws.receive({ type: 'left', nickname: 'bob' });
+    await el.updateComplete;
+    const messages = list(el);
+    await messages.updateComplete;
+    const items = [...messages.shadowRoot!.querySelectorAll('li')];
+    expect(items.map((li) => li.className.trim())).toEqual([
+      'message theirs',
+      'notice',
+      'message mine',
+      'notice',
+    ]);
+    expect(items[2]!.querySelector('.bubble')!.textContent).toBe('<img src=x onerror=alert(1)>');
+    expect(messages.shadowRoot!.querySelector('img')).toBeNull();
+
+    ws.receive({ type: 'error', reason: 'Message too long (max 2000 characters)' });
+    await el.updateComplete;
+    const form = el.shadowRoot!.querySelector('message-form')!;
+    await form.updateComplete;
+    expect(form.shadowRoot!.querySelector('[role="alert"]')!.textContent).toBe(
+      'Message too long (max 2000 characters)',
+    );
+  });
+
+  it('sends what is typed as a message frame', async () => {
+    const el = await fixture();
+    const ws = await enterRoom(el, 'ada');
+    const form = el.shadowRoot!.querySelector('message-form')!;
+    await form.updateComplete;
+    form.shadowRoot!.querySelector('input')!.value = 'hello';
+    form.shadowRoot!.querySelector('button')!.click();
+    await vi.waitFor(() => expect(ws.sent).toEqual(['{"type":"message","text":"hello"}']));
+  });
+
+  it('Leave closes the socket, logs out and returns to the login form', async () => {
+    const el = await fixture();
+    const ws = await enterRoom(el, 'ada');
+    routes['POST /logout'] = () => new Response(null, { status: 204 });
+    const leave = [...el.shadowRoot!.querySelectorAll('button')].find(
+      (b) => b.textContent === 'Leave',
+    )!;
+    leave.click();
+    await vi.waitFor(() => expect(requests.at(-1)?.key).toBe('POST /logout'));
+    expect(ws.readyState).toBe(3);
+    expect(el.shadowRoot!.querySelector('login-form')!.notice).toBe('You left the room.');
+  });
+
+  it('returns to the login form when another tab logged out (close code 4001)', async () => {
+    const el = await fixture();
+    const ws = await enterRoom(el, 'ada');
+    ws.serverClose(4001, 'Logged out');
+    await vi.waitFor(() => expect(el.shadowRoot!.querySelector('login-form')).not.toBeNull());
+    expect(el.shadowRoot!.querySelector('login-form')!.notice).toBe(
+      'You left the room in another tab.',
+    );
+    expect(FakeWebSocket.instances).toHaveLength(1);
+  });
+
+  it('returns to the login form when a lost connection finds the session gone', async () => {
+    const el = await fixture();
+    const ws = await enterRoom(el, 'ada');
+    ws.serverClose(1006, '');
+    await vi.waitFor(() => expect(el.shadowRoot!.querySelector('login-form')).not.toBeNull());
+    expect(el.shadowRoot!.querySelector('login-form')!.notice).toBe(
+      'Your session has ended. Please join again.',
+    );
+  });
+});

@@ -1,0 +1,370 @@
+import {
+  type ClientConnection,
+  type ConnectionCloseEvent,
+  ConnectionController,
+  type Message,
+} from '@gale/client';
+import { css, html, LitElement } from 'lit';
+import type { ServerFrame } from '../../server/frames.js';
+import type { LoginSubmitDetail } from './login-form.js';
+import type { MessageSubmitDetail } from './message-form.js';
+import type { ChatEntry } from './message-list.js';
+import './connection-status.js';
+import './login-form.js';
+import './message-form.js';
+import './message-list.js';
+
+/** Where the page is: asking who we are, at the login form, or in the room. */
+export type View = 'loading' | 'login' | 'room';
+
+// What the server closes a tab's socket with when its session logged out (server/chat-socket.ts).
+const LOGGED_OUT = 4001;
+const MAX_ENTRIES = 500;
+
+/**
+ * The chat page: the login form until the server gave us a nickname, then the room. It owns the
+ * room's connection (a `ConnectionController`, made on entering and dropped on leaving, since
+ * /chat refuses anyone not logged in) and turns the server's frames into entries for the list.
+ */
+export class ChatApp extends LitElement {
+  static override properties = {
+    _view: { state: true },
+    _nickname: { state: true },
+    _entries: { state: true },
+    _loginError: { state: true },
+    _loginNotice: { state: true },
+    _isLoggingIn: { state: true },
+    _roomError: { state: true },
+  };
+
+  static override styles = css`
+    :host {
+      display: block;
+      max-width: 46rem;
+      margin: 0 auto;
+      padding: 1.5rem 1rem;
+      box-sizing: border-box;
+    }
+    h1 {
+      font-size: 1.5rem;
+      margin: 0;
+    }
+    header {
+      display: flex;
+      align-items: center;
+      gap: 1rem;
+      margin-bottom: 1rem;
+    }
+    header .who {
+      margin-left: auto;
+      color: #4a5263;
+    }
+    header .who strong {
+      color: #1d2330;
+    }
+    .card {
+      background: white;
+      border-radius: 8px;
+      box-shadow: 0 1px 3px rgb(0 0 0 / 0.1);
+      padding: 1rem;
+    }
+    .login {
+      max-width: 26rem;
+      margin: 12vh auto 0;
+    }
+    .login p.lead {
+      color: #4a5263;
+      margin: 0.4rem 0 1.2rem;
+    }
+    .room {
+      display: flex;
+      flex-direction: column;
+      gap: 0.75rem;
+      padding: 0;
+    }
+    message-list {
+      height: max(16rem, calc(100vh - 13rem));
+      border-bottom: 1px solid #e3e6ec;
+    }
+    message-form {
+      padding: 0 1rem 1rem;
+    }
+    .leave {
+      padding: 0.4rem 0.9rem;
+      font: inherit;
+      background: white;
+      border: 1px solid #c9ced8;
+      border-radius: 6px;
+      cursor: pointer;
+    }
+    .leave:hover {
+      background: #f5f6f8;
+    }
+  `;
+
+  declare private _view: View;
+  declare private _nickname: string;
+  declare private _entries: readonly ChatEntry[];
+  declare private _loginError: string;
+  declare private _loginNotice: string;
+  declare private _isLoggingIn: boolean;
+  declare private _roomError: string;
+
+  #socket: ConnectionController | null = null;
+  #watched: ClientConnection | null = null;
+  #isCheckingSession = false;
+  #nextId = 0;
+
+  constructor() {
+    super();
+    this._view = 'loading';
+    this._nickname = '';
+    this._entries = [];
+    this._loginError = '';
+    this._loginNotice = '';
+    this._isLoggingIn = false;
+    this._roomError = '';
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // The controller opens a new connection when the element comes back into the document.
+    this.#watch();
+    if (this._view === 'loading') void this.#resumeSession();
+  }
+
+  override render() {
+    if (this._view === 'loading') return html`<p role="status">Loading…</p>`;
+    if (this._view === 'login') {
+      return html`
+        <section class="card login">
+          <h1>Chat</h1>
+          <p class="lead">Pick a nickname to join the room.</p>
+          <login-form
+            .error=${this._loginError}
+            .notice=${this._loginNotice}
+            ?busy=${this._isLoggingIn}
+            @login-submit=${this._onLogin}
+          ></login-form>
+        </section>
+      `;
+    }
+    const state = this.#socket?.state ?? 'closed';
+    return html`
+      <header>
+        <h1>Chat</h1>
+        <connection-status .state=${state}></connection-status>
+        <span class="who">Signed in as <strong>${this._nickname}</strong></span>
+        <button class="leave" type="button" @click=${this._onLeave}>Leave</button>
+      </header>
+      <section class="card room">
+        <message-list .entries=${this._entries} .me=${this._nickname}></message-list>
+        <message-form
+          .error=${this._roomError}
+          @message-submit=${this._onSend}
+        ></message-form>
+      </section>
+    `;
+  }
+
+  // --- Login and logout ---
+
+  async #resumeSession(): Promise<void> {
+    let nickname: string | null = null;
+    try {
+      nickname = await fetchSessionNickname();
+    } catch {
+      // Not known: the login form, whose answer will say more.
+    }
+    if (nickname === null) this.#showLogin('');
+    else this.#enterRoom(nickname);
+  }
+
+  private async _onLogin(event: CustomEvent<LoginSubmitDetail>): Promise<void> {
+    this._isLoggingIn = true;
+    this._loginError = '';
+    try {
+      const response = await fetch('/login', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ nickname: event.detail.nickname }),
+      });
+      const body = (await response.json().catch(() => ({}))) as {
+        nickname?: string;
+        message?: string;
+      };
+      // Only a 200 enters the room: a refusal shows its reason and nothing else happens.
+      if (!response.ok || typeof body.nickname !== 'string') {
+        this._loginError = body.message ?? `Could not log in (${response.status})`;
+        return;
+      }
+      this.#enterRoom(body.nickname);
+    } catch {
+      this._loginError = 'Could not reach the server. Check your connection and try again.';
+    } finally {
+      this._isLoggingIn = false;
+    }
+  }
+
+  private async _onLeave(): Promise<void> {
+    this.#showLogin('You left the room.');
+    try {
+      await fetch('/logout', { method: 'POST' });
+    } catch {
+      // The server frees the nickname by itself once no tab of ours is left.
+    }
+  }
+
+  #enterRoom(nickname: string): void {
+    this.#dropSocket();
+    this._nickname = nickname;
+    this._entries = [];
+    this._roomError = '';
+    this._loginError = '';
+    this._loginNotice = '';
+    this._view = 'room';
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    this.#socket = new ConnectionController(this, `${scheme}//${location.host}/chat`, {
+      reconnect: {
+        minDelay: 250,
+        maxDelay: 5000,
+        // Logged out (here or in another tab): coming back would only be refused.
+        shouldReconnect: (info) => info.code !== LOGGED_OUT,
+      },
+      onMessage: (message) => this.#onFrame(message),
+    });
+    this.#watch();
+    void this.updateComplete.then(() => this.renderRoot.querySelector('message-form')?.focus());
+  }
+
+  #showLogin(notice: string): void {
+    this.#dropSocket();
+    this._view = 'login';
+    this._loginNotice = notice;
+    this._entries = [];
+    void this.updateComplete.then(() => this.renderRoot.querySelector('login-form')?.focus());
+  }
+
+  #dropSocket(): void {
+    const socket = this.#socket;
+    if (socket === null) return;
+    this.#unwatch();
+    this.#socket = null;
+    // The controller's own teardown (closes the connection), then it is no longer ours.
+    socket.hostDisconnected();
+    this.removeController(socket);
+  }
+
+  // --- The room's connection ---
+
+  #watch(): void {
+    const connection = this.#socket?.connection ?? null;
+    if (connection === this.#watched) return;
+    this.#unwatch();
+    this.#watched = connection;
+    connection?.addEventListener('close', this.#onClose);
+    connection?.addEventListener('reconnecting', this.#onReconnecting);
+  }
+
+  #unwatch(): void {
+    this.#watched?.removeEventListener('close', this.#onClose);
+    this.#watched?.removeEventListener('reconnecting', this.#onReconnecting);
+    this.#watched = null;
+  }
+
+  readonly #onClose = (event: ConnectionCloseEvent): void => {
+    if (event.info.code === LOGGED_OUT) this.#showLogin('You left the room in another tab.');
+    else void this.#checkSession();
+  };
+
+  // Browsers hide why a handshake failed; a 401 (the session ended) looks like a network error.
+  // Ask the server before trying again and again.
+  readonly #onReconnecting = (): void => {
+    void this.#checkSession();
+  };
+
+  async #checkSession(): Promise<void> {
+    if (this.#isCheckingSession) return;
+    this.#isCheckingSession = true;
+    try {
+      const nickname = await fetchSessionNickname();
+      if (nickname === null && this._view === 'room') {
+        this.#showLogin('Your session has ended. Please join again.');
+      }
+    } catch {
+      // The server is down: the connection keeps retrying by itself.
+    } finally {
+      this.#isCheckingSession = false;
+    }
+  }
+
+  #onFrame(message: Message): void {
+    if (typeof message !== 'string') return;
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(message) as ServerFrame;
+    } catch {
+      return;
+    }
+    switch (frame.type) {
+      case 'history':
+        // Also after a reconnection: the history replaces what was shown, so nothing repeats.
+        this._entries = frame.messages.map((m) => ({
+          id: this.#nextId++,
+          kind: 'message' as const,
+          from: m.from,
+          text: m.text,
+          at: m.at,
+        }));
+        break;
+      case 'message':
+        this.#append({ kind: 'message', from: frame.from, text: frame.text, at: frame.at });
+        break;
+      case 'joined':
+      case 'left':
+        this.#append({ kind: frame.type, nickname: frame.nickname });
+        break;
+      case 'error':
+        this._roomError = frame.reason;
+        break;
+    }
+  }
+
+  #append(entry: DistributiveOmit<ChatEntry, 'id'>): void {
+    const entries = [...this._entries, { ...entry, id: this.#nextId++ } as ChatEntry];
+    this._entries = entries.slice(-MAX_ENTRIES);
+  }
+
+  private _onSend(event: CustomEvent<MessageSubmitDetail>): void {
+    this._roomError = '';
+    const connection = this.#socket?.connection;
+    if (!connection) return;
+    // Queued while reconnecting; a message that can never be sent is shown, not lost.
+    connection
+      .writeMessage({ type: 'message', text: event.detail.text })
+      .catch((error: unknown) => {
+        this._roomError = `Not sent: ${(error as Error).message}`;
+      });
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * Who the server says this browser is (GET /login): a nickname, or null when it is not signed in.
+ * Rejects when the server cannot be asked (down, or answering something else).
+ */
+async function fetchSessionNickname(): Promise<string | null> {
+  const response = await fetch('/login', { headers: { Accept: 'application/json' } });
+  if (!response.ok) throw new Error(`GET /login answered ${response.status}`);
+  const body = (await response.json()) as { nickname?: unknown };
+  return typeof body.nickname === 'string' ? body.nickname : null;
+}
+
+customElements.define('chat-app', ChatApp);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'chat-app': ChatApp;
+  }
+}

@@ -1,0 +1,446 @@
+import { createHmac } from 'node:crypto';
+import { HandshakeError, websocketConnect } from '@gale/client';
+import { createSignedValue } from '@gale/server';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryNicknameRegistry } from '../server/nickname-registry.js';
+import {
+  cookieFor,
+  type Frame,
+  login,
+  logout,
+  openTab,
+  startChat,
+  type Tab,
+  type TestServer,
+} from './helpers.js';
+
+let server: TestServer;
+const tabs: Tab[] = [];
+let unique = 0;
+
+/** A nickname no other test uses (the server is shared). */
+function nick(base: string): string {
+  unique += 1;
+  return `${base}${unique}`;
+}
+
+/** A user's only tab: logs `name` in, connects, and reads its own "joined" notice. */
+async function user(name: string): Promise<Tab> {
+  const opened = await openTab(server, await cookieFor(server, name), name);
+  tabs.push(opened);
+  return opened;
+}
+
+async function tab(cookie: string): Promise<Tab> {
+  const opened = await openTab(server, cookie);
+  tabs.push(opened);
+  return opened;
+}
+
+async function refusal(cookie: string | undefined): Promise<number> {
+  try {
+    const connection = await websocketConnect(server.ws, {
+      headers: cookie === undefined ? {} : { Cookie: cookie },
+    });
+    await connection.close();
+    return 101;
+  } catch (error) {
+    if (error instanceof HandshakeError) return error.status;
+    throw error;
+  }
+}
+
+const isMessage = (text: string) => (frame: Frame) =>
+  frame.type === 'message' && frame['text'] === text;
+
+beforeAll(async () => {
+  server = await startChat({ nicknameReleaseAfterMs: 200 });
+});
+
+afterEach(async () => {
+  await Promise.all(tabs.splice(0).map((t) => t.close()));
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+describe('POST /login', () => {
+  it('answers 200 with the nickname and a signed, HttpOnly nickname cookie (JSON body)', async () => {
+    const name = nick('ada');
+    const answer = await login(server, `  ${name}  `);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ nickname: name });
+    expect(answer.cookie).toMatch(/^nickname=2\|1:0\|/);
+    const header = answer.setCookie.find((c) => c.startsWith('nickname='))!;
+    expect(header).toMatch(/HttpOnly/i);
+    expect(header).toMatch(/SameSite=Lax/i);
+  });
+
+  it('accepts a form body too', async () => {
+    const name = nick('form');
+    const answer = await login(server, name, { form: true });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ nickname: name });
+  });
+
+  it.each([
+    ['empty', '', 'Please enter a nickname'],
+    ['blank', '   \t ', 'Please enter a nickname'],
+    ['25 characters', 'x'.repeat(25), 'Nickname too long (max 24 characters)'],
+    ['a control character', 'bell\u0007', 'Nicknames cannot contain control characters'],
+    ['a newline inside', 'two\nlines', 'Nicknames cannot contain control characters'],
+    ['a bidi override', 'evil\u202Eeman', 'Nicknames cannot contain control characters'],
+    ['a zero-width space', 'zero\u200Bwidth', 'Nicknames cannot contain control characters'],
+  ])('refuses a nickname with %s: 400 with a message', async (_, nickname, message) => {
+    const answer = await login(server, nickname);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ status: 400, message });
+    expect(answer.cookie).toBeUndefined();
+  });
+
+  it('refuses a body without a nickname, or with an object for one, with 400', async () => {
+    const missing = await fetch(`${server.http}/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toEqual({ status: 400, message: 'Please enter a nickname' });
+    expect((await login(server, { evil: true })).status).toBe(400);
+    const broken = await fetch(`${server.http}/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"nickname": ',
+    });
+    expect(broken.status).toBe(400);
+  });
+
+  it('counts characters, not UTF-16 units: 24 emoji are a valid nickname', async () => {
+    const answer = await login(server, '🦊'.repeat(23) + String(unique++ % 10));
+    expect(answer.status).toBe(200);
+  });
+
+  it('refuses a nickname in use with 409, case-insensitively, and still serves others', async () => {
+    const name = nick('Grace');
+    expect((await login(server, name)).status).toBe(200);
+    for (const taken of [name, name.toUpperCase(), name.toLowerCase(), ` ${name} `]) {
+      const answer = await login(server, taken);
+      expect(answer.status).toBe(409);
+      expect(answer.body).toEqual({
+        status: 409,
+        message: 'Nickname already in use, please choose another',
+      });
+      expect(answer.cookie).toBeUndefined();
+    }
+    // Full-width letters are the same nickname too (NFKC).
+    const fullWidth = [...name]
+      .map((c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0))
+      .join('');
+    expect(fullWidth).not.toBe(name);
+    expect((await login(server, fullWidth)).status).toBe(409);
+    expect((await login(server, nick('other'))).status).toBe(200);
+  });
+
+  it('lets exactly one of ten concurrent logins with one nickname win', async () => {
+    const name = nick('race');
+    const answers = await Promise.all(Array.from({ length: 10 }, () => login(server, name)));
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([200, ...Array<number>(9).fill(409)]);
+  });
+
+  it('lets the same browser log in again with its own cookie and keep its name', async () => {
+    const name = nick('again');
+    const cookie = await cookieFor(server, name);
+    const again = await login(server, name, { cookie });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ nickname: name });
+    // Someone else still cannot.
+    expect((await login(server, name)).status).toBe(409);
+  });
+
+  it('frees the old nickname when a browser logs in under a new one', async () => {
+    const first = nick('old');
+    const cookie = await cookieFor(server, first);
+    expect((await login(server, nick('new'), { cookie })).status).toBe(200);
+    expect((await login(server, first)).status).toBe(200);
+  });
+});
+
+describe('GET /login', () => {
+  it('says who the browser is signed in as, or null', async () => {
+    const name = nick('who');
+    const cookie = await cookieFor(server, name);
+    const signedIn = await fetch(`${server.http}/login`, { headers: { Cookie: cookie } });
+    expect(await signedIn.json()).toEqual({ nickname: name });
+    expect(signedIn.headers.get('cache-control')).toBe('no-store');
+    const anonymous = await fetch(`${server.http}/login`);
+    expect(await anonymous.json()).toEqual({ nickname: null });
+  });
+});
+
+describe('POST /logout', () => {
+  it('frees the nickname and clears the cookie', async () => {
+    const name = nick('leaver');
+    const cookie = await cookieFor(server, name);
+    const response = await logout(server, cookie);
+    expect(response.status).toBe(204);
+    expect(response.headers.getSetCookie().join()).toMatch(/^nickname=;.*Max-Age=0/i);
+    // Free at once for someone else, whose claim then makes the old cookie worthless.
+    expect((await login(server, name)).status).toBe(200);
+    expect(await refusal(cookie)).toBe(401);
+    expect((await login(server, name, { cookie })).status).toBe(409);
+  });
+
+  it('closes every tab of the user (4001) and announces one "left"', async () => {
+    const watcher = await user(nick('watcher'));
+    const name = nick('multi');
+    const cookie = await cookieFor(server, name);
+    const one = await tab(cookie);
+    const two = await tab(cookie);
+    await watcher.until((f) => f.type === 'joined' && f['nickname'] === name);
+    expect((await logout(server, cookie)).status).toBe(204);
+    expect(await one.connection.readMessage().then(drain(one))).toBeNull();
+    expect(await two.connection.readMessage().then(drain(two))).toBeNull();
+    expect(one.connection.closeCode).toBe(4001);
+    expect(two.connection.closeCode).toBe(4001);
+    expect(await watcher.next()).toEqual({ type: 'left', nickname: name });
+    // Exactly one: the next frame is the watcher's own message, not a second "left".
+    await watcher.send({ type: 'message', text: 'after logout' });
+    expect(await watcher.next()).toMatchObject({ type: 'message', text: 'after logout' });
+  });
+
+  it('answers 204 without a cookie too', async () => {
+    expect((await fetch(`${server.http}/logout`, { method: 'POST' })).status).toBe(204);
+  });
+});
+
+// Reads what is left until the connection closed (null).
+function drain(t: Tab) {
+  return async (first: unknown): Promise<null> => {
+    let message = first;
+    while (message !== null) message = await t.connection.readMessage();
+    return null;
+  };
+}
+
+describe('WS /chat: who may connect', () => {
+  it('refuses a connection without the cookie with 401, before the upgrade', async () => {
+    expect(await refusal(undefined)).toBe(401);
+  });
+
+  it('refuses forged cookies with 401', async () => {
+    const name = nick('forge');
+    const cookie = await cookieFor(server, name);
+    const value = decodeURIComponent(cookie.slice('nickname='.length));
+    // The signature of another secret, a tampered value, an unsigned value.
+    const otherSecret = createSignedValue(
+      'not the secret',
+      'nickname',
+      JSON.stringify({ nickname: name, id: 'x' }),
+    );
+    const tampered = value.replace(
+      /\|[0-9a-f]{64}$/,
+      `|${createHmac('sha256', 'x').update('y').digest('hex')}`,
+    );
+    for (const forged of [
+      otherSecret,
+      tampered,
+      name,
+      JSON.stringify({ nickname: name, id: 'x' }),
+    ]) {
+      expect(await refusal(`nickname=${forged}`)).toBe(401);
+    }
+    // A correctly signed cookie that holds no session (an older format) is no better.
+    expect(await refusal(`nickname=${createSignedValue('test secret', 'nickname', name)}`)).toBe(
+      401,
+    );
+    // And the server still serves the real one.
+    const real = await tab(cookie);
+    expect(real.history).toBeInstanceOf(Array);
+  });
+
+  it('refuses a signed cookie for a nickname someone else now holds', async () => {
+    const name = nick('stolen');
+    const mine = await cookieFor(server, name);
+    await logout(server, mine);
+    await cookieFor(server, name);
+    expect(await refusal(mine)).toBe(401);
+  });
+
+  it('refuses a cross-origin page with 403', async () => {
+    const cookie = await cookieFor(server, nick('origin'));
+    await expect(
+      websocketConnect(server.ws, { headers: { Cookie: cookie }, origin: 'https://evil.example' }),
+    ).rejects.toMatchObject({ status: 403 });
+  });
+});
+
+describe('WS /chat: the room', () => {
+  it('broadcasts a message to everyone, the sender included, with from and an ISO time', async () => {
+    const ada = nick('ada');
+    const bob = nick('bob');
+    const adaTab = await user(ada);
+    const bobTab = await user(bob);
+    const before = Date.now();
+    await adaTab.send({ type: 'message', text: 'hello, bob' });
+    for (const t of [adaTab, bobTab]) {
+      const frame = await t.until(isMessage('hello, bob'));
+      expect(frame).toEqual({
+        type: 'message',
+        from: ada,
+        text: 'hello, bob',
+        at: expect.any(String),
+      });
+      const at = frame['at'] as string;
+      expect(new Date(at).toISOString()).toBe(at);
+      expect(Date.parse(at)).toBeGreaterThanOrEqual(before - 1000);
+    }
+  });
+
+  it('sends the last 50 messages (oldest first) to a newcomer', async () => {
+    const talker = await user(nick('talker'));
+    const texts = Array.from({ length: 60 }, (_, i) => `history ${i + 1}`);
+    for (const text of texts) await talker.send({ type: 'message', text });
+    await talker.until(isMessage('history 60'));
+    const late = await user(nick('late'));
+    expect(late.history).toHaveLength(50);
+    expect(late.history.map((m) => m['text'])).toEqual(texts.slice(10));
+    expect(late.history[0]).toMatchObject({
+      type: 'message',
+      from: expect.any(String),
+      at: expect.any(String),
+    });
+  });
+
+  it('counts tabs: joined on the first, left when the last one closes', async () => {
+    const watcher = await user(nick('watch'));
+    const name = nick('tabs');
+    const cookie = await cookieFor(server, name);
+    const first = await openTab(server, cookie);
+    expect(await watcher.until((f) => f.type !== 'message')).toEqual({
+      type: 'joined',
+      nickname: name,
+    });
+    const second = await openTab(server, cookie);
+    await first.close();
+    // No second "joined" and no "left" yet: the next notice-or-message is this marker.
+    await second.send({ type: 'message', text: 'still here' });
+    expect(await watcher.next()).toMatchObject({ type: 'message', from: name, text: 'still here' });
+    await second.close();
+    expect(await watcher.next()).toEqual({ type: 'left', nickname: name });
+  });
+
+  it('renders nothing: markup round-trips as the literal text', async () => {
+    const xss = '<img src=x onerror=alert(1)>';
+    const sender = await user(nick('xss'));
+    await sender.send({ type: 'message', text: xss });
+    const frame = await sender.until(isMessage(xss));
+    expect(frame['text']).toBe(xss);
+    const late = await user(nick('reader'));
+    expect(late.history.at(-1)).toMatchObject({ text: xss });
+  });
+
+  it('refuses a message over 2,000 characters with an error frame, and keeps the connection', async () => {
+    const sender = await user(nick('long'));
+    await sender.send({ type: 'message', text: 'x'.repeat(2001) });
+    expect(await sender.next()).toEqual({
+      type: 'error',
+      reason: 'Message too long (max 2000 characters)',
+    });
+    // 2,000 characters, each two UTF-16 units, are within the limit.
+    const longest = '🙂'.repeat(2000);
+    await sender.send({ type: 'message', text: longest });
+    expect(await sender.next()).toMatchObject({ type: 'message', text: longest });
+  });
+
+  it.each([
+    ['invalid JSON', '{"type": "message", ', 'Invalid JSON'],
+    ['a JSON array', '[1, 2]', 'Expected a JSON object with a "type"'],
+    ['an unknown type', JSON.stringify({ type: 'shout', text: 'hi' }), 'Unknown message type'],
+    ['no text', JSON.stringify({ type: 'message' }), 'A message needs a "text" string'],
+    [
+      'a number for text',
+      JSON.stringify({ type: 'message', text: 42 }),
+      'A message needs a "text" string',
+    ],
+    ['blank text', JSON.stringify({ type: 'message', text: '  ' }), 'Message is empty'],
+  ])('answers %s with an error frame and keeps serving', async (_, raw, reason) => {
+    const sender = await user(nick('bad'));
+    await sender.send(raw);
+    expect(await sender.next()).toEqual({ type: 'error', reason });
+    await sender.send({ type: 'message', text: 'fine now' });
+    expect(await sender.next()).toMatchObject({ type: 'message', text: 'fine now' });
+  });
+
+  it('answers a binary frame with an error frame', async () => {
+    const sender = await user(nick('bin'));
+    await sender.connection.writeMessage(new Uint8Array([1, 2, 3]));
+    expect(await sender.next()).toEqual({
+      type: 'error',
+      reason: 'Binary messages are not supported; send JSON text',
+    });
+    const other = await user(nick('other'));
+    await other.send({ type: 'message', text: 'others are served' });
+    expect(await other.until(isMessage('others are served'))).toBeTruthy();
+  });
+});
+
+describe('a nickname with no tab open and no logout', () => {
+  it('is freed once its last tab has been closed for the release delay (here 200 ms)', async () => {
+    const name = nick('gone');
+    const cookie = await cookieFor(server, name);
+    const only = await openTab(server, cookie);
+    await only.close();
+    await expect.poll(async () => (await login(server, name)).status, { timeout: 5000 }).toBe(200);
+    // Now someone else's: the first browser's cookie no longer lets it in.
+    expect(await refusal(cookie)).toBe(401);
+  });
+
+  it('comes back to the same browser if nobody took it meanwhile', async () => {
+    const registry = new WatchedRegistry();
+    const own = await startChat({ registry, nicknameReleaseAfterMs: 50 });
+    try {
+      const cookie = await cookieFor(own, 'back');
+      await (await openTab(own, cookie, 'back')).close();
+      await expect.poll(() => registry.released, { timeout: 5000 }).toContain('back');
+      const again = await openTab(own, cookie, 'back');
+      expect((await login(own, 'back')).status).toBe(409);
+      await again.close();
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+/** The in-memory registry, recording what it released. */
+class WatchedRegistry extends MemoryNicknameRegistry {
+  readonly released: string[] = [];
+
+  override async release(nickname: string, owner: string): Promise<boolean> {
+    const isReleased = await super.release(nickname, owner);
+    if (isReleased) this.released.push(nickname);
+    return isReleased;
+  }
+}
+
+describe('with a long release delay', () => {
+  let slow: TestServer;
+
+  beforeAll(async () => {
+    slow = await startChat({ nicknameReleaseAfterMs: 60_000 });
+  });
+
+  afterAll(async () => {
+    await slow.close();
+  });
+
+  it('keeps a nickname whose tab closed (a reload) for its browser, and no one else', async () => {
+    const cookie = await cookieFor(slow, 'reloader');
+    await (await openTab(slow, cookie)).close();
+    expect((await login(slow, 'reloader')).status).toBe(409);
+    const reloaded = await openTab(slow, cookie);
+    expect(reloaded.history).toEqual([]);
+    await reloaded.close();
+  });
+});

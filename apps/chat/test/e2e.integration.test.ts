@@ -1,0 +1,146 @@
+import { mkdirSync } from 'node:fs';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ServerProcess, startServer } from './server-process.js';
+
+// The production build (`pnpm build`, then `pnpm start`) driven by real Chromium: two people, each
+// in their own browser context (their own cookies), chatting.
+const appDir = new URL('../', import.meta.url);
+const XSS = '<img src=x onerror=alert(1)>';
+let server: ServerProcess;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+let ada: Page;
+let bob: Page;
+
+async function newPerson(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  // An alert() would mean markup from a message ran as code.
+  page.on('dialog', (dialog) => {
+    throw new Error(`unexpected dialog: ${dialog.message()}`);
+  });
+  await page.goto(server.url);
+  return page;
+}
+
+async function join(page: Page, nickname: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Nickname' }).fill(nickname);
+  await page.getByRole('button', { name: 'Join' }).click();
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.getByRole('button', { name: 'Send' }).click();
+}
+
+function items(page: Page): Promise<string[]> {
+  return page.getByRole('list', { name: 'Messages' }).getByRole('listitem').allInnerTexts();
+}
+
+beforeAll(async () => {
+  server = await startServer(appDir);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await server?.stop();
+});
+
+describe('two people in the chat room', () => {
+  it('lets Ada in with a nickname, and keeps what she says for later', async () => {
+    ada = await newPerson();
+    await join(ada, 'Ada');
+    await expect.poll(() => ada.getByRole('status').textContent()).toBe('Connected');
+    await ada.getByText('Signed in as Ada').waitFor();
+    await say(ada, 'Is anyone here?');
+    await say(ada, 'I will wait.');
+    await expect.poll(() => items(ada)).toContain('You joined');
+    await expect
+      .poll(async () => (await items(ada)).filter((t) => t.includes('I will wait.')))
+      .toHaveLength(1);
+  });
+
+  it('refuses a taken nickname with the message, and stays at the login form', async () => {
+    bob = await newPerson();
+    await join(bob, 'ada');
+    await expect
+      .poll(() => bob.getByRole('alert').textContent())
+      .toBe('Nickname already in use, please choose another');
+    expect(await bob.getByRole('textbox', { name: 'Message' }).count()).toBe(0);
+    await expect(bob.getByRole('textbox', { name: 'Nickname' }).isVisible()).resolves.toBe(true);
+  });
+
+  it('shows a late joiner the history, and tells Ada he joined', async () => {
+    await join(bob, 'Bob');
+    await expect.poll(() => bob.getByRole('status').textContent()).toBe('Connected');
+    await expect
+      .poll(() => items(bob))
+      .toEqual(
+        expect.arrayContaining([
+          expect.stringContaining('Is anyone here?'),
+          expect.stringContaining('I will wait.'),
+        ]),
+      );
+    // Ada's messages are hers on Bob's screen: her nickname, not "You".
+    const first = bob.getByRole('listitem').filter({ hasText: 'Is anyone here?' });
+    expect(await first.locator('.from').textContent()).toBe('Ada');
+    await expect.poll(() => items(ada)).toContain('Bob joined');
+  });
+
+  it('carries messages both ways, with nickname and time', async () => {
+    await say(bob, 'Hi Ada!');
+    await say(ada, 'Hello Bob, welcome.');
+    for (const page of [ada, bob]) {
+      await page.getByText('Hi Ada!').waitFor();
+      await page.getByText('Hello Bob, welcome.').waitFor();
+    }
+    const onAdas = ada.getByRole('listitem').filter({ hasText: 'Hi Ada!' });
+    expect(await onAdas.locator('.from').textContent()).toBe('Bob');
+    expect(await onAdas.locator('time').textContent()).toMatch(/\d{1,2}.\d{2}/);
+    const ownOnAdas = ada.getByRole('listitem').filter({ hasText: 'Hello Bob, welcome.' });
+    expect(await ownOnAdas.locator('.from').textContent()).toBe('You');
+  });
+
+  it('shows markup as the literal text it is', async () => {
+    await say(bob, XSS);
+    for (const page of [ada, bob]) {
+      await page.getByText(XSS, { exact: true }).waitFor();
+      expect(await page.locator('message-list img').count()).toBe(0);
+    }
+  });
+
+  it('saves a screenshot of the room in use for the README', async () => {
+    await say(ada, 'Ha, nice try 😄 It shows up as plain text.');
+    await ada.getByText('Ha, nice try').waitFor();
+    mkdirSync(new URL('docs/', appDir), { recursive: true });
+    await ada.screenshot({ path: new URL('docs/screenshot.png', appDir).pathname });
+  });
+
+  it('refuses a message over the size limit with a visible reason', async () => {
+    await say(bob, 'x'.repeat(2001));
+    await expect
+      .poll(() => bob.getByRole('alert').textContent())
+      .toBe('Message too long (max 2000 characters)');
+    expect(await bob.getByRole('alert').isVisible()).toBe(true);
+    // The room goes on.
+    await say(bob, 'Sorry, too long.');
+    await ada.getByText('Sorry, too long.').waitFor();
+  });
+
+  it('Leave takes Bob back to the login form, tells Ada, and frees his nickname', async () => {
+    await bob.getByRole('button', { name: 'Leave' }).click();
+    await bob.getByRole('textbox', { name: 'Nickname' }).waitFor();
+    await expect.poll(() => items(ada)).toContain('Bob left');
+    const carol = await newPerson();
+    await join(carol, 'bob');
+    await expect.poll(() => carol.getByRole('status').textContent()).toBe('Connected');
+    await expect.poll(() => items(ada)).toContain('bob joined');
+  });
+});

@@ -1,0 +1,125 @@
+import type { AddressInfo } from 'node:net';
+import { type ClientConnection, websocketConnect } from '@gale/client';
+import type { Application } from '@gale/server';
+import { type ChatOptions, createApplication } from '../server.js';
+
+/** A chat application listening on 127.0.0.1 on a free port. */
+export interface TestServer {
+  readonly app: Application;
+  readonly http: string;
+  readonly ws: string;
+  close(): Promise<void>;
+}
+
+export async function startChat(options: ChatOptions = {}): Promise<TestServer> {
+  const app = createApplication({ accessLog: false, cookieSecret: 'test secret', ...options });
+  const server = await app.listen(0, '127.0.0.1');
+  const { port } = server.address() as AddressInfo;
+  return {
+    app,
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}/chat`,
+    close: () => app.close(),
+  };
+}
+
+/** The answer to a login: status, JSON body and the `nickname=…` cookie it set (if any). */
+export interface LoginAnswer {
+  readonly status: number;
+  readonly body: { nickname?: string | null; message?: string };
+  readonly cookie: string | undefined;
+  readonly setCookie: string[];
+}
+
+/** POST /login with a JSON body (or a form with `form: true`), optionally with a cookie. */
+export async function login(
+  server: TestServer,
+  nickname: unknown,
+  options: { cookie?: string | undefined; form?: boolean } = {},
+): Promise<LoginAnswer> {
+  const headers: Record<string, string> = {
+    'Content-Type': options.form ? 'application/x-www-form-urlencoded' : 'application/json',
+  };
+  if (options.cookie) headers['Cookie'] = options.cookie;
+  const body = options.form
+    ? new URLSearchParams({ nickname: String(nickname) }).toString()
+    : JSON.stringify({ nickname });
+  const response = await fetch(`${server.http}/login`, { method: 'POST', headers, body });
+  const setCookie = response.headers.getSetCookie();
+  const cookie = setCookie.find((c) => c.startsWith('nickname='))?.split(';', 1)[0];
+  return {
+    status: response.status,
+    body: (await response.json()) as LoginAnswer['body'],
+    cookie,
+    setCookie,
+  };
+}
+
+/** Logs `nickname` in and returns its cookie; fails the test unless it got a 200. */
+export async function cookieFor(server: TestServer, nickname: string): Promise<string> {
+  const answer = await login(server, nickname);
+  if (answer.status !== 200 || answer.cookie === undefined) {
+    throw new Error(`login ${nickname}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+  return answer.cookie;
+}
+
+/** POST /logout with a cookie. */
+export function logout(server: TestServer, cookie: string): Promise<Response> {
+  return fetch(`${server.http}/logout`, { method: 'POST', headers: { Cookie: cookie } });
+}
+
+/** A frame from the server (loosely typed for assertions). */
+export type Frame = { type: string } & Record<string, unknown>;
+
+/** One tab: a WebSocket on /chat with the cookie, and the history it got on connecting. */
+export interface Tab {
+  readonly connection: ClientConnection;
+  readonly history: Frame[];
+  /** The next frame (fails after 5 s, or if the connection closes). */
+  next(): Promise<Frame>;
+  /** Reads frames until one matches; returns it (earlier ones are dropped). */
+  until(predicate: (frame: Frame) => boolean): Promise<Frame>;
+  send(frame: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a tab with `cookie`. With `joining`, the nickname's first tab: the "joined" notice it
+ * gets about itself is read too, so the next frame is whatever follows.
+ */
+export async function openTab(server: TestServer, cookie: string, joining?: string): Promise<Tab> {
+  const connection = await websocketConnect(server.ws, { headers: { Cookie: cookie } });
+  const next = async (): Promise<Frame> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no frame within 5 s')), 5000);
+    });
+    try {
+      const frame = await Promise.race([connection.readJson<Frame>(), timeout]);
+      if (frame === null) throw new Error(`closed (${connection.closeCode})`);
+      return frame;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const first = await next();
+  if (first.type !== 'history') throw new Error(`expected history first, got ${first.type}`);
+  const until = async (predicate: (frame: Frame) => boolean): Promise<Frame> => {
+    for (;;) {
+      const frame = await next();
+      if (predicate(frame)) return frame;
+    }
+  };
+  if (joining !== undefined) {
+    await until((frame) => frame.type === 'joined' && frame['nickname'] === joining);
+  }
+  return {
+    connection,
+    history: first['messages'] as Frame[],
+    next,
+    until,
+    send: (frame) => connection.writeMessage(typeof frame === 'string' ? frame : (frame as object)),
+    close: () => connection.close(),
+  };
+}
