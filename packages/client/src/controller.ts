@@ -21,14 +21,14 @@ export class ConnectionController {
   readonly #host: ControllerHost;
   readonly #options: ConnectOptions;
   readonly #connector: Connector;
-  #url: string | URL;
+  #url: string | URL | null;
   #connection: ClientConnection | null = null;
   #isConnected = false;
 
   /** @internal Use the `ConnectionController` of the package's entry point. */
   constructor(
     host: ControllerHost,
-    url: string | URL,
+    url: string | URL | null,
     options: ConnectOptions,
     connector: Connector,
   ) {
@@ -44,17 +44,21 @@ export class ConnectionController {
     return this.#connection;
   }
 
-  /** The connection's state; `closed` while the host is not in the document. */
+  /** The connection's state; `closed` while the host is not in the document or `url` is null. */
   get state(): ConnectionState {
     return this.#connection?.state ?? 'closed';
   }
 
-  /** The URL connected to. Setting another closes the connection and opens one to it. */
-  get url(): string | URL {
+  /**
+   * The URL connected to, or null for none. Setting another closes the connection and opens one
+   * to it; setting null closes it and leaves the controller idle (for a page that must log in
+   * before it may connect).
+   */
+  get url(): string | URL | null {
     return this.#url;
   }
 
-  set url(url: string | URL) {
+  set url(url: string | URL | null) {
     if (String(url) === String(this.#url)) return;
     this.#url = url;
     if (!this.#isConnected) return;
@@ -73,6 +77,7 @@ export class ConnectionController {
   }
 
   #openConnection(): void {
+    if (this.#url === null) return;
     const connection = new ClientConnection(this.#url, this.#options, this.#connector);
     this.#connection = connection;
     connection.addEventListener('statechange', this.#onStateChange);

@@ -35,10 +35,11 @@ export async function websocketConnect(
 /**
  * A Lit reactive controller owning one connection to `url` for its host element: connects when
  * the host is added to the document, closes when it is removed, and re-renders it on every
- * state change. Pass `reconnect: true` for a page that should recover by itself.
+ * state change. Pass `reconnect: true` for a page that should recover by itself; a null `url`
+ * keeps it idle until one is assigned.
  */
 export class ConnectionController extends BaseController {
-  constructor(host: ControllerHost, url: string | URL, options: ConnectOptions = {}) {
+  constructor(host: ControllerHost, url: string | URL | null, options: ConnectOptions = {}) {
     super(host, url, options, connector);
   }
 }

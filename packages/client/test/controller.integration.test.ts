@@ -77,4 +77,20 @@ describe('ConnectionController', () => {
     expect(paths).toContain('/second');
     h.disconnect();
   });
+
+  it('stays idle with a null url, connects once one is assigned, and goes idle again on null', async () => {
+    const h = host();
+    const controller = new ConnectionController(h, null);
+    h.connect();
+    expect(controller.connection).toBeNull();
+    expect(controller.state).toBe('closed');
+    controller.url = `${base}/later`;
+    const connection = controller.connection!;
+    await connection.opened;
+    expect(controller.state).toBe('open');
+    controller.url = null;
+    expect(controller.connection).toBeNull();
+    await expect.poll(() => connection.state).toBe('closed');
+    h.disconnect();
+  });
 });
