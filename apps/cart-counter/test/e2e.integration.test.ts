@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { launchChromium, type ServerProcess, startServer } from '@gale/test-utils';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServerProcess, startServer } from './server-process.js';
 
 // The production build (`pnpm build`, then `pnpm start`) driven by real Chromium: three shoppers,
 // each in their own browser context (own cookies, own session), against a stock of 2.
@@ -25,10 +25,7 @@ function stockLine(page: Page, count: number) {
 
 beforeAll(async () => {
   server = await startServer(appDir, { INITIAL_STOCK: '2' });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { launchChromium, type ServerProcess, startServer } from '@gale/test-utils';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServerProcess, startServer } from './server-process.js';
 
 // The production build (`pnpm build`, then `pnpm start`) driven by real Chromium: two people, each
 // in their own browser context (their own cookies), chatting.
@@ -41,10 +41,7 @@ function items(page: Page): Promise<string[]> {
 
 beforeAll(async () => {
   server = await startServer(appDir);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

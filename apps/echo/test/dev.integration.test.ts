@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { type Browser, chromium } from 'playwright-core';
+import { launchChromium } from '@gale/test-utils';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // `pnpm dev`: Vite with the gale plugin, one process and one URL for the page (with hot reload)
@@ -51,10 +52,7 @@ beforeAll(async () => {
     () => output,
   );
   url = `http://127.0.0.1:${port}/`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { launchChromium, type ServerProcess, startServer } from '@gale/test-utils';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServerProcess, startServer } from './server-process.js';
 
 // The production build (`pnpm build`, then `pnpm start`) driven by real Chromium, as a user would.
 const appDir = new URL('../', import.meta.url);
@@ -11,10 +11,7 @@ let page: Page;
 
 beforeAll(async () => {
   server = await startServer(appDir);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 900, height: 640 } });
 });
 

@@ -55,11 +55,15 @@ const PAYLOADS = (env.BENCH_PAYLOADS ?? 'binary:32,text:1024,binary:65536')
 
 /** Spawns the ws echo peer and reads its `LISTENING <port>` line. */
 async function startServer() {
-  const child = spawn(process.execPath, [join(here, '..', '..', 'server', 'bench', 'peers', 'ws-echo.mjs'), '0'], {
-    cwd: packageDir,
-    env: { ...env, WS_ECHO_DEFLATE: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [join(here, '..', '..', 'server', 'bench', 'peers', 'ws-echo.mjs'), '0'],
+    {
+      cwd: packageDir,
+      env: { ...env, WS_ECHO_DEFLATE: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (chunk) => {
     stderr = (stderr + chunk).slice(-4000);

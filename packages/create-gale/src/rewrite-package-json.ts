@@ -17,6 +17,7 @@ export const REMOVED_SCRIPTS: readonly string[] = ['lint', 'test'];
 
 /** devDependencies that only the apps' tests use (their tests are not copied). */
 export const TEST_ONLY_DEV_DEPENDENCIES: readonly string[] = [
+  '@gale/test-utils',
   'vitest',
   '@vitest/browser-playwright',
   'playwright',

@@ -1,0 +1,2 @@
+export { launchChromium } from './chromium.js';
+export { type ServerProcess, startServer } from './server-process.js';
