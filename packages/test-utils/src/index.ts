@@ -1,2 +1,3 @@
 export { launchChromium } from './chromium.js';
+export { freePort, type RedisProcess, startRedis } from './redis.js';
 export { type ServerProcess, startServer } from './server-process.js';

@@ -1,0 +1,126 @@
+// Cross-instance fan-out through Redis: deliveries/s to 2 instances × 500 subscribers, beside one
+// instance with 1,000 subscribers (in-memory broker, and RedisBroker alone). Each instance is its
+// own process; redis-server is started on a free port; the subscribers are @gale/client
+// connections in this process. One publisher connection on the first instance asks it to publish
+// N messages; a round ends when every subscriber has all of them.
+//
+//   pnpm --filter @gale/redis bench      (after pnpm build)
+//
+// Environment: BENCH_MESSAGES=200, BENCH_SIZE=32, BENCH_ROUNDS=5, BENCH_SUBSCRIBERS=1000.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { websocketConnect } from '@gale/client';
+import { startRedis } from '@gale/test-utils';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
+const SIZE = Number(process.env.BENCH_SIZE ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
+
+function startInstance(env) {
+  const child = spawn(process.execPath, [join(here, 'instance.mjs')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = /^LISTENING (\d+)$/.exec(line);
+      if (match) resolve({ child, url: `ws://127.0.0.1:${match[1]}/fanout` });
+    });
+    child.once('exit', (code) => reject(new Error(`instance exited with ${code}`)));
+  });
+}
+
+async function scenario(name, instances) {
+  const perInstance = SUBSCRIBERS / instances.length;
+  let received = 0;
+  let target = 0;
+  let done = () => {};
+  const subscribers = [];
+  for (const { url } of instances) {
+    for (let i = 0; i < perInstance; i++) {
+      subscribers.push(
+        await websocketConnect(url, {
+          onMessage() {
+            if (++received === target) done();
+          },
+        }),
+      );
+    }
+  }
+  const publisher = await websocketConnect(instances[0].url, { onMessage() {} });
+  // Every subscription is confirmed before timing: one warm-up round that must reach everyone.
+  const rates = [];
+  for (let round = 0; round <= ROUNDS; round++) {
+    received = 0;
+    target = MESSAGES * SUBSCRIBERS;
+    const finished = new Promise((resolve) => {
+      done = resolve;
+    });
+    const started = process.hrtime.bigint();
+    await publisher.writeMessage(`publish:${MESSAGES}:${SIZE}`);
+    await finished;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (round > 0) rates.push(target / seconds);
+    process.stderr.write(
+      `${name}, round ${round}/${ROUNDS}: ${(target / seconds).toFixed(0)} deliveries/s\n`,
+    );
+  }
+  await Promise.all([publisher, ...subscribers].map((c) => c.close()));
+  rates.sort((a, b) => a - b);
+  return { median: rates[rates.length >> 1], best: rates.at(-1), rounds: rates };
+}
+
+const redis = await startRedis();
+const results = {};
+const children = [];
+try {
+  const single = await startInstance({ REDIS_URL: '' });
+  children.push(single.child);
+  results.memory = await scenario('1 instance × 1000, in-memory broker', [single]);
+  single.child.kill('SIGTERM');
+
+  const alone = await startInstance({ REDIS_URL: redis.url });
+  children.push(alone.child);
+  results.redisSingle = await scenario('1 instance × 1000, RedisBroker', [alone]);
+  alone.child.kill('SIGTERM');
+
+  const a = await startInstance({ REDIS_URL: redis.url });
+  const b = await startInstance({ REDIS_URL: redis.url });
+  children.push(a.child, b.child);
+  results.redisTwo = await scenario('2 instances × 500, RedisBroker', [a, b]);
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await redis.stop();
+}
+
+const k = (n) => `${(n / 1000).toFixed(0)}k`;
+console.log(
+  `\n@gale/redis fan-out on Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model}; ` +
+    `${MESSAGES} × ${SIZE} B messages per round to ${SUBSCRIBERS} subscribers, ` +
+    `median of ${ROUNDS} rounds\n`,
+);
+console.log('| setup | deliveries/s (median) | best | ÷ 1 instance, in-memory |');
+console.log('|---|---:|---:|---:|');
+for (const [label, key] of [
+  ['1 instance × 1,000 subscribers, in-memory broker', 'memory'],
+  ['1 instance × 1,000 subscribers, RedisBroker', 'redisSingle'],
+  ['2 instances × 500 subscribers, RedisBroker (cross-instance)', 'redisTwo'],
+]) {
+  const r = results[key];
+  console.log(
+    `| ${label} | ${k(r.median)} | ${k(r.best)} | ${(r.median / results.memory.median).toFixed(2)}× |`,
+  );
+}
+const out = join(here, '..', 'bench-results');
+mkdirSync(out, { recursive: true });
+writeFileSync(
+  join(out, 'redis.json'),
+  `${JSON.stringify({ node: process.version, messages: MESSAGES, size: SIZE, subscribers: SUBSCRIBERS, results }, null, 2)}\n`,
+);
+console.log('\nJSON: bench-results/redis.json');

@@ -1,0 +1,2 @@
+export { RedisBroker, type RedisBrokerOptions, type RedisBrokerStats } from './broker.js';
+export { BrokerUnavailableError } from './errors.js';
