@@ -109,14 +109,19 @@ export class RedisBroker implements Broker {
     return () => this.#reconnectListeners.delete(listener);
   }
 
-  /** Subscribes `subscriber` to `topic`; resolves once Redis confirmed the channel subscription. */
+  /**
+   * Subscribes `subscriber` to `topic`; resolves once Redis confirmed the channel subscription,
+   * or at once while Redis is unreachable (the channel is subscribed when it is back).
+   */
   subscribe(topic: string, subscriber: TopicSubscriber): Promise<void> {
     this.#local.add(topic, subscriber);
     const channel = this.#prefix + topic;
     if (this.#channels.has(channel)) return Promise.resolve();
     this.#channels.add(channel);
+    // While Redis is down, local delivery works at once and the channel is subscribed on
+    // reconnection (#onSubscriberReady), which onReconnect listeners hear about: never wait.
+    if (this.#subscriber.status !== 'ready') return Promise.resolve();
     const done = this.#subscriber.subscribe(channel).then(NOOP);
-    // While Redis is down it completes on reconnection (#onSubscriberReady resubscribes).
     done.catch(NOOP);
     return done;
   }

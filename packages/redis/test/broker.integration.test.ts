@@ -114,10 +114,16 @@ describe('RedisBroker', () => {
     // An un-awaited publish while down must not crash the process (the promise is handled).
     void a.publish('room', 'ignored by its caller');
 
+    // Subscribing while down does not wait for Redis; the channel follows on reconnection.
+    const late = recorder();
+    await b.subscribe('late', late);
+
     await redis.start(); // empty, as after a crash
     await expect.poll(() => reconnected, { timeout: 20_000 }).toEqual({ a: 1, b: 1 });
     await a.publish('room', 'after the restart');
     await expect.poll(() => onB.frames.at(-1)).toEqual(frame('after the restart'));
+    await a.publish('late', 'for the late subscriber');
+    await expect.poll(() => late.frames).toEqual([frame('for the late subscriber')]);
     // Nothing published during the outage reached B: that is what onReconnect is for.
     expect(onB.frames.map((f) => f.toString('latin1'))).not.toContain(
       frame('during the outage').toString('latin1'),
