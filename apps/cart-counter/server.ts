@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Application, type ApplicationOptions } from '@gale/server';
+import { RedisBroker } from '@gale/redis';
+import { Application, type ApplicationOptions, type Broker } from '@gale/server';
 import { CartHandler } from './server/cart-handler.js';
 import { CartStatusSocket } from './server/cart-status-socket.js';
-import type { Inventory } from './server/inventory.js';
+import { type Inventory, InventoryUnavailableError } from './server/inventory.js';
 import { MemoryInventory } from './server/memory-inventory.js';
 import { cartMessage, STOCK_TOPIC, sessionTopic, stockMessage } from './server/messages.js';
+import { RedisInventory } from './server/redis-inventory.js';
+import { SessionViewers } from './server/session-viewers.js';
 
 /** The copies on the shelf when nothing else says (the `INITIAL_STOCK` variable does). */
 export const DEFAULT_STOCK = 10;
@@ -18,22 +21,49 @@ export interface CartApplicationOptions extends ApplicationOptions {
   readonly initialStock?: number;
   /** How long a reservation lasts, in ms. Default: `RESERVATION_TTL_MS`, else 15 minutes. */
   readonly reservationTtlMs?: number;
-  /** Where the stock lives; by default a `MemoryInventory` built from the two options above. */
+  /**
+   * Where the stock lives. Default: a `RedisInventory` when `redisUrl` is set, else a
+   * `MemoryInventory`, built from the two options above.
+   */
   readonly inventory?: Inventory;
+  /**
+   * A Redis server (`redis://host:port`) shared by several instances of the shop: the stock and
+   * carts live there (`RedisInventory`) and the pushes to viewers go through it (`RedisBroker`,
+   * unless `broker` is given). `pnpm start` passes the `REDIS_URL` variable. Default: none, and
+   * everything stays in this process's memory.
+   */
+  readonly redisUrl?: string;
+  /** Prefix of the Redis keys and pub/sub channels: one per shop sharing a Redis. Default `burts:`. */
+  readonly redisPrefix?: string;
+}
+
+/** A broker that tells when it got its connection back (as `RedisBroker` does). */
+interface ReconnectingBroker extends Broker {
+  onReconnect(listener: () => void): () => void;
+}
+
+function isReconnecting(broker: Broker): broker is ReconnectingBroker {
+  return typeof (broker as Partial<ReconnectingBroker>).onReconnect === 'function';
 }
 
 /** The Burt's Books application: the routes, plus the inventory it closes with itself. */
 export class CartApplication extends Application {
   readonly inventory: Inventory;
+  readonly #viewers: SessionViewers;
+  readonly #stopResending: () => void;
+  #resends = 0;
+  #closed = false;
 
   constructor(inventory: Inventory, options: ApplicationOptions) {
+    const viewers = new SessionViewers();
     super(
       [
         ['/cart', CartHandler, { inventory }],
-        ['/cart/status', CartStatusSocket, { inventory }],
+        ['/cart/status', CartStatusSocket, { inventory, viewers }],
       ],
       options,
     );
+    this.#viewers = viewers;
     this.inventory = inventory;
     // Every change reaches every viewer through topics (no socket lists here): the stock to
     // all, and the session's own cart to that session's tabs.
@@ -41,20 +71,61 @@ export class CartApplication extends Application {
       this.#publish(STOCK_TOPIC, stockMessage(change));
       this.#publish(sessionTopic(change.session), cartMessage(change));
     });
+    // Across instances, messages published while this one had lost Redis never reached its
+    // viewers (pub/sub keeps nothing), and an emptied Redis put the stock back: once the broker
+    // is connected again, resend the stock to every viewer and their cart to the sessions
+    // followed here.
+    this.#stopResending = isReconnecting(this.broker)
+      ? this.broker.onReconnect(() => void this.#resend())
+      : () => {};
   }
 
-  /** Closes the WebSockets (see `Application.close`), then the inventory. */
+  /** Closes the WebSockets (see `Application.close`) and the broker, then the inventory. */
   override async close(timeoutMs?: number): Promise<void> {
+    this.#closed = true;
+    this.#stopResending();
     await super.close(timeoutMs);
     await this.inventory.close();
   }
 
+  /**
+   * Publishes the current stock to every viewer, and each session followed by a socket of this
+   * instance its cart. Retried (with backoff) while the inventory is still unreachable; a newer
+   * resend replaces an older one.
+   */
+  async #resend(): Promise<void> {
+    const generation = ++this.#resends;
+    for (let attempt = 0; !this.#closed && generation === this.#resends; attempt++) {
+      try {
+        const sessions = this.#viewers.sessions();
+        const [stock, ...carts] = await Promise.all([
+          this.inventory.status(null),
+          ...sessions.map((session) => this.inventory.status(session)),
+        ]);
+        this.#publish(STOCK_TOPIC, stockMessage(stock));
+        for (const [i, session] of sessions.entries()) {
+          this.#publish(sessionTopic(session), cartMessage(carts[i]!));
+        }
+        return;
+      } catch (error) {
+        if (!(error instanceof InventoryUnavailableError)) {
+          this.settings.logger.error('resending the stock failed', error);
+          return;
+        }
+      }
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(250 * 2 ** attempt, 2000)).unref(),
+      );
+    }
+  }
+
   #publish(topic: string, message: object): void {
-    // A broker between processes may answer with a promise; a failed publish is logged, never
-    // thrown into the inventory.
-    Promise.resolve(this.publish(topic, message)).catch((error: unknown) =>
-      this.settings.logger.error(`publishing to ${topic} failed`, error),
-    );
+    // A broker between processes may answer with a promise; a failed publish is logged (the
+    // Redis broker logs it itself), never thrown into the inventory.
+    Promise.resolve(this.publish(topic, message)).catch((error: unknown) => {
+      if (error instanceof Error && error.name === 'BrokerUnavailableError') return;
+      this.settings.logger.error(`publishing to ${topic} failed`, error);
+    });
   }
 }
 
@@ -64,14 +135,23 @@ export class CartApplication extends Application {
  * TTL (option or variable) that is not a suitable integer.
  */
 export function createApplication(options: CartApplicationOptions = {}): CartApplication {
-  const { initialStock, reservationTtlMs, inventory, ...settings } = options;
+  const { initialStock, reservationTtlMs, inventory, redisUrl, redisPrefix, ...settings } = options;
   const stock = initialStock ?? integerFromEnv('INITIAL_STOCK', DEFAULT_STOCK);
   const ttl = reservationTtlMs ?? integerFromEnv('RESERVATION_TTL_MS', DEFAULT_RESERVATION_TTL_MS);
-  return new CartApplication(inventory ?? new MemoryInventory({ stock, reservationTtlMs: ttl }), {
+  const prefix = redisPrefix ?? 'burts:';
+  const logger = settings.logger ?? console;
+  let store = inventory;
+  let broker = settings.broker;
+  if (redisUrl !== undefined && redisUrl !== '') {
+    store ??= new RedisInventory({ url: redisUrl, prefix, stock, reservationTtlMs: ttl, logger });
+    broker ??= new RedisBroker({ url: redisUrl, prefix, logger });
+  }
+  return new CartApplication(store ?? new MemoryInventory({ stock, reservationTtlMs: ttl }), {
     cookieSecret: process.env['COOKIE_SECRET'] || devCookieSecret(),
     // Viewers never send anything; no reason to accept big messages.
     websocketMaxMessageSize: 4096,
     ...settings,
+    ...(broker === undefined ? {} : { broker }),
   });
 }
 
@@ -85,7 +165,8 @@ function integerFromEnv(name: string, fallback: number): number {
 
 // Without COOKIE_SECRET, sessions are signed with a random secret made once per process (kept
 // on globalThis so that a `pnpm dev` reload of this module keeps them valid). Such sessions do not
-// survive a restart and are not shared between processes: set COOKIE_SECRET in production.
+// survive a restart and are not shared between processes, which is why `pnpm start` refuses to
+// run without COOKIE_SECRET unless NODE_ENV=development.
 function devCookieSecret(): string {
   const key = Symbol.for('cart-counter.devCookieSecret');
   const store = globalThis as { [key]?: string };
@@ -94,11 +175,22 @@ function devCookieSecret(): string {
 }
 
 // `pnpm start`: the production build of the page (dist/client) and the routes on PORT and HOST.
+// REDIS_URL shares the stock and the pushes with every other instance on the same Redis.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (!process.env['COOKIE_SECRET'] && process.env['NODE_ENV'] !== 'development') {
+    console.error(
+      'cart-counter: set COOKIE_SECRET to a long random string (the same on every instance) to ' +
+        'sign session cookies, e.g. COOKIE_SECRET=$(openssl rand -hex 32); ' +
+        'or NODE_ENV=development for a throwaway secret',
+    );
+    process.exit(1);
+  }
   const port = Number(process.env['PORT'] ?? 8889);
   const host = process.env['HOST'] ?? '127.0.0.1';
+  const redisUrl = process.env['REDIS_URL'];
   const app = createApplication({
     staticPath: fileURLToPath(new URL('./client', import.meta.url)),
+    ...(redisUrl ? { redisUrl } : {}),
   });
   const server = await app.listen(port, host);
   const address = server.address();

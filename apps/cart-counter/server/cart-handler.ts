@@ -1,5 +1,5 @@
 import { type Handler, HTTPError, RequestHandler } from '@gale/server';
-import type { Inventory } from './inventory.js';
+import { type Inventory, InventoryUnavailableError } from './inventory.js';
 import { type CartAction, cartMessage } from './messages.js';
 import { ensureSession } from './session.js';
 
@@ -16,12 +16,13 @@ export function inventoryOf(handler: Handler): Inventory {
  *   finds no copy left; 400 for anything else (bad JSON, another action, another content type).
  *   Both actions are idempotent: `add` while holding a copy and `remove` while holding none
  *   succeed and change nothing, so a double click or a retried request is harmless.
+ * - 503 (with `Retry-After`) from either when the stock cannot be reached (Redis down).
  */
 export class CartHandler extends RequestHandler {
   override async get(): Promise<void> {
     const session = ensureSession(this);
     this.setHeader('Cache-Control', 'no-store');
-    this.write(cartMessage(await inventoryOf(this).status(session)));
+    this.write(cartMessage(await unlessUnavailable(inventoryOf(this).status(session))));
   }
 
   override async post(): Promise<void> {
@@ -30,10 +31,10 @@ export class CartHandler extends RequestHandler {
     const inventory = inventoryOf(this);
     this.setHeader('Cache-Control', 'no-store');
     if (action === 'remove') {
-      this.write(cartMessage(await inventory.release(session)));
+      this.write(cartMessage(await unlessUnavailable(inventory.release(session))));
       return;
     }
-    const result = await inventory.reserve(session);
+    const result = await unlessUnavailable(inventory.reserve(session));
     if (!result.ok) throw new HTTPError(409, "Sold out: every copy is in someone's cart");
     this.write(cartMessage(result));
   }
@@ -54,5 +55,18 @@ export class CartHandler extends RequestHandler {
       throw new HTTPError(400, 'action must be "add" or "remove"');
     }
     return action;
+  }
+}
+
+/** The inventory's answer, or a 503 when its store cannot be reached. */
+async function unlessUnavailable<T>(answer: Promise<T>): Promise<T> {
+  try {
+    return await answer;
+  } catch (error) {
+    if (!(error instanceof InventoryUnavailableError)) throw error;
+    throw new HTTPError(503, "The shop can't reach its stock right now; try again in a moment", {
+      cause: error,
+      headers: { 'Retry-After': '1' },
+    });
   }
 }

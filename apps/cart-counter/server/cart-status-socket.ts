@@ -1,22 +1,73 @@
 import { WebSocketHandler } from '@gale/server';
 import { inventoryOf } from './cart-handler.js';
+import { InventoryUnavailableError } from './inventory.js';
 import { cartMessage, STOCK_TOPIC, sessionTopic } from './messages.js';
 import { readSession } from './session.js';
+import type { SessionViewers } from './session-viewers.js';
+
+/** RFC 6455's "Try Again Later": the stock cannot be read now (Redis down); the page retries. */
+export const TRY_AGAIN_LATER = 1013;
+
+// How long a subscription may take before the socket is told to try again later. A broker over
+// Redis confirms a new channel only when Redis answers; while Redis is down it never does.
+const SUBSCRIBE_TIMEOUT_MS = 2000;
 
 /**
  * WS `/cart/status`: the live stock. On connect it sends the caller a `CartMessage` (the stock and
  * its own cart); after that every viewer receives `{inventoryCount, version}` on every change,
  * and the tabs of a session whose cart changed (another tab, or an expired reservation) receive
- * that session's `CartMessage`. Clients send nothing; whatever they send is ignored.
+ * that session's `CartMessage`. Clients send nothing; whatever they send is ignored. When the
+ * stock cannot be read (Redis down), the socket is closed with 1013 "Try Again Later".
  */
 export class CartStatusSocket extends WebSocketHandler {
+  #session: string | null = null;
+
   override async open(): Promise<void> {
     const session = readSession(this);
-    // Subscribe before reading the stock, so a change in between is pushed rather than missed;
-    // the version tells the page which of the two is newer.
-    await this.subscribe(STOCK_TOPIC);
-    if (session !== null) await this.subscribe(sessionTopic(session));
-    const status = await inventoryOf(this).status(session);
-    await this.writeMessage(cartMessage(status));
+    try {
+      // Subscribe before reading the stock, so a change in between is pushed rather than
+      // missed; the version tells the page which of the two is newer.
+      const subscribed = [this.subscribe(STOCK_TOPIC)];
+      if (session !== null) subscribed.push(this.subscribe(sessionTopic(session)));
+      await withTimeout(Promise.all(subscribed), SUBSCRIBE_TIMEOUT_MS);
+      const status = await inventoryOf(this).status(session);
+      await this.writeMessage(cartMessage(status));
+    } catch (error) {
+      if (!(error instanceof InventoryUnavailableError)) throw error;
+      this.settings.logger.warn(`/cart/status: ${error.message}; closing with 1013`);
+      this.close(TRY_AGAIN_LATER, 'The stock is unavailable; try again');
+      return;
+    }
+    if (session !== null) {
+      this.#session = session;
+      viewersOf(this).add(session);
+    }
   }
+
+  override onClose(): void {
+    if (this.#session !== null) viewersOf(this).delete(this.#session);
+    this.#session = null;
+  }
+}
+
+function viewersOf(handler: CartStatusSocket): SessionViewers {
+  return handler.options['viewers'] as SessionViewers;
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new InventoryUnavailableError('the broker could not subscribe in time')),
+      ms,
+    );
+  });
+  return Promise.race([promise, timeout])
+    .catch((error: unknown) => {
+      // A broker that failed to subscribe (Redis down) is the same "try again later".
+      if (error instanceof InventoryUnavailableError) throw error;
+      throw new InventoryUnavailableError('the broker could not subscribe', { cause: error });
+    })
+    .then(() => undefined)
+    .finally(() => clearTimeout(timer));
 }

@@ -54,3 +54,14 @@ export interface InventoryChange extends CartStatus {
   readonly session: string;
   readonly cause: ChangeCause;
 }
+
+/**
+ * The shared store behind an `Inventory` cannot be reached (Redis down or restarting). Nothing was
+ * changed as far as the caller can tell; the request may be retried. `/cart` answers it with 503.
+ */
+export class InventoryUnavailableError extends Error {
+  constructor(message = 'the inventory store is unavailable', options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InventoryUnavailableError';
+  }
+}

@@ -24,7 +24,11 @@ function stockLine(page: Page, count: number) {
 }
 
 beforeAll(async () => {
-  server = await startServer(appDir, { INITIAL_STOCK: '2' });
+  // `pnpm start` refuses to run without COOKIE_SECRET (outside NODE_ENV=development).
+  server = await startServer(appDir, {
+    INITIAL_STOCK: '2',
+    COOKIE_SECRET: 'e2e-secret-0123456789',
+  });
   browser = await launchChromium();
 });
 
