@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const packageDir = fileURLToPath(new URL('../', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGES = ['frame', 'server', 'client'] as const;
+const PACKAGES = ['frame', 'server', 'client', 'redis'] as const;
 
 /** What proves a running starter works: its page's custom element and one WebSocket exchange. */
 interface Starter {
@@ -312,7 +312,8 @@ interface StartedServer {
 async function startServer(cwd: string, template: string): Promise<StartedServer> {
   const child: ChildProcess = spawn('npm', ['start'], {
     cwd,
-    env: cleanEnv({ PORT: '0', HOST: '127.0.0.1' }),
+    // Production refuses to start without a cookie secret (the demos that sign cookies).
+    env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', COOKIE_SECRET: 'starter-test-secret' }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
