@@ -1,4 +1,6 @@
-import type { RouteOptions } from '@gale/server';
+import type { Logger, RouteOptions } from '@gale/server';
+import { StoreUnavailableError } from './errors.js';
+import type { ServerFrame } from './frames.js';
 import type { ChatMessage, History } from './history.js';
 import { nicknameKey, validateNickname } from './nickname.js';
 import type { NicknameRegistry } from './nickname-registry.js';
@@ -27,40 +29,79 @@ export type SignInResult =
   | { readonly ok: true; readonly session: Session }
   | { readonly ok: false; readonly status: 400 | 409; readonly reason: string };
 
+/** A connection in the room, as the room reaches it: one tab's socket on this server process. */
+export interface RoomTab {
+  /** Sends it a frame (never throws: a closing socket just misses it). */
+  send(frame: ServerFrame): void;
+  /** Closes it because its session no longer holds its nickname (someone else has it now). */
+  evict(): void;
+}
+
 /** What a `ChatRoom` is made of. */
 export interface ChatRoomOptions {
   readonly registry: NicknameRegistry;
   readonly presence: Presence;
   readonly history: History;
-  /** Sends a message to a topic's subscribers (the application's `publish`). */
+  /** Sends a message to a topic's subscribers on every server process (the app's `publish`). */
   readonly publish: (topic: string, message: object) => void | Promise<void>;
   /**
    * Milliseconds a nickname stays claimed with no tab open and no logout (after its last tab
    * closed, or after a login no tab followed), so that a reload or a short network loss keeps it.
    */
   readonly releaseAfterMs: number;
+  /**
+   * Milliseconds between two heartbeats: the nicknames of the sessions with a tab open here are
+   * held again (for `releaseAfterMs`) and the presence store is told which connections this
+   * process has. Less than `releaseAfterMs`.
+   */
+  readonly heartbeatMs: number;
+  readonly logger: Logger;
+}
+
+/** One tab in the room on this server process. */
+interface LocalConnection {
+  readonly session: Session;
+  readonly tab: RoomTab;
 }
 
 /**
  * The chat's rules, over its three stores: who may use which nickname, who is in the room, what
- * was said. The HTTP and WebSocket handlers only translate between it and the wire.
+ * was said. The HTTP and WebSocket handlers only translate between it and the wire. With shared
+ * stores (Redis) several server processes run one room together.
+ *
+ * A nickname is claimed for `releaseAfterMs` at a time. While a tab of its session is open on a
+ * process, that process's heartbeat holds it again and again; when the last tab anywhere closes,
+ * its process holds it one last time, so it frees itself `releaseAfterMs` later unless a tab came
+ * back — also when that process died meanwhile, since nothing holds it any more.
  */
 export class ChatRoom {
   readonly #registry: NicknameRegistry;
   readonly #presence: Presence;
   readonly #history: History;
-  readonly #publish: ChatRoomOptions['publish'];
+  readonly #publishTo: ChatRoomOptions['publish'];
   readonly #releaseAfterMs: number;
-  // Per process, so a nickname whose last tab closed here is freed from here; with several
-  // processes, a registry with expiring claims could do this instead.
-  readonly #releaseTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #logger: Logger;
+  /** The tabs on this process, by connection id. */
+  readonly #local = new Map<string, LocalConnection>();
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #beat: Promise<boolean> | null = null;
+  /** Sessions whose nickname could not be held at the last heartbeat. */
+  #losing = new Set<string>();
+  #isStoreFailing = false;
+  #isRecovering = false;
+  #isClosed = false;
 
   constructor(options: ChatRoomOptions) {
     this.#registry = options.registry;
     this.#presence = options.presence;
     this.#history = options.history;
-    this.#publish = options.publish;
+    this.#publishTo = options.publish;
     this.#releaseAfterMs = options.releaseAfterMs;
+    this.#logger = options.logger;
+    this.#timer = setInterval(() => void this.heartbeat(), options.heartbeatMs);
+    // The heartbeat never keeps the process alive.
+    this.#timer.unref?.();
   }
 
   /**
@@ -72,7 +113,7 @@ export class ChatRoom {
     const check = validateNickname(raw);
     if (!check.ok) return { ok: false, status: 400, reason: check.reason };
     const session: Session = { nickname: check.nickname, id: current?.id ?? newSessionId() };
-    if (!(await this.#registry.claim(session.nickname, session.id))) {
+    if (!(await this.#registry.claim(session.nickname, session.id, this.#releaseAfterMs))) {
       return { ok: false, status: 409, reason: NICKNAME_TAKEN };
     }
     if (current !== null && current.nickname !== session.nickname) {
@@ -80,7 +121,6 @@ export class ChatRoom {
       const isSameKey = nicknameKey(current.nickname) === nicknameKey(session.nickname);
       await this.#leaveRoom(current, !isSameKey);
     }
-    this.#scheduleRelease(session);
     return { ok: true, session };
   }
 
@@ -93,29 +133,40 @@ export class ChatRoom {
    * Whether a session (from a valid cookie) may use its nickname now. It may if it still holds it,
    * or if the nickname was freed meanwhile and is claimed again here; not if someone else has it.
    */
-  async resume(session: Session): Promise<boolean> {
-    if (!(await this.#registry.claim(session.nickname, session.id))) return false;
-    this.#scheduleRelease(session);
-    return true;
+  resume(session: Session): Promise<boolean> {
+    return this.#registry.claim(session.nickname, session.id, this.#releaseAfterMs);
   }
 
-  /** A connection of `session` entered: the first one announces that it joined. */
-  async enter(session: Session, connectionId: string): Promise<void> {
-    this.#cancelRelease(session);
+  /** A tab of `session` entered: the first one anywhere announces that it joined. */
+  async enter(session: Session, connectionId: string, tab: RoomTab): Promise<void> {
+    // Known here first: if the store misses the join, the next heartbeat tells it.
+    this.#local.set(connectionId, { session, tab });
     if (await this.#presence.join(session.nickname, connectionId)) {
-      await this.#publish(ROOM_TOPIC, { type: 'joined', nickname: session.nickname });
+      await this.#announce({ type: 'joined', nickname: session.nickname });
     }
   }
 
-  /** A connection of `session` closed: the last one announces that it left. */
-  async exit(session: Session, connectionId: string): Promise<void> {
-    if (await this.#presence.leave(session.nickname, connectionId)) {
-      await this.#publish(ROOM_TOPIC, { type: 'left', nickname: session.nickname });
-      this.#scheduleRelease(session);
-    }
+  /**
+   * A tab of `session` closed: the last one anywhere announces that it left, and the nickname is
+   * held for `releaseAfterMs` from now (unless it was released: a logout).
+   */
+  exit(session: Session, connectionId: string): Promise<void> {
+    this.#local.delete(connectionId);
+    return this.#track(
+      (async () => {
+        if (await this.#presence.leave(session.nickname, connectionId)) {
+          await this.#announce({ type: 'left', nickname: session.nickname });
+          await this.#registry.renew(session.nickname, session.id, this.#releaseAfterMs);
+        }
+      })(),
+    );
   }
 
-  /** Posts a message (already validated) from `session` to everyone, itself included. */
+  /**
+   * Posts a message (already validated) from `session` to everyone, itself included. Stored
+   * first: if the store cannot take it, it is sent to no one (rejects with
+   * `StoreUnavailableError`), so what people saw and what newcomers are shown never differ.
+   */
   async say(session: Session, text: string): Promise<void> {
     const message: ChatMessage = {
       type: 'message',
@@ -124,7 +175,7 @@ export class ChatRoom {
       at: new Date().toISOString(),
     };
     await this.#history.append(message);
-    await this.#publish(ROOM_TOPIC, message);
+    await this.#announce(message);
   }
 
   /** The messages a newcomer is shown, oldest first. */
@@ -132,48 +183,151 @@ export class ChatRoom {
     return this.#history.last(HISTORY_LENGTH);
   }
 
-  /** Stops the pending release timers (nicknames they would free stay claimed). */
-  close(): void {
-    for (const timer of this.#releaseTimers.values()) clearTimeout(timer);
-    this.#releaseTimers.clear();
+  /**
+   * One heartbeat (the room runs one every `heartbeatMs`; the first runs now if none is under
+   * way): holds the nicknames of the sessions with a tab here, tells presence which connections
+   * this process has, and announces whoever joined or left because of it (users of a process
+   * that died, or that the store forgot). A session whose nickname is no longer its own (released
+   * by a logout whose message did not get here, or taken by someone else after the store forgot
+   * it) is out of the room at once, and its tabs are closed if it is still so at the next beat
+   * (the logout's own message normally closes them first). Resolves whether the store answered;
+   * one that cannot be reached is reported once, and tried again next time.
+   */
+  heartbeat(): Promise<boolean> {
+    this.#beat ??= this.#track(this.#runHeartbeat()).finally(() => {
+      this.#beat = null;
+    });
+    return this.#beat;
+  }
+
+  /**
+   * After this process lost the broker (Redis) for a while: its tabs may have missed messages and
+   * notices published elsewhere meanwhile. Once the store answers (it is tried every 500 ms),
+   * runs a heartbeat (the store may have restarted empty), then sends every tab here a fresh
+   * `history` frame, which the page puts in place of what it shows. (When Redis restarted
+   * empty, that history is empty: what was said is gone for newcomers too.)
+   */
+  async recover(): Promise<void> {
+    if (this.#isRecovering) return;
+    this.#isRecovering = true;
+    try {
+      while (!this.#isClosed) {
+        try {
+          if (await this.heartbeat()) {
+            const frame: ServerFrame = { type: 'history', messages: await this.recent() };
+            for (const { tab } of this.#local.values()) tab.send(frame);
+            return;
+          }
+        } catch (error) {
+          if (!(error instanceof StoreUnavailableError)) throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500).unref?.());
+      }
+    } catch (error) {
+      this.#logger.error('chat: could not resend the history after reconnecting', error);
+    } finally {
+      this.#isRecovering = false;
+    }
+  }
+
+  /** Stops the heartbeat and waits (up to `timeoutMs`) for the exits and beats under way. */
+  async close(timeoutMs = 2000): Promise<void> {
+    this.#isClosed = true;
+    clearInterval(this.#timer);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#pending]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async #runHeartbeat(): Promise<boolean> {
+    try {
+      const sessions = new Map<string, Session>();
+      for (const { session } of this.#local.values()) sessions.set(sessionKey(session), session);
+      const lost = new Set<string>();
+      await Promise.all(
+        [...sessions].map(async ([key, session]) => {
+          if (!(await this.#registry.renew(session.nickname, session.id, this.#releaseAfterMs))) {
+            lost.add(key);
+          }
+        }),
+      );
+      const connections = [];
+      for (const [connectionId, { session, tab }] of this.#local) {
+        const key = sessionKey(session);
+        if (!lost.has(key)) {
+          connections.push({ nickname: session.nickname, connectionId });
+        } else if (this.#losing.has(key)) {
+          this.#local.delete(connectionId);
+          tab.evict();
+        }
+      }
+      this.#losing = lost;
+      const changes = await this.#presence.refresh(connections);
+      for (const nickname of changes.left) await this.#announce({ type: 'left', nickname });
+      for (const nickname of changes.joined) await this.#announce({ type: 'joined', nickname });
+      if (this.#isStoreFailing) this.#logger.info('chat: heartbeat: the store is back');
+      this.#isStoreFailing = false;
+      return true;
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) {
+        this.#logger.error('chat: heartbeat failed', error);
+      } else if (!this.#isStoreFailing) {
+        this.#logger.warn('chat: heartbeat: the store cannot be reached; trying again');
+      }
+      this.#isStoreFailing = error instanceof StoreUnavailableError;
+      return false;
+    }
   }
 
   async #leaveRoom(session: Session, release: boolean): Promise<void> {
-    this.#cancelRelease(session);
     // Only the holder may take the nickname out of the room: if it was freed and claimed by
     // someone else meanwhile, presence under that name is theirs.
     const holds = release
       ? await this.#registry.release(session.nickname, session.id)
-      : await this.#registry.claim(session.nickname, session.id);
+      : await this.#registry.claim(session.nickname, session.id, this.#releaseAfterMs);
     if (holds && (await this.#presence.leaveAll(session.nickname))) {
-      await this.#publish(ROOM_TOPIC, { type: 'left', nickname: session.nickname });
+      await this.#announce({ type: 'left', nickname: session.nickname });
     }
     await this.#publish(sessionTopic(session.id), { type: 'logout' });
   }
 
-  #scheduleRelease(session: Session): void {
-    this.#cancelRelease(session);
-    const key = nicknameKey(session.nickname);
-    const timer = setTimeout(() => {
-      this.#releaseTimers.delete(key);
-      void this.#releaseIfAbsent(session);
-    }, this.#releaseAfterMs);
-    // A pending release never keeps the process alive.
-    timer.unref?.();
-    this.#releaseTimers.set(key, timer);
+  #announce(frame: ServerFrame): Promise<void> {
+    return this.#publish(ROOM_TOPIC, frame);
   }
 
-  #cancelRelease(session: Session): void {
-    const key = nicknameKey(session.nickname);
-    clearTimeout(this.#releaseTimers.get(key));
-    this.#releaseTimers.delete(key);
-  }
-
-  async #releaseIfAbsent(session: Session): Promise<void> {
-    if ((await this.#presence.count(session.nickname)) === 0) {
-      await this.#registry.release(session.nickname, session.id);
+  /**
+   * Publishes through the broker. A broker that cannot reach the other processes (Redis down)
+   * still delivers here, then rejects; it has logged and counted that, and the room goes on: the
+   * other processes resend their history when they are back (`recover`).
+   */
+  async #publish(topic: string, message: object): Promise<void> {
+    try {
+      await this.#publishTo(topic, message);
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'BrokerUnavailableError')) {
+        this.#logger.error(`chat: publishing to ${topic} failed`, error);
+      }
     }
   }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#pending.add(work);
+    const forget = (): void => {
+      this.#pending.delete(work);
+    };
+    work.then(forget, forget);
+    return work;
+  }
+}
+
+/** One key per session: a nickname (case-folded) and its owner. */
+function sessionKey(session: Session): string {
+  return `${nicknameKey(session.nickname)}\n${session.id}`;
 }
 
 /** The `ChatRoom` given to a handler in its route's options (`{ room }`). */

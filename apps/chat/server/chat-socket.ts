@@ -1,17 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import { HTTPError, type TopicSubscriber, WebSocketHandler } from '@gale/server';
-import { type ChatRoom, ROOM_TOPIC, roomOf, sessionTopic } from './chat-room.js';
+import { type ChatRoom, ROOM_TOPIC, type RoomTab, roomOf, sessionTopic } from './chat-room.js';
+import { NOT_SENT, StoreUnavailableError, UNAVAILABLE } from './errors.js';
 import { parseClientFrame, type ServerFrame } from './frames.js';
 import { decodeSession, SESSION_COOKIE, type Session } from './session.js';
 
 /** The close code of a socket whose session logged out (in this tab or another). */
 export const LOGGED_OUT = 4001;
+/**
+ * The close code of a socket whose session lost its nickname to someone else (possible only
+ * after the shared store forgot it: Redis restarted empty and someone claimed it first).
+ */
+export const NICKNAME_LOST = 4002;
+/** RFC 6455 §7.4.1 "Try Again Later": the store could not be reached while entering the room. */
+const TRY_AGAIN_LATER = 1013;
 
 /**
  * WS /chat: one tab in the room. Refused with 401 before the upgrade without a valid cookie (or
- * when its nickname now belongs to someone else). On open it sends the history, then the room's
- * messages and notices as they come; it posts `{"type":"message","text":"…"}` frames and answers
- * anything else with an error frame, staying open.
+ * when its nickname now belongs to someone else), 503 while the store cannot be reached. On open
+ * it sends the history, then the room's messages and notices as they come; it posts
+ * `{"type":"message","text":"…"}` frames and answers anything else with an error frame, staying
+ * open.
  */
 export class ChatSocket extends WebSocketHandler {
   readonly #id = randomUUID();
@@ -23,6 +32,12 @@ export class ChatSocket extends WebSocketHandler {
     sendFrame: () => this.close(LOGGED_OUT, 'Logged out'),
   };
 
+  // How the room reaches this tab (a fresh history after a Redis outage; eviction).
+  readonly #tab: RoomTab = {
+    send: (frame) => this.#send(frame),
+    evict: () => this.close(NICKNAME_LOST, 'Your nickname is now in use by someone else'),
+  };
+
   get #room(): ChatRoom {
     return roomOf(this.options);
   }
@@ -30,7 +45,14 @@ export class ChatSocket extends WebSocketHandler {
   override async prepare(): Promise<void> {
     const session = decodeSession(this.getSecureCookie(SESSION_COOKIE));
     if (session === null) throw new HTTPError(401, 'Log in first');
-    if (!(await this.#room.resume(session))) {
+    let mayEnter: boolean;
+    try {
+      mayEnter = await this.#room.resume(session);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw new HTTPError(503, UNAVAILABLE);
+      throw error;
+    }
+    if (!mayEnter) {
       throw new HTTPError(401, 'Your nickname is now in use by someone else; log in again');
     }
     this.#session = session;
@@ -44,7 +66,13 @@ export class ChatSocket extends WebSocketHandler {
   override async onMessage(message: string | Uint8Array): Promise<void> {
     const frame = parseClientFrame(message);
     if (!frame.ok) return this.#send({ type: 'error', reason: frame.reason });
-    await this.#room.say(this.#requireSession(), frame.text);
+    try {
+      await this.#room.say(this.#requireSession(), frame.text);
+    } catch (error) {
+      // Not stored, so sent to no one: the sender is told, and may send it again.
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      this.#send({ type: 'error', reason: NOT_SENT });
+    }
   }
 
   override onClose(): void {
@@ -56,17 +84,27 @@ export class ChatSocket extends WebSocketHandler {
     void this.#entered
       .catch(() => {})
       .then(() => this.#room.exit(this.#requireSession(), this.#id))
-      .catch((error: unknown) =>
-        this.settings.logger.error('chat: leaving the room failed', error),
-      );
+      .catch((error: unknown) => {
+        // The store is down: the next heartbeat that reaches it removes this connection.
+        if (!(error instanceof StoreUnavailableError)) {
+          this.settings.logger.error('chat: leaving the room failed', error);
+        }
+      });
   }
 
   async #enter(session: Session): Promise<void> {
     await this.application.broker.subscribe(sessionTopic(session.id), this.#logoutListener);
     // Subscribed before the history is read, so nothing said meanwhile is missed.
     await this.subscribe(ROOM_TOPIC);
-    this.#send({ type: 'history', messages: await this.#room.recent() });
-    await this.#room.enter(session, this.#id);
+    try {
+      this.#send({ type: 'history', messages: await this.#room.recent() });
+      await this.#room.enter(session, this.#id, this.#tab);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      // Lost between the handshake and here: the page reconnects (it does for any close).
+      this.#send({ type: 'error', reason: UNAVAILABLE });
+      this.close(TRY_AGAIN_LATER, 'Try again later');
+    }
   }
 
   #send(frame: ServerFrame): void {

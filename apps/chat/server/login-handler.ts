@@ -1,5 +1,6 @@
 import { HTTPError, RequestHandler } from '@gale/server';
 import { roomOf } from './chat-room.js';
+import { orUnavailable } from './errors.js';
 import { decodeSession, encodeSession, SESSION_COOKIE } from './session.js';
 
 /**
@@ -8,12 +9,14 @@ import { decodeSession, encodeSession, SESSION_COOKIE } from './session.js';
  * GET /login: `{nickname}` this browser is signed in as (its cookie is valid and the nickname
  * still its own, or free again and now claimed back), else `{nickname: null}`; the page asks on
  * load so that a reload goes straight back into the room.
+ * Both answer 503 `{status, message}` while the store (Redis) cannot be reached.
  */
 export class LoginHandler extends RequestHandler {
   override async get(): Promise<void> {
     this.setHeader('Cache-Control', 'no-store');
     const session = decodeSession(this.getSecureCookie(SESSION_COOKIE));
-    const isSignedIn = session !== null && (await roomOf(this.options).resume(session));
+    const isSignedIn =
+      session !== null && (await orUnavailable(roomOf(this.options).resume(session)));
     this.write({ nickname: isSignedIn ? session.nickname : null });
   }
 
@@ -21,7 +24,7 @@ export class LoginHandler extends RequestHandler {
     const nickname = (await this.getBodyArguments('nickname')).at(-1);
     if (nickname === undefined) throw new HTTPError(400, 'Please enter a nickname');
     const current = decodeSession(this.getSecureCookie(SESSION_COOKIE));
-    const result = await roomOf(this.options).signIn(nickname, current);
+    const result = await orUnavailable(roomOf(this.options).signIn(nickname, current));
     // Throwing ends the request here: nothing after a refusal runs (the seed went on to log in).
     if (!result.ok) throw new HTTPError(result.status, result.reason);
     this.setSecureCookie(SESSION_COOKIE, encodeSession(result.session));

@@ -1,15 +1,17 @@
 import { RequestHandler } from '@gale/server';
 import { roomOf } from './chat-room.js';
+import { orUnavailable } from './errors.js';
 import { decodeSession, SESSION_COOKIE } from './session.js';
 
 /**
  * POST /logout: frees the caller's nickname, announces that it left, closes its sockets (every
- * tab, close code 4001) and clears the cookie. 204, also when it was not signed in.
+ * tab, close code 4001) and clears the cookie. 204, also when it was not signed in; 503 (and
+ * the cookie kept) while the store (Redis) cannot be reached.
  */
 export class LogoutHandler extends RequestHandler {
   override async post(): Promise<void> {
     const session = decodeSession(this.getSecureCookie(SESSION_COOKIE));
-    if (session !== null) await roomOf(this.options).signOut(session);
+    if (session !== null) await orUnavailable(roomOf(this.options).signOut(session));
     this.clearCookie(SESSION_COOKIE);
     this.setStatus(204);
   }

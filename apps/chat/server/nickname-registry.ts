@@ -2,37 +2,74 @@ import { nicknameKey } from './nickname.js';
 
 /**
  * Who holds which nickname. Nicknames are unique case-insensitively (see `nicknameKey`); the
- * owner is an opaque session id. Async so that a shared store (Redis: `SET key owner NX`, or a
- * small script for "free or already mine") can implement it for several server processes.
+ * owner is an opaque session id. A claim is held for a while (`holdMs`) and lapses unless it is
+ * renewed, so a nickname whose browser went away frees itself, on every server process at once
+ * and even when the process that would have freed it died. Async so that a shared store (Redis)
+ * can implement it for several server processes.
  */
 export interface NicknameRegistry {
   /**
-   * Claims `nickname` for `owner`, atomically: resolves true when it was free (now `owner`'s) or
-   * already `owner`'s, false when someone else holds it. Of concurrent claims of one free
-   * nickname by different owners exactly one succeeds.
+   * Claims `nickname` for `owner` for `holdMs` from now (until released, when omitted),
+   * atomically: resolves true when it was free (never claimed, released, or its hold lapsed) or
+   * already `owner`'s (its hold then starts again), false when someone else holds it. Of
+   * concurrent claims of one free nickname by different owners exactly one succeeds.
    */
-  claim(nickname: string, owner: string): Promise<boolean>;
+  claim(nickname: string, owner: string, holdMs?: number): Promise<boolean>;
+  /**
+   * Holds `owner`'s claim for `holdMs` from now. Resolves false, changing nothing, when the
+   * nickname was released by its owner or belongs to someone else: whoever still uses it under
+   * `owner` must stop. (A Redis registry that lost its data, restarted empty, takes the nickname
+   * back for `owner` instead.)
+   */
+  renew(nickname: string, owner: string, holdMs: number): Promise<boolean>;
   /** Frees `nickname` if `owner` holds it; resolves whether it did. */
   release(nickname: string, owner: string): Promise<boolean>;
 }
 
-/** The registry of one process. */
+interface Claim {
+  readonly owner: string;
+  /** `Date.now()` when the hold lapses; `Infinity` until released. */
+  readonly until: number;
+}
+
+/** The registry of one process. Lapsed claims are dropped lazily (and in batches). */
 export class MemoryNicknameRegistry implements NicknameRegistry {
-  readonly #owners = new Map<string, string>();
+  readonly #claims = new Map<string, Claim>();
+  #sweepAt = 1024;
 
   // No await between the check and the set: each call runs to completion, so it is atomic.
-  claim(nickname: string, owner: string): Promise<boolean> {
+  claim(nickname: string, owner: string, holdMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const key = nicknameKey(nickname);
-    const holder = this.#owners.get(key);
-    if (holder !== undefined && holder !== owner) return Promise.resolve(false);
-    this.#owners.set(key, owner);
+    const now = Date.now();
+    const held = this.#claims.get(key);
+    if (held !== undefined && held.owner !== owner && held.until > now) {
+      return Promise.resolve(false);
+    }
+    this.#claims.set(key, { owner, until: now + holdMs });
+    this.#sweep(now);
+    return Promise.resolve(true);
+  }
+
+  renew(nickname: string, owner: string, holdMs: number): Promise<boolean> {
+    const key = nicknameKey(nickname);
+    // Lapsed but still its own (nobody claimed it since): held again.
+    if (this.#claims.get(key)?.owner !== owner) return Promise.resolve(false);
+    this.#claims.set(key, { owner, until: Date.now() + holdMs });
     return Promise.resolve(true);
   }
 
   release(nickname: string, owner: string): Promise<boolean> {
     const key = nicknameKey(nickname);
-    if (this.#owners.get(key) !== owner) return Promise.resolve(false);
-    this.#owners.delete(key);
-    return Promise.resolve(true);
+    const held = this.#claims.get(key);
+    if (held?.owner !== owner) return Promise.resolve(false);
+    this.#claims.delete(key);
+    return Promise.resolve(held.until > Date.now());
+  }
+
+  // Forgets lapsed claims once the map has doubled since the last sweep: amortised O(1) a claim.
+  #sweep(now: number): void {
+    if (this.#claims.size < this.#sweepAt) return;
+    for (const [key, held] of this.#claims) if (held.until <= now) this.#claims.delete(key);
+    this.#sweepAt = Math.max(1024, 2 * this.#claims.size);
   }
 }

@@ -1,9 +1,21 @@
 import { nicknameKey } from './nickname.js';
 
+/** One open connection of this server process, as `Presence.refresh` is given it. */
+export interface PresenceEntry {
+  readonly nickname: string;
+  readonly connectionId: string;
+}
+
+/** Nicknames whose presence `Presence.refresh` changed: to announce as joined and as left. */
+export interface PresenceChanges {
+  readonly joined: readonly string[];
+  readonly left: readonly string[];
+}
+
 /**
  * Who is in the room, counted in connections per nickname, so that several tabs of one user are
- * one presence: joined with the first connection, left with the last. Async so that a shared store
- * (Redis: a set per nickname, `SADD`/`SREM` then `SCARD`) can implement it.
+ * one presence: joined with the first connection, left with the last — on any server process.
+ * Async so that a shared store (Redis) can implement it.
  */
 export interface Presence {
   /** Adds a connection; resolves true when it is the nickname's first (the user just joined). */
@@ -17,9 +29,17 @@ export interface Presence {
   leaveAll(nickname: string): Promise<boolean>;
   /** How many connections the nickname has open. */
   count(nickname: string): Promise<number>;
+  /**
+   * Called by every server process on a timer (its heartbeat) with all of its open connections.
+   * A shared store takes it as proof that the process is alive, makes its entries for this
+   * process match `connections` (a `leave` lost while the store was unreachable, a `join` it
+   * forgot when it restarted empty), and removes the connections of processes that stopped
+   * beating (they died). Resolves with the nicknames that joined or left because of it.
+   */
+  refresh(connections: readonly PresenceEntry[]): Promise<PresenceChanges>;
 }
 
-/** The presence of one process. */
+/** The presence of one process: always what its connections say, so `refresh` changes nothing. */
 export class MemoryPresence implements Presence {
   readonly #connections = new Map<string, Set<string>>();
 
@@ -49,5 +69,9 @@ export class MemoryPresence implements Presence {
 
   count(nickname: string): Promise<number> {
     return Promise.resolve(this.#connections.get(nicknameKey(nickname))?.size ?? 0);
+  }
+
+  refresh(): Promise<PresenceChanges> {
+    return Promise.resolve({ joined: [], left: [] });
   }
 }

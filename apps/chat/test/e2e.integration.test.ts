@@ -40,7 +40,8 @@ function items(page: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  server = await startServer(appDir);
+  // Production refuses to start without COOKIE_SECRET (see test/production-start).
+  server = await startServer(appDir, { COOKIE_SECRET: 'e2e secret' });
   browser = await launchChromium();
 });
 

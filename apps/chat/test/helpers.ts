@@ -1,18 +1,23 @@
 import type { AddressInfo } from 'node:net';
 import { type ClientConnection, websocketConnect } from '@gale/client';
-import type { Application } from '@gale/server';
-import { type ChatOptions, createApplication } from '../server.js';
+import { type ChatApplication, type ChatOptions, createApplication } from '../server.js';
 
-/** A chat application listening on 127.0.0.1 on a free port. */
-export interface TestServer {
-  readonly app: Application;
+/** Where a chat server answers: `http://host:port` and `ws://host:port/chat`. */
+export interface Endpoint {
   readonly http: string;
   readonly ws: string;
+}
+
+/** A chat application listening on 127.0.0.1 on a free port. */
+export interface TestServer extends Endpoint {
+  readonly app: ChatApplication;
   close(): Promise<void>;
 }
 
+/** Starts `createApplication(options)` (once its Redis, if any, is connected) on a free port. */
 export async function startChat(options: ChatOptions = {}): Promise<TestServer> {
   const app = createApplication({ accessLog: false, cookieSecret: 'test secret', ...options });
+  await app.ready;
   const server = await app.listen(0, '127.0.0.1');
   const { port } = server.address() as AddressInfo;
   return {
@@ -33,7 +38,7 @@ export interface LoginAnswer {
 
 /** POST /login with a JSON body (or a form with `form: true`), optionally with a cookie. */
 export async function login(
-  server: TestServer,
+  server: Endpoint,
   nickname: unknown,
   options: { cookie?: string | undefined; form?: boolean } = {},
 ): Promise<LoginAnswer> {
@@ -56,7 +61,7 @@ export async function login(
 }
 
 /** Logs `nickname` in and returns its cookie; fails the test unless it got a 200. */
-export async function cookieFor(server: TestServer, nickname: string): Promise<string> {
+export async function cookieFor(server: Endpoint, nickname: string): Promise<string> {
   const answer = await login(server, nickname);
   if (answer.status !== 200 || answer.cookie === undefined) {
     throw new Error(`login ${nickname}: ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -65,7 +70,7 @@ export async function cookieFor(server: TestServer, nickname: string): Promise<s
 }
 
 /** POST /logout with a cookie. */
-export function logout(server: TestServer, cookie: string): Promise<Response> {
+export function logout(server: Endpoint, cookie: string): Promise<Response> {
   return fetch(`${server.http}/logout`, { method: 'POST', headers: { Cookie: cookie } });
 }
 
@@ -76,10 +81,13 @@ export type Frame = { type: string } & Record<string, unknown>;
 export interface Tab {
   readonly connection: ClientConnection;
   readonly history: Frame[];
-  /** The next frame (fails after 5 s, or if the connection closes). */
-  next(): Promise<Frame>;
-  /** Reads frames until one matches; returns it (earlier ones are dropped). */
-  until(predicate: (frame: Frame) => boolean): Promise<Frame>;
+  /** The next frame (fails after `timeoutMs`, 5 s by default, or if the connection closes). */
+  next(timeoutMs?: number): Promise<Frame>;
+  /**
+   * Reads frames until one matches; returns it (earlier ones are dropped). Fails if none did
+   * within `timeoutMs` (5 s by default).
+   */
+  until(predicate: (frame: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
   send(frame: unknown): Promise<void>;
   close(): Promise<void>;
 }
@@ -88,12 +96,12 @@ export interface Tab {
  * Opens a tab with `cookie`. With `joining`, the nickname's first tab: the "joined" notice it
  * gets about itself is read too, so the next frame is whatever follows.
  */
-export async function openTab(server: TestServer, cookie: string, joining?: string): Promise<Tab> {
+export async function openTab(server: Endpoint, cookie: string, joining?: string): Promise<Tab> {
   const connection = await websocketConnect(server.ws, { headers: { Cookie: cookie } });
-  const next = async (): Promise<Frame> => {
+  const next = async (timeoutMs = 5000): Promise<Frame> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no frame within 5 s')), 5000);
+      timer = setTimeout(() => reject(new Error(`no frame within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
       const frame = await Promise.race([connection.readJson<Frame>(), timeout]);
@@ -105,9 +113,10 @@ export async function openTab(server: TestServer, cookie: string, joining?: stri
   };
   const first = await next();
   if (first.type !== 'history') throw new Error(`expected history first, got ${first.type}`);
-  const until = async (predicate: (frame: Frame) => boolean): Promise<Frame> => {
+  const until = async (predicate: (frame: Frame) => boolean, timeoutMs = 5000): Promise<Frame> => {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const frame = await next();
+      const frame = await next(Math.max(1, deadline - Date.now()));
       if (predicate(frame)) return frame;
     }
   };

@@ -1,0 +1,156 @@
+import { silentLogger } from '@gale/server';
+import { type RedisProcess, startRedis } from '@gale/test-utils';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../server/errors.js';
+import { RedisHistory } from '../server/redis-history.js';
+import { RedisNicknameRegistry } from '../server/redis-nickname-registry.js';
+import { RedisPresence } from '../server/redis-presence.js';
+import { RedisStore } from '../server/redis-store.js';
+import { historyContract, presenceContract, registryContract } from './store-contracts.js';
+
+// The Redis stores against a real redis-server: the same contracts as the in-memory ones, with
+// two connections standing for two server processes, then what only a shared store has to do:
+// notice dead processes, get back what a restart lost, fail fast while Redis is down.
+let redis: RedisProcess;
+let admin: Redis;
+const stores: RedisStore[] = [];
+let unique = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = new Redis(redis.url);
+});
+
+afterAll(async () => {
+  await Promise.all(stores.map((store) => store.close()));
+  admin?.disconnect();
+  await redis?.stop();
+});
+
+/** Two connections (two "processes") with a key prefix no other test uses. */
+async function twoStores(): Promise<readonly [RedisStore, RedisStore]> {
+  unique += 1;
+  const prefix = `test${unique}:`;
+  const pair = [
+    new RedisStore({ url: redis.url, prefix, logger: silentLogger }),
+    new RedisStore({ url: redis.url, prefix, logger: silentLogger }),
+  ] as const;
+  stores.push(...pair);
+  await Promise.all(pair.map((store) => store.ready));
+  return pair;
+}
+
+function pairOf<T>(make: (store: RedisStore) => T) {
+  return async () => {
+    const [one, two] = await twoStores();
+    return [make(one), make(two)] as const;
+  };
+}
+
+describe('RedisNicknameRegistry', () => {
+  registryContract(pairOf((store) => new RedisNicknameRegistry(store)));
+
+  it('takes back, on renewal, a nickname the store forgot (Redis restarted empty)', async () => {
+    const [one, two] = (await pairOf((store) => new RedisNicknameRegistry(store))()) as [
+      RedisNicknameRegistry,
+      RedisNicknameRegistry,
+    ];
+    expect(await one.claim('ada', 'a', 60_000)).toBe(true);
+    await admin.flushall();
+    expect(await one.renew('ada', 'a', 60_000)).toBe(true);
+    expect(await two.claim('ada', 'b')).toBe(false);
+  });
+});
+
+describe('RedisPresence', () => {
+  presenceContract(pairOf((store) => new RedisPresence(store)));
+
+  it('announces the users of a process that stopped beating as left, at the next refresh', async () => {
+    const [storeOne, storeTwo] = await twoStores();
+    const dying = new RedisPresence(storeOne, { deadAfterMs: 50 });
+    const alive = new RedisPresence(storeTwo);
+    expect(await dying.join('Ada', 'tab1')).toBe(true);
+    expect(await alive.join('Bob', 'tab2')).toBe(true);
+    // Cy also has a tab on the live process: not gone with the dead one.
+    expect(await dying.join('Cy', 'tab3')).toBe(true);
+    expect(await alive.join('Cy', 'tab4')).toBe(false);
+    const left: string[] = [];
+    await expect
+      .poll(async () => {
+        left.push(
+          ...(
+            await alive.refresh([
+              { nickname: 'Bob', connectionId: 'tab2' },
+              { nickname: 'Cy', connectionId: 'tab4' },
+            ])
+          ).left,
+        );
+        return left;
+      })
+      .toEqual(['Ada']);
+    expect(await alive.count('ada')).toBe(0);
+    expect(await alive.count('cy')).toBe(1);
+    expect(await alive.count('bob')).toBe(1);
+    // Swept once: the next refresh reports nothing.
+    expect(
+      (
+        await alive.refresh([
+          { nickname: 'Bob', connectionId: 'tab2' },
+          { nickname: 'Cy', connectionId: 'tab4' },
+        ])
+      ).left,
+    ).toEqual([]);
+  });
+
+  it('gives the store back the connections it forgot (Redis restarted empty), as joined', async () => {
+    const [store] = await twoStores();
+    const presence = new RedisPresence(store);
+    await presence.join('Ada', 'tab1');
+    await presence.join('Ada', 'tab2');
+    await admin.flushall();
+    const mine = [
+      { nickname: 'Ada', connectionId: 'tab1' },
+      { nickname: 'Ada', connectionId: 'tab2' },
+    ];
+    expect(await presence.refresh(mine)).toEqual({ joined: ['Ada'], left: [] });
+    expect(await presence.count('ADA')).toBe(2);
+    expect(await presence.leave('ada', 'tab1')).toBe(false);
+    expect(await presence.leave('ada', 'tab2')).toBe(true);
+  });
+
+  it('removes a connection whose leave was lost, as left if it was the last', async () => {
+    const [store] = await twoStores();
+    const presence = new RedisPresence(store);
+    await presence.join('Ada', 'tab1');
+    await presence.join('Bob', 'tab2');
+    await presence.join('Bob', 'tab3');
+    const changes = await presence.refresh([{ nickname: 'Bob', connectionId: 'tab3' }]);
+    expect(changes).toEqual({ joined: [], left: ['Ada'] });
+    expect(await presence.count('ada')).toBe(0);
+    expect(await presence.count('bob')).toBe(1);
+  });
+});
+
+describe('RedisHistory', () => {
+  historyContract(pairOf((store) => new RedisHistory(store)));
+});
+
+describe('while Redis is down', () => {
+  it('fails at once with StoreUnavailableError, and works again once Redis is back', async () => {
+    const [store] = await twoStores();
+    const registry = new RedisNicknameRegistry(store);
+    const history = new RedisHistory(store);
+    expect(await registry.claim('ada', 'a')).toBe(true);
+    await redis.stop();
+    await expect
+      .poll(() => registry.claim('bob', 'b').catch((error: unknown) => error))
+      .toBeInstanceOf(StoreUnavailableError);
+    await expect(history.last(50)).rejects.toBeInstanceOf(StoreUnavailableError);
+    await redis.start();
+    await expect
+      .poll(() => registry.claim('bob', 'b').catch(() => 'down'), { timeout: 10_000 })
+      .toBe(true);
+    expect(await history.last(50)).toEqual([]);
+  });
+});

@@ -1,0 +1,134 @@
+import { expect, it } from 'vitest';
+import type { ChatMessage, History } from '../server/history.js';
+import type { NicknameRegistry } from '../server/nickname-registry.js';
+import type { Presence } from '../server/presence.js';
+
+// What every implementation of the three stores must do, in memory or in Redis. Each factory
+// gives two handles on one store: two server processes sharing it (the same object in memory).
+
+export type Pair<T> = () => Promise<readonly [T, T]>;
+
+export function registryContract(make: Pair<NicknameRegistry>): void {
+  it('gives a free nickname to exactly one of many concurrent claimants', async () => {
+    const [one, two] = await make();
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => (i % 2 ? one : two).claim('ada', `owner-${i}`)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('treats nicknames case-insensitively and after NFKC', async () => {
+    const [one, two] = await make();
+    expect(await one.claim('Ada', 'a')).toBe(true);
+    expect(await two.claim('ADA', 'b')).toBe(false);
+    expect(await two.claim('ａｄａ', 'b')).toBe(false);
+    expect(await one.claim('Straße', 'a')).toBe(true);
+    expect(await two.claim('STRASSE', 'b')).toBe(false);
+  });
+
+  it('lets the owner claim again, and only the owner release', async () => {
+    const [one, two] = await make();
+    expect(await one.claim('ada', 'a')).toBe(true);
+    expect(await two.claim('ada', 'a')).toBe(true);
+    expect(await two.release('ada', 'b')).toBe(false);
+    expect(await two.claim('ada', 'b')).toBe(false);
+    expect(await two.release('ADA', 'a')).toBe(true);
+    expect(await one.release('ada', 'a')).toBe(false);
+    expect(await two.claim('ada', 'b')).toBe(true);
+  });
+
+  it('frees a claim whose hold lapsed', async () => {
+    const [one, two] = await make();
+    expect(await one.claim('ada', 'a', 30)).toBe(true);
+    await expect.poll(() => two.claim('ada', 'b', 60_000)).toBe(true);
+    expect(await one.claim('ada', 'a')).toBe(false);
+  });
+
+  it("renews only its owner's claim, and not once it was released", async () => {
+    const [one, two] = await make();
+    expect(await one.claim('ada', 'a', 60_000)).toBe(true);
+    expect(await two.renew('ADA', 'a', 60_000)).toBe(true);
+    expect(await two.renew('ada', 'b', 60_000)).toBe(false);
+    expect(await two.claim('ada', 'b')).toBe(false);
+    expect(await one.release('ada', 'a')).toBe(true);
+    expect(await two.renew('ada', 'a', 60_000)).toBe(false);
+    // Released is free: for anyone, the old owner too.
+    expect(await two.claim('ada', 'a', 60_000)).toBe(true);
+  });
+
+  it('renews a lapsed claim that nobody took meanwhile', async () => {
+    const [one, two] = await make();
+    expect(await one.claim('ada', 'a', 1)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await two.renew('ada', 'a', 60_000)).toBe(true);
+    expect(await two.claim('ada', 'b')).toBe(false);
+  });
+}
+
+export function presenceContract(make: Pair<Presence>): void {
+  it('joins on the first connection anywhere and leaves with the last', async () => {
+    const [one, two] = await make();
+    expect(await one.join('ada', 'tab1')).toBe(true);
+    expect(await two.join('Ada', 'tab2')).toBe(false);
+    expect(await one.count('ada')).toBe(2);
+    expect(await one.leave('ada', 'tab1')).toBe(false);
+    expect(await two.leave('ada', 'tab1')).toBe(false);
+    expect(await two.leave('ada', 'tab2')).toBe(true);
+    expect(await one.count('ada')).toBe(0);
+  });
+
+  it('reports one first join and one last leave under concurrency', async () => {
+    const [one, two] = await make();
+    const ids = Array.from({ length: 20 }, (_, i) => `tab${i}`);
+    const joined = await Promise.all(ids.map((id, i) => (i % 2 ? one : two).join('ada', id)));
+    expect(joined.filter(Boolean)).toHaveLength(1);
+    const left = await Promise.all(ids.map((id, i) => (i % 3 ? one : two).leave('ada', id)));
+    expect(left.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('removes every connection on leaveAll, after which leave reports nothing', async () => {
+    const [one, two] = await make();
+    await one.join('ada', 'tab1');
+    await two.join('ada', 'tab2');
+    expect(await one.leaveAll('ada')).toBe(true);
+    expect(await two.leaveAll('ada')).toBe(false);
+    expect(await two.leave('ada', 'tab2')).toBe(false);
+    expect(await one.join('ada', 'tab3')).toBe(true);
+  });
+
+  it('changes nothing on a refresh that matches what it has', async () => {
+    const [one] = await make();
+    await one.join('Ada', 'tab1');
+    expect(await one.refresh([{ nickname: 'Ada', connectionId: 'tab1' }])).toEqual({
+      joined: [],
+      left: [],
+    });
+    expect(await one.count('ada')).toBe(1);
+  });
+}
+
+export function historyContract(make: Pair<History>): void {
+  const message = (i: number): ChatMessage => ({
+    type: 'message',
+    from: 'ada',
+    text: `m${i}`,
+    at: new Date(i * 1000).toISOString(),
+  });
+
+  it('keeps the last messages up to its capacity (50), oldest first, for everyone', async () => {
+    const [one, two] = await make();
+    for (let i = 1; i <= 175; i++) await (i % 2 ? one : two).append(message(i));
+    const last = await two.last(50);
+    expect(last.map((m) => m.text)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i + 126}`));
+    expect((await one.last(3)).map((m) => m.text)).toEqual(['m173', 'm174', 'm175']);
+    expect(await one.last(500)).toHaveLength(50);
+    expect(await one.last(0)).toEqual([]);
+  });
+
+  it('returns what there is when it holds fewer', async () => {
+    const [one, two] = await make();
+    expect(await one.last(50)).toEqual([]);
+    await two.append(message(1));
+    expect(await one.last(50)).toEqual([message(1)]);
+  });
+}
