@@ -80,7 +80,7 @@ const STARTERS: Readonly<Record<string, Starter>> = {
 
 const STEP_TIMEOUT = 15 * 60_000;
 let work: string;
-let tarballs: Record<'frame' | 'server' | 'client' | 'create-gale', string>;
+let tarballs: Record<(typeof PACKAGES)[number] | 'create-gale', string>;
 let packedTemplates: string[];
 let createGale: string;
 const timings: string[] = [];
