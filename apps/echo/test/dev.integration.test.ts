@@ -13,6 +13,9 @@ let output = '';
 let url: string;
 let browser: Browser;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escape codes
+const ANSI = /\u001b\[[0-9;]*m/g;
+
 async function waitFor(
   done: () => boolean,
   timeout: number,
@@ -37,15 +40,15 @@ beforeAll(async () => {
   const port = await freePort();
   vite = spawn(process.execPath, [new URL('node_modules/vite/bin/vite.js', appDir).pathname], {
     cwd: appDir,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', NO_COLOR: '1', FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  vite.stdout!.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  vite.stderr!.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  // Colours off, and stripped anyway: an escape code inside the URL would hide it.
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString().replace(ANSI, '');
+  };
+  vite.stdout!.on('data', collect);
+  vite.stderr!.on('data', collect);
   await waitFor(
     () => output.includes(`http://127.0.0.1:${port}/`),
     30_000,
