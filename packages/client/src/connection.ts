@@ -586,13 +586,6 @@ export class ClientConnection extends EventTarget {
       clearTimeout(this.#heartbeatDeadline);
       this.#heartbeatDeadline = undefined;
     }
-    const max = this.#options.maxMessageSize;
-    if (max !== undefined && byteLength(data, max) > max && this.#transport !== null) {
-      // The Node transport enforces it while parsing; this covers the browser, which may not
-      // send 1009 itself: the socket is dropped instead.
-      this.#transport.abort(`a message of more than maxMessageSize (${max}) bytes arrived`);
-      return;
-    }
     const onMessage = this.#options.onMessage;
     if (onMessage !== undefined) {
       this.#messages.push(data);
@@ -764,13 +757,6 @@ function positive(value: number | undefined, fallback: number, name: string, min
     throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
   }
   return value;
-}
-
-// Exact only when it matters: a string of n UTF-16 units is at most 3n UTF-8 bytes.
-function byteLength(data: Message, max: number): number {
-  if (typeof data !== 'string') return data.length;
-  if (data.length * 3 <= max) return data.length;
-  return encoder.encode(data).length;
 }
 
 // A user callback threw: report it as an uncaught error would be, without breaking the

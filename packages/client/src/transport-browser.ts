@@ -95,7 +95,14 @@ export const connectBrowser: Connector = async (url, options, handlers, signal) 
     ws.onclose = (event) => fail(event.code);
     ws.onopen = () => {
       settle();
-      resolve(new BrowserTransport(ws, handlers, options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT));
+      resolve(
+        new BrowserTransport(
+          ws,
+          handlers,
+          options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+          options.maxMessageSize ?? Number.POSITIVE_INFINITY,
+        ),
+      );
     };
     signal.addEventListener('abort', signalOnAbort, { once: true });
   });
@@ -117,12 +124,23 @@ class BrowserTransport implements Transport {
   #error: Error | undefined;
   #isClosed = false;
 
-  constructor(ws: WebSocket, handlers: TransportHandlers, closeTimeout: number) {
+  constructor(
+    ws: WebSocket,
+    handlers: TransportHandlers,
+    closeTimeout: number,
+    maxMessageSize: number,
+  ) {
     this.#ws = ws;
     this.#handlers = handlers;
     this.#closeTimeout = closeTimeout;
     ws.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
       const { data } = event;
+      // What the Node build's parser enforces with 1009; a page may not send 1009, so the
+      // socket is dropped instead.
+      if (byteLength(data, maxMessageSize) > maxMessageSize) {
+        this.abort(`a message of more than maxMessageSize (${maxMessageSize}) bytes arrived`);
+        return;
+      }
       handlers.message(typeof data === 'string' ? data : new Uint8Array(data));
     };
     // An error after open always precedes a close event (1006); keep it for the CloseInfo.
@@ -267,4 +285,13 @@ function toWire(data: Message, binary: boolean): string | Uint8Array<ArrayBuffer
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+const encoder = new TextEncoder();
+
+// Exact only when it matters: a string of n UTF-16 units is at most 3n UTF-8 bytes.
+function byteLength(data: string | ArrayBuffer, max: number): number {
+  if (typeof data !== 'string') return data.byteLength;
+  if (data.length * 3 <= max) return data.length;
+  return encoder.encode(data).length;
 }

@@ -148,11 +148,19 @@ export class RedisBroker implements Broker {
           : JSON.stringify(message);
     this.#local.deliver(topic, text ?? (message as Uint8Array), options?.exclude);
 
-    const payload = text === null ? (message as Uint8Array) : Buffer.from(text, 'utf8');
-    const envelope = Buffer.allocUnsafe(HEADER + payload.length);
-    envelope[0] = text === null ? BINARY : TEXT;
+    // The payload is written once, straight behind the header.
+    let envelope: Buffer;
+    if (text === null) {
+      const bytes = message as Uint8Array;
+      envelope = Buffer.allocUnsafe(HEADER + bytes.length);
+      envelope[0] = BINARY;
+      envelope.set(bytes, HEADER);
+    } else {
+      envelope = Buffer.allocUnsafe(HEADER + Buffer.byteLength(text, 'utf8'));
+      envelope[0] = TEXT;
+      envelope.write(text, HEADER, 'utf8');
+    }
     this.#origin.copy(envelope, 1);
-    envelope.set(payload, HEADER);
     const done = this.#publisher.publish(this.#prefix + topic, envelope).then(
       () => {
         this.stats.published++;
