@@ -1,15 +1,15 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { assertTornado, PYTHON } from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientConnection, HandshakeError, websocketConnect } from '../src/index.node.ts';
 
 // The gale client against Tornado's own WebSocket server (../server/bench/peers/tornado_echo.py:
 // /echo echoes exactly and accepts permessage-deflate).
 
-const PYTHON = process.env['PYTHON'] ?? '/usr/bin/python3';
 const ECHO_SERVER = fileURLToPath(
   new URL('../../server/bench/peers/tornado_echo.py', import.meta.url),
 );
@@ -32,24 +32,7 @@ const taps: Tap[] = [];
 const proxySockets = new Set<Socket>();
 
 beforeAll(async () => {
-  // Missing Tornado must fail this file, never skip it: CI installs python3-tornado (.ci/run).
-  const probe = spawnSync(
-    PYTHON,
-    ['-c', 'import sys, tornado; sys.exit(0 if tornado.version_info >= (6, 2) else 3)'],
-    { encoding: 'utf8' },
-  );
-  if (probe.error !== undefined || probe.status !== 0) {
-    const detail =
-      probe.error?.message ??
-      (probe.status === 3
-        ? 'Tornado is older than 6.2'
-        : (probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.status}`));
-    throw new Error(
-      `The Tornado interop tests need Tornado 6.2+ importable from ${PYTHON} (${detail}). ` +
-        "Install Debian's python3-tornado (apt-get install -y python3-tornado; .ci/run does " +
-        'this in CI), or set PYTHON to an interpreter that has Tornado.',
-    );
-  }
+  assertTornado(); // missing Tornado fails this file, never skips it
 
   const child = spawn(
     PYTHON,

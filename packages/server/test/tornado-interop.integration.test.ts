@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { assertTornado, PYTHON } from '@gale/test-utils';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   Application,
@@ -14,7 +15,6 @@ import {
 // Tornado's own client (tornado.websocket.websocket_connect, driven by bench/peers/
 // tornado_client.py) against gale handlers equivalent to the echo app's routes.
 
-const PYTHON = process.env['PYTHON'] ?? '/usr/bin/python3';
 const DRIVER = fileURLToPath(new URL('../bench/peers/tornado_client.py', import.meta.url));
 const MiB = 1024 * 1024;
 
@@ -23,24 +23,7 @@ const MiB = 1024 * 1024;
 const STEP_TIMEOUT = 30;
 
 beforeAll(() => {
-  // Missing Tornado must fail this file, never skip it: CI installs python3-tornado (.ci/run).
-  const probe = spawnSync(
-    PYTHON,
-    ['-c', 'import sys, tornado; sys.exit(0 if tornado.version_info >= (6, 2) else 3)'],
-    { encoding: 'utf8' },
-  );
-  if (probe.error !== undefined || probe.status !== 0) {
-    const detail =
-      probe.error?.message ??
-      (probe.status === 3
-        ? 'Tornado is older than 6.2'
-        : (probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.status}`));
-    throw new Error(
-      `The Tornado interop tests need Tornado 6.2+ importable from ${PYTHON} (${detail}). ` +
-        "Install Debian's python3-tornado (apt-get install -y python3-tornado; .ci/run does " +
-        'this in CI), or set PYTHON to an interpreter that has Tornado.',
-    );
-  }
+  assertTornado(); // missing Tornado fails this file, never skips it
 });
 
 /** A message of the driver's script: text or base64 binary, optionally repeated. */
