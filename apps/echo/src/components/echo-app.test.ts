@@ -42,7 +42,7 @@ describe('<echo-app>', () => {
     expect(log.entries.map((entry) => entry.text)).toEqual(['switched to /echo']);
   });
 
-  it('is not shown as connected while no server answers', async () => {
+  it('starts connecting once attached, and is not shown as connected while no server answers', async () => {
     const el = await fixture();
     const status = el.shadowRoot!.querySelector('connection-status')!;
     expect(['connecting', 'reconnecting']).toContain(status.state);
