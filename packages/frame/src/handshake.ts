@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { HandshakeError, InvalidArgumentError } from './errors.js';
 import type { ExtensionOffer } from './extension.js';
@@ -22,9 +22,8 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
  * client compares it with what came back ({@link validateResponse} does both for you).
  */
 export function acceptKey(key: string): string {
-  return createHash('sha1')
-    .update(key + GUID)
-    .digest('base64');
+  // One-shot (Node 20.12+): a third of createHash()'s cost, paid on every handshake.
+  return hash('sha1', key + GUID, 'base64');
 }
 
 /**

@@ -93,6 +93,11 @@ const EMPTY = new Uint8Array(0);
 const MIN_ASSEMBLY = 1024;
 const MERGE_LIMIT = 1024;
 const maskScratch = new Uint8Array(4);
+// What eventsReceived() and dataToSend() return when there is nothing: shared, so frozen.
+const NO_EVENTS: readonly ProtocolEvent[] = Object.freeze([]);
+const NO_CHUNKS: readonly Uint8Array[] = Object.freeze([]);
+// The frame options of every protocol that neither masks nor has a mask function (servers).
+const UNMASKED = Object.freeze({ mask: null, maskPayload: null });
 
 /**
  * The RFC 6455 protocol state machine for one open connection, without I/O (the model is
@@ -114,8 +119,9 @@ export class Protocol {
   readonly #frameOptions: { mask: MaskGenerator | null; maskPayload: MaskFunction | null };
   readonly #isServer: boolean;
 
-  #events: ProtocolEvent[] = [];
-  #output: Uint8Array[] = [];
+  // Null while empty: an idle connection holds no arrays.
+  #events: ProtocolEvent[] | null = null;
+  #output: Uint8Array[] | null = null;
 
   // Receiving: the frame being parsed.
   #parseState: ParseState = ParseState.HEADER;
@@ -159,7 +165,11 @@ export class Protocol {
     this.maxMessageSize = max;
     this.#extension = options.extension ?? null;
     this.#generateMask = this.#isServer ? null : (options.generateMask ?? randomMask);
-    this.#frameOptions = { mask: this.#generateMask, maskPayload: options.maskPayload ?? null };
+    const maskPayload = options.maskPayload ?? null;
+    this.#frameOptions =
+      this.#generateMask === null && maskPayload === null
+        ? UNMASKED
+        : { mask: this.#generateMask, maskPayload };
   }
 
   /** The connection state: OPEN until a Close frame is sent or received, CLOSED after EOF. */
@@ -243,11 +253,20 @@ export class Protocol {
     this.#emitClose(CloseCode.ABNORMAL_CLOSURE, '');
   }
 
-  /** Returns the events parsed since the last call, in order, and forgets them. */
-  eventsReceived(): ProtocolEvent[] {
+  /**
+   * Returns the events parsed since the last call, in order, and forgets them. The array is the
+   * caller's to read (when there are none it is a shared, frozen empty array).
+   */
+  eventsReceived(): readonly ProtocolEvent[] {
     const events = this.#events;
-    if (events.length !== 0) this.#events = [];
+    if (events === null) return NO_EVENTS;
+    this.#events = null;
     return events;
+  }
+
+  #emit(event: ProtocolEvent): void {
+    if (this.#events === null) this.#events = [event];
+    else this.#events.push(event);
   }
 
   #parse(data: Uint8Array): void {
@@ -507,20 +526,20 @@ export class Protocol {
     }
     if (opcode === Opcode.TEXT) {
       if (unvalidated ? !isValidUtf8(data) : !this.#utf8!.end()) throw invalidUtf8();
-      this.#events.push({ type: 'text', data: decodeUtf8(data) });
+      this.#emit({ type: 'text', data: decodeUtf8(data) });
     } else {
-      this.#events.push({ type: 'binary', data });
+      this.#emit({ type: 'binary', data });
     }
   }
 
   #handleControl(opcode: number, payload: Uint8Array): void {
     if (opcode === Opcode.PING) {
-      this.#events.push({ type: 'ping', data: payload });
+      this.#emit({ type: 'ping', data: payload });
       // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response,
       // unless it already received a Close frame." Nothing follows our own Close either.
       if (!this.#closeSent) this.#sendFrame(Opcode.PONG, payload, true, false);
     } else if (opcode === Opcode.PONG) {
-      this.#events.push({ type: 'pong', data: payload });
+      this.#emit({ type: 'pong', data: payload });
     } else {
       const { code, reason } = parseClose(payload);
       this.#closeReceived = true;
@@ -547,7 +566,7 @@ export class Protocol {
   #emitClose(code: number, reason: string): void {
     if (this.#closeEventEmitted) return;
     this.#closeEventEmitted = true;
-    this.#events.push({ type: 'close', code, reason });
+    this.#emit({ type: 'close', code, reason });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -631,9 +650,10 @@ export class Protocol {
    * Returns the bytes to write to the network, in order, and forgets them. Write them all (corked,
    * when there are several), then close the transport if {@link shouldCloseTransport} is true.
    */
-  dataToSend(): Uint8Array[] {
+  dataToSend(): readonly Uint8Array[] {
     const output = this.#output;
-    if (output.length !== 0) this.#output = [];
+    if (output === null) return NO_CHUNKS;
+    this.#output = null;
     return output;
   }
 
@@ -689,7 +709,9 @@ export class Protocol {
   #sendFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
     if (this.#generateMask === null && payload.length <= MERGE_LIMIT) {
       // A small payload is cheaper to copy behind its header than to write as a second chunk.
-      this.#output.push(encodeSmallUnmaskedFrame(opcode, payload, fin, rsv1));
+      const frame = encodeSmallUnmaskedFrame(opcode, payload, fin, rsv1);
+      if (this.#output === null) this.#output = [frame];
+      else this.#output.push(frame);
       return;
     }
     this.#push(
@@ -703,8 +725,9 @@ export class Protocol {
   }
 
   #push(chunks: Uint8Array[]): void {
-    if (chunks.length === 1) this.#output.push(chunks[0]!);
-    else for (const chunk of chunks) this.#output.push(chunk);
+    const output = this.#output;
+    if (output === null) this.#output = chunks;
+    else for (const chunk of chunks) output.push(chunk);
   }
 }
 
