@@ -10,7 +10,7 @@ import {
   Protocol,
   validateRequest,
 } from '@gale/frame';
-import { type ConnectionDelegate, WebSocketConnection } from './connection.js';
+import { type ConnectionHost, WebSocketConnection } from './connection.js';
 import { HTTPError, InvalidSettingError } from './errors.js';
 import type { RouteOptions } from './handler.js';
 import { logAccess } from './log.js';
@@ -22,7 +22,6 @@ import { type Broker, MemoryBroker, type TopicMessage } from './topics.js';
 import {
   bindConnection,
   connectionOf,
-  setSelectedSubprotocol,
   subscriptionsOf,
   WebSocketHandler,
 } from './websocket-handler.js';
@@ -76,10 +75,20 @@ export class Application {
   readonly #handlers = new Set<WebSocketHandler>();
   readonly #upgrading = new Set<Duplex>();
   readonly #static: ReturnType<typeof createStaticHandler> | undefined;
+  readonly #host: ConnectionHost<WebSocketHandler>;
 
   constructor(routes: readonly Route[], options: ApplicationOptions = {}) {
     const { broker, ...settings } = options;
     this.settings = resolveSettings(settings);
+    this.#host = {
+      settings: this.settings,
+      connectionClosed: (handler) => this.#connectionClosed(handler),
+      logException: (handler, error, where) =>
+        this.settings.logger.error(
+          `Uncaught exception in ${handler.constructor.name}.${where} (${handler.request.path})`,
+          error,
+        ),
+    };
     this.broker = broker ?? new MemoryBroker();
     this.#routes = routes.map(compileRoute);
     this.#static = this.settings.staticPath
@@ -350,16 +359,15 @@ export class Application {
     socket.write(buildResponse({ key, subprotocol, extensions: extensionsHeader, headers }));
     this.#log(101, req, startedAt);
     request.release();
-    if (subprotocol !== null) setSelectedSubprotocol(handler, subprotocol);
 
     const protocol = new Protocol({
       side: 'server',
       maxMessageSize: settings.websocketMaxMessageSize,
       extension,
     });
-    const delegate = new HandlerDelegate(this, handler, this.#handlers);
-    const connection = new WebSocketConnection(socket, protocol, delegate, settings);
-    bindConnection(handler, connection);
+    socket.off('error', destroySocket); // the connection listens for errors from here on
+    const connection = new WebSocketConnection(socket, protocol, handler, this.#host);
+    bindConnection(handler, connection, subprotocol);
     this.#handlers.add(handler);
     if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
@@ -368,12 +376,24 @@ export class Application {
       const opened = handler.open(...args);
       if (opened !== undefined) await opened;
     } catch (error) {
-      delegate.logException(error, 'open');
+      this.#host.logException(handler, error, 'open');
       connection.fail(1011);
       connection.start(new Uint8Array(0));
       return;
     }
     connection.start(head);
+  }
+
+  // A connection ended, however: forget it, release its topics, then tell the handler.
+  #connectionClosed(handler: WebSocketHandler): void {
+    this.#handlers.delete(handler);
+    const connection = connectionOf(handler);
+    if (connection) {
+      for (const topic of subscriptionsOf(handler)) {
+        void this.broker.unsubscribe(topic, connection);
+      }
+    }
+    handler.onClose();
   }
 
   #match(url: string, webSocket: boolean): { route: CompiledRoute; args: string[] } | undefined {
@@ -410,52 +430,6 @@ export class Application {
       q === -1 ? url : url.slice(0, q),
       req.socket.remoteAddress ?? '',
       startedAt,
-    );
-  }
-}
-
-// The connection's view of a handler. A class rather than closures made inside #upgrade: those
-// would keep that function's whole scope, the upgrade request with it, alive for the connection.
-class HandlerDelegate implements ConnectionDelegate {
-  readonly #application: Application;
-  readonly #handler: WebSocketHandler;
-  readonly #live: Set<WebSocketHandler>;
-
-  constructor(application: Application, handler: WebSocketHandler, live: Set<WebSocketHandler>) {
-    this.#application = application;
-    this.#handler = handler;
-    this.#live = live;
-  }
-
-  onMessage(message: string | Uint8Array): void | Promise<void> {
-    return this.#handler.onMessage(message);
-  }
-
-  onPing(data: Uint8Array): void {
-    this.#handler.onPing(data);
-  }
-
-  onPong(data: Uint8Array): void {
-    this.#handler.onPong(data);
-  }
-
-  onConnectionClose(): void {
-    const handler = this.#handler;
-    this.#live.delete(handler);
-    const connection = connectionOf(handler);
-    if (connection) {
-      for (const topic of subscriptionsOf(handler)) {
-        void this.#application.broker.unsubscribe(topic, connection);
-      }
-    }
-    handler.onClose();
-  }
-
-  logException(error: unknown, where: string): void {
-    const handler = this.#handler;
-    this.#application.settings.logger.error(
-      `Uncaught exception in ${handler.constructor.name}.${where} (${handler.request.path})`,
-      error,
     );
   }
 }

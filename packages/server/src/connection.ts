@@ -4,18 +4,22 @@ import { WebSocketClosedError } from './errors.js';
 import type { ResolvedSettings } from './settings.js';
 
 /**
- * What a connection calls back into: the handler side of the boundary (Tornado's
- * `_WebSocketDelegate`). Each method may be async where noted; the connection keeps order.
+ * What a connection calls back into for its own events: the handler (Tornado's
+ * `_WebSocketDelegate`). A returned promise holds back the next message until it settles.
  */
 export interface ConnectionDelegate {
-  /** A complete message. A returned promise holds back the next message until it settles. */
   onMessage(message: string | Uint8Array): void | Promise<void>;
   onPing(data: Uint8Array): void;
   onPong(data: Uint8Array): void;
+}
+
+/** What every connection of an application shares: settings and the application's callbacks. */
+export interface ConnectionHost<D extends ConnectionDelegate = ConnectionDelegate> {
+  readonly settings: ResolvedSettings;
   /** The connection is gone, however it ended. Called exactly once, after every queued message. */
-  onConnectionClose(code: number | null, reason: string | null): void;
+  connectionClosed(delegate: D): void;
   /** A delegate method threw or rejected: log it; the connection fails with 1011. */
-  logException(error: unknown, where: string): void;
+  logException(delegate: D, error: unknown, where: string): void;
 }
 
 /** Something topics can write a pre-framed message to (see `topics.ts`). */
@@ -26,41 +30,44 @@ export interface TopicSubscriber {
 
 const NOOP = (): void => {};
 type Queued = ProtocolEvent | { readonly type: 'transport-closed' };
+const TRANSPORT_CLOSED: Queued = { type: 'transport-closed' };
+
+// Flag bits of WebSocketConnection#flags: one number rather than five fields per connection.
+const BUSY = 1; // a message is being handled (or open() has not resolved): queue the rest
+const CORKED = 2;
+const TRANSPORT_GONE = 4;
+const CLOSE_NOTIFIED = 8;
+const FAILED_BY_HANDLER = 16;
+const DISPATCHING = 32; // inside #dispatch: what arrives meanwhile waits its turn in #queue
 
 /**
  * The I/O adapter for one WebSocket: moves bytes between a socket and a `@gale/frame` Protocol,
- * keeps handler calls in order, batches writes per tick, enforces the send-buffer limit, and runs
- * the ping and close timers. Handlers never see it; `WebSocketHandler` drives it.
+ * keeps handler calls in order, batches writes per turn of the event loop, enforces the
+ * send-buffer limit, and runs the ping and close timers. Handlers never see it;
+ * `WebSocketHandler` drives it. Every field counts: an idle server holds one per connection.
  */
-export class WebSocketConnection implements TopicSubscriber {
+export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelegate>
+  implements TopicSubscriber
+{
   readonly socket: Duplex & { setNoDelay?(noDelay?: boolean): unknown };
   readonly protocol: Protocol;
-  readonly #delegate: ConnectionDelegate;
-  readonly #settings: ResolvedSettings;
+  readonly delegate: D;
+  readonly #host: ConnectionHost<D>;
 
-  readonly #queue: Queued[] = [];
-  #queueHead = 0;
-  #busy = true; // until start(): no message runs before open() resolved
-  #corked = false;
-  #transportClosed = false;
-  #closeNotified = false;
-  #failedByHandler = false;
+  // Events waiting for the delegate (while it is busy); null when none wait.
+  #queue: Queued[] | null = null;
+  #flags = BUSY; // until start(): no message runs before open() resolved
   #closeCode: number | null = null;
   #closeReason: string | null = null;
-  #closeTimer: NodeJS.Timeout | undefined;
-  #pingTimer: NodeJS.Timeout | undefined;
-  #pongTimer: NodeJS.Timeout | undefined;
+  #closeTimer: NodeJS.Timeout | undefined = undefined;
+  #pingTimer: NodeJS.Timeout | undefined = undefined;
+  #pongTimer: NodeJS.Timeout | undefined = undefined;
 
-  constructor(
-    socket: Duplex,
-    protocol: Protocol,
-    delegate: ConnectionDelegate,
-    settings: ResolvedSettings,
-  ) {
+  constructor(socket: Duplex, protocol: Protocol, delegate: D, host: ConnectionHost<D>) {
     this.socket = socket;
     this.protocol = protocol;
-    this.#delegate = delegate;
-    this.#settings = settings;
+    this.delegate = delegate;
+    this.#host = host;
     // Shared listeners that find the connection through the socket, rather than closures per
     // connection: an idle connection should cost as little memory as possible.
     (socket as SocketWithConnection)[kConnection] = this;
@@ -83,13 +90,15 @@ export class WebSocketConnection implements TopicSubscriber {
 
   /** Whether the closing handshake has started (or the transport is gone): no more writes. */
   get isClosing(): boolean {
-    return this.#transportClosed || this.protocol.closeSent || this.protocol.closeReceived;
+    return (
+      (this.#flags & TRANSPORT_GONE) !== 0 || this.protocol.closeSent || this.protocol.closeReceived
+    );
   }
 
   /** Lets queued and future messages reach the delegate (call when `open()` has resolved). */
   start(head: Uint8Array): void {
     if (head.length > 0) this.#receive(head);
-    this.#busy = false;
+    this.#flags &= ~BUSY;
     this.#startPinging();
     this.#drain();
   }
@@ -126,7 +135,7 @@ export class WebSocketConnection implements TopicSubscriber {
    * peer has not closed within `websocketCloseTimeout`.
    */
   close(code?: number, reason?: string): void {
-    if (this.#transportClosed) return;
+    if (this.#flags & TRANSPORT_GONE) return;
     if (!this.protocol.closeSent) {
       this.protocol.sendClose(code, reason ?? '');
       this.#flush(false);
@@ -136,7 +145,7 @@ export class WebSocketConnection implements TopicSubscriber {
 
   /** Fails the connection with `code` (1011 for a handler error): close frame, then TCP. */
   fail(code: number): void {
-    if (this.#transportClosed) return;
+    if (this.#flags & TRANSPORT_GONE) return;
     this.protocol.fail(code);
     this.#flush(false);
     this.#armCloseTimer();
@@ -175,89 +184,109 @@ export class WebSocketConnection implements TopicSubscriber {
 
   #afterReceive(): void {
     const events = this.protocol.eventsReceived();
-    for (const event of events) this.#queue.push(event);
     // Pongs and the Close echo go out at once, whatever the handler is doing.
     this.#flush(false);
+    if (events.length === 0) return;
+    if (this.#queue === null && !(this.#flags & (BUSY | DISPATCHING))) {
+      this.#dispatch(events);
+    } else {
+      this.#queue ??= [];
+      for (const event of events) this.#queue.push(event);
+      this.#drain();
+    }
+  }
+
+  // Hands events to the delegate in order until one makes it busy (an async onMessage); the rest
+  // wait in #queue. Reading pauses while it is busy, so the queue never holds more than one
+  // read's worth of events.
+  #dispatch(events: readonly Queued[]): void {
+    this.#flags |= DISPATCHING;
+    let i = 0;
+    while (i < events.length && !(this.#flags & BUSY)) this.#handle(events[i++]!);
+    this.#flags &= ~DISPATCHING;
+    if (i < events.length) {
+      // Busy: the rest go ahead of anything that arrived while they were being handled.
+      const rest = events.slice(i);
+      if (this.#queue !== null) for (const event of this.#queue) rest.push(event);
+      this.#queue = rest;
+      return;
+    }
     this.#drain();
   }
 
-  // Runs queued events through the delegate, one at a time; an async onMessage pauses reading
-  // until it settles, so the queue never holds more than one read's worth of messages.
+  // Runs what waited while the delegate was busy or an earlier batch was being handled.
   #drain(): void {
-    while (!this.#busy && this.#queueHead < this.#queue.length) {
-      const event = this.#queue[this.#queueHead++]!;
-      if (this.#queueHead === this.#queue.length) {
-        this.#queue.length = 0;
-        this.#queueHead = 0;
-      }
-      switch (event.type) {
-        case 'text':
-        case 'binary': {
-          // After a handler error the connection is failing: nothing more reaches the handler.
-          if (this.#failedByHandler) continue;
-          let result: void | Promise<void>;
-          try {
-            result = this.#delegate.onMessage(event.data);
-          } catch (error) {
-            this.#handlerFailed(error, 'onMessage');
-            continue;
-          }
-          if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-            this.#busy = true;
-            this.socket.pause();
-            (result as Promise<void>).then(
-              () => this.#resume(),
-              (error: unknown) => {
-                this.#handlerFailed(error, 'onMessage');
-                this.#resume();
-              },
-            );
-          }
-          break;
+    const queue = this.#queue;
+    if (queue === null || this.#flags & (BUSY | DISPATCHING)) return;
+    this.#queue = null;
+    this.#dispatch(queue);
+  }
+
+  #handle(event: Queued): void {
+    switch (event.type) {
+      case 'text':
+      case 'binary': {
+        // After a handler error the connection is failing: nothing more reaches the handler.
+        if (this.#flags & FAILED_BY_HANDLER) return;
+        let result: void | Promise<void>;
+        try {
+          result = this.delegate.onMessage(event.data);
+        } catch (error) {
+          this.#handlerFailed(error, 'onMessage');
+          return;
         }
-        case 'ping':
-          this.#call(() => this.#delegate.onPing(event.data), 'onPing');
-          break;
-        case 'pong':
-          this.#receivedPong();
-          this.#call(() => this.#delegate.onPong(event.data), 'onPong');
-          break;
-        case 'close':
-          this.#stopPinging();
-          // 1005 (no status) and 1006 (no Close frame) mean the peer sent no code.
-          if (
-            event.code !== CloseCode.NO_STATUS_RCVD &&
-            event.code !== CloseCode.ABNORMAL_CLOSURE
-          ) {
-            this.#closeCode = event.code;
-            // As Tornado: a Close frame with a code but no reason has no reason.
-            this.#closeReason = event.reason === '' ? null : event.reason;
-          }
-          break;
-        case 'transport-closed':
-          this.#notifyClose();
-          break;
+        if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+          this.#flags |= BUSY;
+          this.socket.pause();
+          (result as Promise<void>).then(
+            () => this.#resume(),
+            (error: unknown) => {
+              this.#handlerFailed(error, 'onMessage');
+              this.#resume();
+            },
+          );
+        }
+        return;
       }
+      case 'ping':
+        try {
+          this.delegate.onPing(event.data);
+        } catch (error) {
+          this.#handlerFailed(error, 'onPing');
+        }
+        return;
+      case 'pong':
+        this.#receivedPong();
+        try {
+          this.delegate.onPong(event.data);
+        } catch (error) {
+          this.#handlerFailed(error, 'onPong');
+        }
+        return;
+      case 'close':
+        this.#stopPinging();
+        // 1005 (no status) and 1006 (no Close frame) mean the peer sent no code.
+        if (event.code !== CloseCode.NO_STATUS_RCVD && event.code !== CloseCode.ABNORMAL_CLOSURE) {
+          this.#closeCode = event.code;
+          // As Tornado: a Close frame with a code but no reason has no reason.
+          this.#closeReason = event.reason === '' ? null : event.reason;
+        }
+        return;
+      case 'transport-closed':
+        this.#notifyClose();
+        return;
     }
   }
 
   #resume(): void {
-    this.#busy = false;
-    if (!this.#transportClosed) this.socket.resume();
+    this.#flags &= ~BUSY;
+    if (!(this.#flags & TRANSPORT_GONE)) this.socket.resume();
     this.#drain();
   }
 
-  #call(fn: () => void, where: string): void {
-    try {
-      fn();
-    } catch (error) {
-      this.#handlerFailed(error, where);
-    }
-  }
-
   #handlerFailed(error: unknown, where: string): void {
-    this.#failedByHandler = true;
-    this.#delegate.logException(error, where);
+    this.#flags |= FAILED_BY_HANDLER;
+    this.#host.logException(this.delegate, error, where);
     this.fail(CloseCode.INTERNAL_ERROR);
   }
 
@@ -268,7 +297,7 @@ export class WebSocketConnection implements TopicSubscriber {
   #flush(track: boolean): Promise<void> | void {
     const chunks = this.protocol.dataToSend();
     let done: Promise<void> | undefined;
-    if (chunks.length > 0 && !this.#transportClosed) {
+    if (chunks.length > 0 && !(this.#flags & TRANSPORT_GONE)) {
       if (track) {
         done = new Promise<void>((resolve, reject) => {
           this.#write(chunks, (error) =>
@@ -283,7 +312,7 @@ export class WebSocketConnection implements TopicSubscriber {
     }
     if (
       this.protocol.shouldCloseTransport() &&
-      !this.#transportClosed &&
+      !(this.#flags & TRANSPORT_GONE) &&
       !this.socket.writableEnded
     ) {
       this.socket.end();
@@ -292,16 +321,20 @@ export class WebSocketConnection implements TopicSubscriber {
     if (track) return done ?? Promise.resolve();
   }
 
-  // All writes of one tick leave in one writev: cork on the first, uncork on the next tick.
+  // Writes are corked until the event loop's check phase (setImmediate): all the messages for a
+  // socket in one turn of the loop leave in one writev, and the replies to every socket that was
+  // readable in one poll leave together after them, which on a busy server means fewer wake-ups
+  // of the peers than writing each reply as its request is read.
   #write(
     chunks: readonly Uint8Array[],
     callback: ((error?: Error | null) => void) | undefined,
   ): void {
     const socket = this.socket;
-    if (!this.#corked) {
-      this.#corked = true;
+    if (!(this.#flags & CORKED)) {
+      this.#flags |= CORKED;
       socket.cork();
-      process.nextTick(uncork, this);
+      if (corked.length === 0) setImmediate(uncorkAll);
+      corked.push(this);
     }
     const last = chunks.length - 1;
     for (let i = 0; i < last; i++) socket.write(chunks[i]);
@@ -310,16 +343,16 @@ export class WebSocketConnection implements TopicSubscriber {
 
   /** @internal */
   uncork(): void {
-    this.#corked = false;
+    this.#flags &= ~CORKED;
     this.socket.uncork();
   }
 
   // A peer that does not read makes the send buffer grow: past the limit it is closed with 1008
   // and its buffered bytes are dropped, so server memory stays bounded.
   #checkBackpressure(): void {
-    if (this.socket.writableLength <= this.#settings.websocketMaxBufferedAmount) return;
-    if (this.#transportClosed) return;
-    this.#settings.logger.warn(
+    if (this.socket.writableLength <= this.#host.settings.websocketMaxBufferedAmount) return;
+    if (this.#flags & TRANSPORT_GONE) return;
+    this.#host.settings.logger.warn(
       `closing a slow consumer: ${this.socket.writableLength} bytes unsent (websocketMaxBufferedAmount)`,
     );
     if (!this.protocol.closeSent) {
@@ -330,10 +363,10 @@ export class WebSocketConnection implements TopicSubscriber {
   }
 
   #armCloseTimer(): void {
-    if (this.#closeTimer !== undefined || this.#transportClosed) return;
+    if (this.#closeTimer !== undefined || this.#flags & TRANSPORT_GONE) return;
     this.#closeTimer = setTimeout(
       () => this.socket.destroy(),
-      this.#settings.websocketCloseTimeout * 1000,
+      this.#host.settings.websocketCloseTimeout * 1000,
     );
     this.#closeTimer.unref();
   }
@@ -341,7 +374,7 @@ export class WebSocketConnection implements TopicSubscriber {
   // Tornado 6.5: a ping every interval; no pong within the timeout closes with 1000 "ping timed
   // out"; no pings once closing has started.
   #startPinging(): void {
-    const interval = this.#settings.websocketPingInterval;
+    const interval = this.#host.settings.websocketPingInterval;
     if (!(interval > 0)) return;
     this.#pingTimer = setTimeout(() => {
       if (this.isClosing) return;
@@ -349,7 +382,7 @@ export class WebSocketConnection implements TopicSubscriber {
       this.#flush(false);
       this.#pongTimer = setTimeout(() => {
         if (!this.isClosing) this.close(CloseCode.NORMAL_CLOSURE, 'ping timed out');
-      }, this.#settings.websocketPingTimeout * 1000);
+      }, this.#host.settings.websocketPingTimeout * 1000);
       this.#pongTimer.unref();
       this.#startPinging();
     }, interval * 1000);
@@ -367,30 +400,36 @@ export class WebSocketConnection implements TopicSubscriber {
   }
 
   #onTransportClose(): void {
-    this.#transportClosed = true;
+    this.#flags |= TRANSPORT_GONE;
     this.#stopPinging();
     clearTimeout(this.#closeTimer);
+    this.#queue ??= [];
     if (this.protocol.state !== State.CLOSED) {
       this.protocol.receiveEof();
       for (const event of this.protocol.eventsReceived()) this.#queue.push(event);
     }
-    this.#queue.push({ type: 'transport-closed' });
+    this.#queue.push(TRANSPORT_CLOSED);
     this.#drain();
   }
 
   #notifyClose(): void {
-    if (this.#closeNotified) return;
-    this.#closeNotified = true;
+    if (this.#flags & CLOSE_NOTIFIED) return;
+    this.#flags |= CLOSE_NOTIFIED;
     try {
-      this.#delegate.onConnectionClose(this.#closeCode, this.#closeReason);
+      this.#host.connectionClosed(this.delegate);
     } catch (error) {
-      this.#delegate.logException(error, 'onClose');
+      this.#host.logException(this.delegate, error, 'onClose');
     }
   }
 }
 
-function uncork(connection: WebSocketConnection): void {
-  connection.uncork();
+// Connections corked in this turn of the event loop, uncorked together by one setImmediate.
+let corked: WebSocketConnection[] = [];
+
+function uncorkAll(): void {
+  const list = corked;
+  corked = []; // a write made while uncorking schedules the next round, not this one
+  for (const connection of list) connection.uncork();
 }
 
 const kConnection = Symbol('gale.connection');

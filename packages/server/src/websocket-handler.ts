@@ -9,23 +9,38 @@ export interface WriteOptions {
   readonly binary?: boolean;
 }
 
-const connections = new WeakMap<WebSocketHandler, WebSocketConnection>();
-const subscriptions = new WeakMap<WebSocketHandler, Set<string>>();
+// Reach the handler's private state for the Application (set in a static block below), without
+// public members on the class users extend.
+let internals: {
+  connection(handler: WebSocketHandler): WebSocketConnection | undefined;
+  bind(
+    handler: WebSocketHandler,
+    connection: WebSocketConnection,
+    subprotocol: string | null,
+  ): void;
+  subscriptions(handler: WebSocketHandler): ReadonlySet<string>;
+};
 
 /** @internal The connection behind a handler, for the Application and topics. */
 export function connectionOf(handler: WebSocketHandler): WebSocketConnection | undefined {
-  return connections.get(handler);
+  return internals.connection(handler);
 }
 
-/** @internal Binds a handler to its connection once the upgrade succeeded. */
-export function bindConnection(handler: WebSocketHandler, connection: WebSocketConnection): void {
-  connections.set(handler, connection);
+/** @internal Binds a handler to its connection and subprotocol once the upgrade succeeded. */
+export function bindConnection(
+  handler: WebSocketHandler,
+  connection: WebSocketConnection,
+  subprotocol: string | null,
+): void {
+  internals.bind(handler, connection, subprotocol);
 }
 
 /** @internal Topics the handler subscribed to, released when it closes. */
 export function subscriptionsOf(handler: WebSocketHandler): ReadonlySet<string> {
-  return subscriptions.get(handler) ?? new Set();
+  return internals.subscriptions(handler);
 }
+
+const NO_TOPICS: ReadonlySet<string> = new Set();
 
 /**
  * Subclass to handle a WebSocket route, as in Tornado: override `open`, `onMessage` and `onClose`
@@ -38,6 +53,21 @@ export function subscriptionsOf(handler: WebSocketHandler): ReadonlySet<string> 
  * `onMessage` is logged and fails only this connection with 1011.
  */
 export class WebSocketHandler extends Handler {
+  #connection: WebSocketConnection | undefined = undefined;
+  #subprotocol: string | null = null;
+  #topics: Set<string> | undefined = undefined;
+
+  static {
+    internals = {
+      connection: (handler) => handler.#connection,
+      bind: (handler, connection, subprotocol) => {
+        handler.#connection = connection;
+        handler.#subprotocol = subprotocol;
+      },
+      subscriptions: (handler) => handler.#topics ?? NO_TOPICS,
+    };
+  }
+
   /**
    * Whether to accept a cross-origin upgrade. By default only an Origin whose host (and port)
    * equals the Host header, or one in the `allowedOrigins` setting, is accepted (403 otherwise);
@@ -92,7 +122,7 @@ export class WebSocketHandler extends Handler {
    * Throws `WebSocketClosedError` once the closing handshake has started.
    */
   writeMessage(message: string | Uint8Array | object, options: WriteOptions = {}): Promise<void> {
-    const connection = this.#connection();
+    const connection = this.#open();
     if (typeof message === 'string' || message instanceof Uint8Array) {
       return connection.send(message, options.binary ?? typeof message !== 'string');
     }
@@ -104,64 +134,54 @@ export class WebSocketHandler extends Handler {
    * the socket is destroyed if the peer has not closed within `websocketCloseTimeout`.
    */
   close(code?: number, reason?: string): void {
-    connections.get(this)?.close(code, reason);
+    this.#connection?.close(code, reason);
   }
 
   /** Sends a Ping (at most 125 bytes). Throws `WebSocketClosedError` once closing started. */
   ping(data: string | Uint8Array = new Uint8Array(0)): void {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (bytes.length > 125) throw new InvalidArgumentError('ping data must be at most 125 bytes');
-    this.#connection().ping(bytes);
+    this.#open().ping(bytes);
   }
 
   /** Disables (true, the default here) or enables Nagle's algorithm on the socket. */
   setNodelay(value: boolean): void {
-    this.#connection().socket.setNoDelay?.(value);
+    this.#open().socket.setNoDelay?.(value);
   }
 
   /** Receives every message later published to `topic`. */
   subscribe(topic: string): void | Promise<void> {
-    let topics = subscriptions.get(this);
-    if (topics === undefined) {
-      topics = new Set();
-      subscriptions.set(this, topics);
-    }
-    topics.add(topic);
-    return this.application.broker.subscribe(topic, this.#connection());
+    const connection = this.#open();
+    this.#topics ??= new Set();
+    this.#topics.add(topic);
+    return this.application.broker.subscribe(topic, connection);
   }
 
   /** Stops receiving `topic`. */
   unsubscribe(topic: string): void | Promise<void> {
-    subscriptions.get(this)?.delete(topic);
-    const connection = connections.get(this);
+    this.#topics?.delete(topic);
+    const connection = this.#connection;
     if (connection) return this.application.broker.unsubscribe(topic, connection);
   }
 
   /** The code of the peer's Close frame, or null if it sent none. */
   get closeCode(): number | null {
-    return connections.get(this)?.closeCode ?? null;
+    return this.#connection?.closeCode ?? null;
   }
 
   /** The reason of the peer's Close frame, or null if it sent none. */
   get closeReason(): string | null {
-    return connections.get(this)?.closeReason ?? null;
+    return this.#connection?.closeReason ?? null;
   }
 
   /** The subprotocol agreed in the handshake, or null. */
   get selectedSubprotocol(): string | null {
-    return selected.get(this) ?? null;
+    return this.#subprotocol;
   }
 
-  #connection(): WebSocketConnection {
-    const connection = connections.get(this);
+  #open(): WebSocketConnection {
+    const connection = this.#connection;
     if (connection === undefined) throw new WebSocketClosedError('the WebSocket is not open');
     return connection;
   }
-}
-
-const selected = new WeakMap<WebSocketHandler, string>();
-
-/** @internal Records the subprotocol chosen in the handshake. */
-export function setSelectedSubprotocol(handler: WebSocketHandler, subprotocol: string): void {
-  selected.set(handler, subprotocol);
 }

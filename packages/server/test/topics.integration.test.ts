@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextLoop } from 'node:timers/promises';
@@ -117,5 +118,73 @@ describe('slow consumers', () => {
     await until(() => readers.every((r) => r.received.length === published), 'every message');
     for (const r of readers) expect(r.ws.readyState).toBe(WebSocket.OPEN);
     for (const socket of stalled) socket.destroy();
+  });
+
+  it('batches what handlers send in one turn of the event loop into one write per socket', async () => {
+    class Burst extends WebSocketHandler {
+      override open(): void {
+        this.subscribe('all');
+      }
+      override onMessage(message: string | Uint8Array): void {
+        if (message !== 'burst') return;
+        void this.writeMessage('a');
+        void this.writeMessage('b');
+        this.application.publish('all', 'c');
+      }
+    }
+    const app = new Application([['/burst', Burst]], { logger: silentLogger });
+    apps.push(app);
+    const server = createServer();
+    // Counts the socket-level writes (node:stream's _write/_writev) on each upgraded socket.
+    type Counted = Socket & { writes: number };
+    const sockets: Counted[] = [];
+    server.on('upgrade', (_req, raw: Socket) => {
+      const socket = raw as Counted & {
+        _write: (...args: unknown[]) => void;
+        _writev?: (...args: unknown[]) => void;
+      };
+      socket.writes = 0;
+      const write = socket._write;
+      const writev = socket._writev;
+      socket._write = function (this: Socket, ...args: unknown[]) {
+        socket.writes++;
+        return write.apply(this, args);
+      };
+      if (writev) {
+        socket._writev = function (this: Socket, ...args: unknown[]) {
+          socket.writes++;
+          return writev.apply(this, args);
+        };
+      }
+      sockets.push(socket);
+    });
+    app.attach(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const open = (): Promise<{ ws: WebSocket; received: string[] }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/burst`);
+        const received: string[] = [];
+        ws.on('message', (data: Buffer) => received.push(data.toString()));
+        ws.once('open', () => resolve({ ws, received }));
+        ws.once('error', reject);
+      });
+    try {
+      const a = await open();
+      const b = await open();
+      await until(() => app.connectionCount === 2, 'two connections');
+      for (const socket of sockets) socket.writes = 0; // the 101 responses
+      a.ws.send('burst');
+      await until(() => a.received.length === 3 && b.received.length === 1, 'every message');
+      expect(a.received).toEqual(['a', 'b', 'c']);
+      expect(b.received).toEqual(['c']);
+      // Three frames to A and one to B, each socket's in a single write.
+      expect(sockets.map((socket) => socket.writes)).toEqual([1, 1]);
+      a.ws.close();
+      b.ws.close();
+    } finally {
+      await app.close(500);
+      server.close();
+    }
   });
 });
