@@ -1,8 +1,9 @@
 // Server benchmark: @gale/server against ws and Tornado, in one run, with one load generator
 // (bench/loadgen.mjs, which shares no parser with any of them). Each measurement gets a fresh
 // server process, so that RSS and CPU figures belong to that server alone; the measurements are
-// interleaved (each one on every server before the next) so that drift on a shared machine hits
-// all servers alike.
+// interleaved (each one on every server before the next, and round after round) so that drift
+// on a shared machine hits all servers alike, and the table shows each figure's median over the
+// rounds (every round's figures are in the JSON).
 //
 //   pnpm --filter @gale/server bench           (or: node bench/bench.mjs in packages/server)
 //
@@ -11,10 +12,12 @@
 //
 //   BENCH_SERVERS=ws,tornado,gale    which servers (those unavailable are skipped)
 //   BENCH_ONLY=echo,fanout,idle,sessions   which measurements
+//   BENCH_ROUNDS=3          rounds of each measurement but idle memory (BENCH_IDLE_ROUNDS=1)
 //   BENCH_DURATION_MS=3000  BENCH_WARMUP_MS=500     per echo and sessions measurement
 //   BENCH_CONNECTIONS=50    BENCH_ECHO_SIZES=32,1024,65536    BENCH_ECHO_TEXT_SIZES=32
 //   BENCH_FANOUT_SUBSCRIBERS=1000  BENCH_FANOUT_MESSAGES=100  BENCH_FANOUT_SIZE=32
 //   BENCH_IDLE_CONNECTIONS=10000   (needs ulimit -n above that, for this shell's processes)
+//   BENCH_IDLE_MS=60000     idle time before the second idle-memory reading (0: none)
 //   BENCH_SESSIONS_CONCURRENCY=50
 //   PYTHON=/usr/bin/python3         an interpreter that can import tornado
 
@@ -36,6 +39,9 @@ const numbers = (/** @type {string} */ list) =>
     .filter((s) => s.trim() !== '')
     .map(Number);
 
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
+const IDLE_ROUNDS = Number(env.BENCH_IDLE_ROUNDS ?? 1);
+const IDLE_MS = Number(env.BENCH_IDLE_MS ?? 60_000);
 const DURATION_MS = Number(env.BENCH_DURATION_MS ?? 3000);
 const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 500);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
@@ -174,6 +180,21 @@ const cpuMetrics = /** @type {[string, string][]} */ ([
   ['loadgenCpu', 'load generator CPU, cores'],
 ]);
 
+/**
+ * Adds `<key>PerServerCore`: the rate per second of server CPU time. On a machine where the load
+ * generator and the server share few cores, a server that needs less CPU leaves more to the load
+ * generator, and the raw rate then measures both; this one is the server's alone.
+ *
+ * @param {Record<string, number>} result
+ * @param {string} key
+ */
+function perCore(result, key) {
+  const rate = result[key];
+  const cores = result.serverCpu;
+  if (typeof rate !== 'number' || typeof cores !== 'number' || !(cores > 0)) return result;
+  return { ...result, [`${key}PerServerCore`]: rate / cores };
+}
+
 /** @type {Measurement[]} */
 const measurements = [
   ...[
@@ -183,18 +204,22 @@ const measurements = [
     id: `echo-${text ? 'text' : 'binary'}-${size}`,
     label: `echo ${sizeLabel(size)} ${text ? 'text' : 'binary'}, ${CONNECTIONS} connections`,
     kind: 'echo',
-    run: (/** @type {RunningServer} */ s) =>
-      echo({
-        url: `ws://127.0.0.1:${s.port}/echo`,
-        connections: CONNECTIONS,
-        size,
-        text,
-        durationMs: DURATION_MS,
-        warmupMs: WARMUP_MS,
-        pid: s.pid,
-      }),
+    run: async (/** @type {RunningServer} */ s) =>
+      perCore(
+        await echo({
+          url: `ws://127.0.0.1:${s.port}/echo`,
+          connections: CONNECTIONS,
+          size,
+          text,
+          durationMs: DURATION_MS,
+          warmupMs: WARMUP_MS,
+          pid: s.pid,
+        }),
+        'roundTripsPerSec',
+      ),
     metrics: /** @type {[string, string][]} */ ([
       ['roundTripsPerSec', 'round trips/s'],
+      ['roundTripsPerSecPerServerCore', 'round trips per second of server CPU'],
       ['p50Ms', 'p50 latency, ms (lower is better)'],
       ['p99Ms', 'p99 latency, ms (lower is better)'],
       ...cpuMetrics,
@@ -222,11 +247,16 @@ const measurements = [
       idleMemory({
         url: `ws://127.0.0.1:${s.port}/echo`,
         connections: IDLE_CONNECTIONS,
+        idleMs: IDLE_MS,
         pid: s.pid,
         ...(s.gcSignal ? { gcSignal: s.gcSignal } : {}),
       }),
     metrics: [
-      ['rssBytesPerConnection', 'RSS bytes per connection (lower is better)'],
+      [
+        'rssIdleBytesPerConnection',
+        `RSS bytes per connection after ${IDLE_MS / 1000} s idle (lower is better)`,
+      ],
+      ['rssBytesPerConnection', 'RSS bytes per connection right after opening (lower is better)'],
       ['rssBeforeBytes', 'RSS before, bytes'],
     ],
   },
@@ -234,15 +264,22 @@ const measurements = [
     id: 'sessions',
     label: `sessions (connect, echo, close), ${SESSIONS_CONCURRENCY} at a time`,
     kind: 'sessions',
-    run: (s) =>
-      sessions({
-        url: `ws://127.0.0.1:${s.port}/echo`,
-        durationMs: DURATION_MS,
-        warmupMs: WARMUP_MS,
-        concurrency: SESSIONS_CONCURRENCY,
-        pid: s.pid,
-      }),
-    metrics: [['sessionsPerSec', 'sessions/s'], ...cpuMetrics],
+    run: async (s) =>
+      perCore(
+        await sessions({
+          url: `ws://127.0.0.1:${s.port}/echo`,
+          durationMs: DURATION_MS,
+          warmupMs: WARMUP_MS,
+          concurrency: SESSIONS_CONCURRENCY,
+          pid: s.pid,
+        }),
+        'sessionsPerSec',
+      ),
+    metrics: [
+      ['sessionsPerSec', 'sessions/s'],
+      ['sessionsPerSecPerServerCore', 'sessions per second of server CPU'],
+      ...cpuMetrics,
+    ],
   },
 ].filter((m) => ONLY.includes(m.kind));
 
@@ -252,31 +289,57 @@ if (tornado === null && SERVERS.includes('tornado')) {
   skipped['tornado'] = 'no python3 can import tornado (apt-get install python3-tornado)';
 }
 
-/** @type {{ id: string, label: string, results: Record<string, any> }[]} */
+/** The median of each numeric key over the rounds that did not fail. @param {any[]} rounds */
+function medians(rounds) {
+  const ok = rounds.filter((r) => !r.error);
+  if (ok.length === 0) return rounds[0];
+  /** @type {Record<string, number>} */
+  const out = {};
+  for (const key of Object.keys(ok[0])) {
+    const values = ok.map((r) => r[key]).filter((v) => typeof v === 'number');
+    values.sort((a, b) => a - b);
+    const mid = values.length >> 1;
+    out[key] = values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  }
+  return out;
+}
+
+/** @type {{ id: string, label: string, results: Record<string, any>, rounds: Record<string, any[]> }[]} */
 const results = [];
 for (const measurement of measurements) {
-  /** @type {Record<string, any>} */
-  const row = {};
-  for (const { name, start } of servers) {
-    if (name in skipped) continue;
-    let server = null;
-    try {
-      server = await start();
-      if (server === null) {
-        skipped[name] = 'not available yet';
-        continue;
+  /** @type {Record<string, any[]>} */
+  const rounds = {};
+  const count = measurement.kind === 'idle' ? IDLE_ROUNDS : ROUNDS;
+  for (let round = 1; round <= count; round++) {
+    for (const { name, start } of servers) {
+      if (name in skipped) continue;
+      let server = null;
+      let result;
+      try {
+        server = await start();
+        if (server === null) {
+          skipped[name] = 'not available yet';
+          continue;
+        }
+        process.stderr.write(
+          `${measurement.label}, round ${round}/${count} — ${name} (pid ${server.pid}) … `,
+        );
+        result = await measurement.run(server);
+        process.stderr.write('done\n');
+      } catch (error) {
+        result = { error: /** @type {Error} */ (error).message };
+        process.stderr.write(`failed: ${result.error}\n`);
+      } finally {
+        await server?.stop();
       }
-      process.stderr.write(`${measurement.label} — ${name} (pid ${server.pid}) … `);
-      row[name] = await measurement.run(server);
-      process.stderr.write('done\n');
-    } catch (error) {
-      row[name] = { error: /** @type {Error} */ (error).message };
-      process.stderr.write(`failed: ${row[name].error}\n`);
-    } finally {
-      await server?.stop();
+      rounds[name] ??= [];
+      rounds[name].push(result);
     }
   }
-  results.push({ id: measurement.id, label: measurement.label, results: row });
+  /** @type {Record<string, any>} */
+  const row = {};
+  for (const [name, list] of Object.entries(rounds)) row[name] = medians(list);
+  results.push({ id: measurement.id, label: measurement.label, results: row, rounds });
 }
 
 /** @param {number | undefined} n */
@@ -328,6 +391,9 @@ const wsVersion = JSON.parse(
   readFileSync(join(packageDir, 'node_modules', 'ws', 'package.json'), 'utf8'),
 ).version;
 const config = {
+  rounds: ROUNDS,
+  idleRounds: IDLE_ROUNDS,
+  idleMs: IDLE_MS,
   durationMs: DURATION_MS,
   warmupMs: WARMUP_MS,
   connections: CONNECTIONS,
@@ -342,12 +408,24 @@ const config = {
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 console.log(
   `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''} on Node ` +
-    `${process.version}, ${cpus().length} × ${cpuModel}; load generator in this process\n`,
+    `${process.version}, ${cpus().length} × ${cpuModel}; load generator in this process; ` +
+    `medians of ${ROUNDS} rounds (idle memory: ${IDLE_ROUNDS})\n`,
 );
 console.log(lines.join('\n'));
 for (const [name, reason] of Object.entries(skipped)) console.log(`\n${name} skipped: ${reason}`);
 // On a 2-core machine the load generator and the server share the CPU: a figure is only the
 // server's limit while the load generator has spare time.
+for (const { label, rounds } of results) {
+  for (const [name, list] of Object.entries(rounds)) {
+    const failed = list.filter((r) => r.error);
+    if (failed.length > 0 && failed.length < list.length) {
+      console.log(
+        `\nnote: ${label}, ${name}: ${failed.length} of ${list.length} rounds failed and are ` +
+          `left out of the median (${failed[0].error})`,
+      );
+    }
+  }
+}
 for (const { label, results: row } of results) {
   for (const [name, result] of Object.entries(row)) {
     if (result?.loadgenCpu >= 0.9) {

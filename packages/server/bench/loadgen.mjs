@@ -811,6 +811,12 @@ export function readRss(pid) {
  * must allow enough file descriptors (ulimit -n) in both processes; this checks the limits
  * first and says so.
  *
+ * Two figures: right after the connections opened (and a forced collection), and after `idleMs`
+ * with nothing happening (both readings, before and after, wait that long). They differ for V8:
+ * opening thousands of connections at once grows its young generation to the maximum, and it
+ * gives that memory back only when its memory reducer runs, some 10–40 s after allocation
+ * stops. The first figure is a burst of handshakes; the second is what an idle server holds.
+ *
  * @param {object} options
  * @param {string} options.url
  * @param {number} [options.connections]
@@ -818,10 +824,12 @@ export function readRss(pid) {
  * @param {number} [options.batch]  handshakes in flight at once
  * @param {number} [options.baseline]
  * @param {number} [options.settleMs]
+ * @param {number} [options.idleMs]  0 skips the second figure
  * @param {NodeJS.Signals} [options.gcSignal]  sent to the server before each reading, if it
  *   collects garbage on that signal (the peers do on SIGUSR2); a process without a handler dies
  * @returns {Promise<{ rssBytesPerConnection: number, rssBeforeBytes: number,
- *   rssAfterBytes: number, measuredConnections: number }>}
+ *   rssAfterBytes: number, measuredConnections: number, rssIdleBytesPerConnection?: number,
+ *   rssIdleBeforeBytes?: number, rssIdleAfterBytes?: number }>}
  */
 export async function idleMemory({
   url,
@@ -830,9 +838,11 @@ export async function idleMemory({
   batch = 100,
   baseline = Math.min(100, Math.floor(connections / 10)),
   settleMs = 1_000,
+  idleMs = 60_000,
   gcSignal,
 }) {
   requireCount({ connections, pid, batch, baseline, settleMs });
+  if (!(idleMs >= 0)) throw new RangeError('idleMs must be 0 or more');
   if (baseline >= connections) throw new RangeError('baseline must be below connections');
   const target = parseTarget(url);
   const needed = connections + 64;
@@ -868,9 +878,13 @@ export async function idleMemory({
     watch(await openMany(target, baseline, { batch, pid }));
     await settle();
     const rssBeforeBytes = readRss(pid);
+    if (idleMs > 0) await sleep(idleMs);
+    const rssIdleBeforeBytes = readRss(pid);
     watch(await openMany(target, connections - baseline, { batch, pid }));
     await settle();
     const rssAfterBytes = readRss(pid);
+    if (idleMs > 0) await sleep(idleMs);
+    const rssIdleAfterBytes = readRss(pid);
     if (dropped > 0) throw new Error(`the server dropped ${dropped} idle connections`);
     const measuredConnections = connections - baseline;
     return {
@@ -878,6 +892,14 @@ export async function idleMemory({
       rssBeforeBytes,
       rssAfterBytes,
       measuredConnections,
+      ...(idleMs > 0
+        ? {
+            rssIdleBytesPerConnection:
+              (rssIdleAfterBytes - rssIdleBeforeBytes) / measuredConnections,
+            rssIdleBeforeBytes,
+            rssIdleAfterBytes,
+          }
+        : {}),
     };
   } finally {
     await closeAll(conns, 30_000);
