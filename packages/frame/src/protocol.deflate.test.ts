@@ -26,7 +26,10 @@ function pair(client: DeflateOptions = {}, server: DeflateOptions = {}) {
   };
 }
 
-function transfer(from: Protocol, to: Protocol): { events: ProtocolEvent[]; wire: Buffer } {
+function transfer(
+  from: Protocol,
+  to: Protocol,
+): { events: readonly ProtocolEvent[]; wire: Buffer } {
   const wire = Buffer.concat(from.dataToSend());
   // Deliver in 1,000-byte reads, as a socket might.
   for (let pos = 0; pos < wire.length; pos += 1000)
@@ -78,7 +81,7 @@ describe('12–13. permessage-deflate through the protocol', () => {
       const expected = messages.map((m) =>
         typeof m === 'string' ? { type: 'text', data: m } : { type: 'binary', data: toHex(m) },
       );
-      const normalize = (events: ProtocolEvent[]) =>
+      const normalize = (events: readonly ProtocolEvent[]) =>
         events.map((e) => (e.type === 'binary' ? { type: 'binary', data: toHex(e.data) } : e));
       expect(normalize(up.events)).toEqual(expected);
       expect(normalize(down.events)).toEqual(expected);

@@ -56,7 +56,7 @@ function fragmentsOf(data: Uint8Array, cuts: number[]): Uint8Array[] {
   return out;
 }
 
-function normalize(events: ProtocolEvent[]): unknown[] {
+function normalize(events: readonly ProtocolEvent[]): unknown[] {
   return events
     .filter((e) => e.type === 'text' || e.type === 'binary')
     .map((e) =>
