@@ -5,6 +5,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import {
   acceptDeflateResponse,
+  corkUntilImmediate,
   type DeflateOptions,
   HandshakeError as FrameHandshakeError,
   generateKey,
@@ -282,7 +283,6 @@ export class NodeTransport implements Transport {
   readonly #protocol: Protocol;
   readonly #handlers: TransportHandlers;
   readonly #closeTimeout: number;
-  #corked = false;
   #transportClosed = false;
   #error: Error | undefined;
   #closeCode = 1006;
@@ -460,29 +460,17 @@ export class NodeTransport implements Transport {
     if (track) return done ?? rejected(new WebSocketClosedError());
   }
 
-  // Writes are corked until the event loop's check phase (setImmediate): all the messages of
-  // one turn of the loop leave in one writev, and those of every connection in this process
-  // together, after every socket that was readable has been read.
+  // Everything written in one turn of the event loop leaves in one writev, after the turn's reads
+  // (corkUntilImmediate), together with the other connections' writes of this process.
   #write(
     chunks: readonly Uint8Array[],
     callback: ((error?: Error | null) => void) | undefined,
   ): void {
     const socket = this.#socket;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      if (corked.length === 0) setImmediate(uncorkAll);
-      corked.push(this);
-    }
+    corkUntilImmediate(socket);
     const last = chunks.length - 1;
     for (let i = 0; i < last; i++) socket.write(chunks[i]!);
     socket.write(chunks[last]!, callback);
-  }
-
-  /** @internal */
-  uncork(): void {
-    this.#corked = false;
-    this.#socket.uncork();
   }
 
   // §7.1.1: the server closes the TCP connection first; if it does not within the close timeout
@@ -535,15 +523,6 @@ export class NodeTransport implements Transport {
     };
     this.#handlers.closed(info);
   }
-}
-
-// Transports corked in this turn of the event loop, uncorked together by one setImmediate.
-let corked: NodeTransport[] = [];
-
-function uncorkAll(): void {
-  const list = corked;
-  corked = []; // a write made while uncorking schedules the next round, not this one
-  for (const transport of list) transport.uncork();
 }
 
 function socketOnData(this: SocketWithTransport, chunk: Buffer): void {

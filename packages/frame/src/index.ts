@@ -1,5 +1,6 @@
 export { type CloseReason, type CloseStatus, parseClose, serializeClose } from './close.js';
 export { CloseCode, type CloseCodeName, isValidCloseCode } from './close-code.js';
+export { corkUntilImmediate } from './cork.js';
 export {
   ConnectionClosedError,
   type ErrorCode,

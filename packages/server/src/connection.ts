@@ -1,5 +1,11 @@
 import type { Duplex } from 'node:stream';
-import { CloseCode, type Protocol, type ProtocolEvent, State } from '@gale/frame';
+import {
+  CloseCode,
+  corkUntilImmediate,
+  type Protocol,
+  type ProtocolEvent,
+  State,
+} from '@gale/frame';
 import { WebSocketClosedError } from './errors.js';
 import type { ResolvedSettings } from './settings.js';
 
@@ -32,13 +38,12 @@ const NOOP = (): void => {};
 type Queued = ProtocolEvent | { readonly type: 'transport-closed' };
 const TRANSPORT_CLOSED: Queued = { type: 'transport-closed' };
 
-// Flag bits of WebSocketConnection#flags: one number rather than five fields per connection.
+// Flag bits of WebSocketConnection#flags: one number rather than a field each per connection.
 const BUSY = 1; // a message is being handled (or open() has not resolved): queue the rest
-const CORKED = 2;
-const TRANSPORT_GONE = 4;
-const CLOSE_NOTIFIED = 8;
-const FAILED_BY_HANDLER = 16;
-const DISPATCHING = 32; // inside #dispatch: what arrives meanwhile waits its turn in #queue
+const TRANSPORT_GONE = 2;
+const CLOSE_NOTIFIED = 4;
+const FAILED_BY_HANDLER = 8;
+const DISPATCHING = 16; // inside #dispatch: what arrives meanwhile waits its turn in #queue
 
 /**
  * The I/O adapter for one WebSocket: moves bytes between a socket and a `@gale/frame` Protocol,
@@ -321,30 +326,17 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     if (track) return done ?? Promise.resolve();
   }
 
-  // Writes are corked until the event loop's check phase (setImmediate): all the messages for a
-  // socket in one turn of the loop leave in one writev, and the replies to every socket that was
-  // readable in one poll leave together after them, which on a busy server means fewer wake-ups
-  // of the peers than writing each reply as its request is read.
+  // Everything written in one turn of the event loop leaves in one writev, after the turn's reads
+  // (corkUntilImmediate): on a busy server, fewer wake-ups of the peers than a write per reply.
   #write(
     chunks: readonly Uint8Array[],
     callback: ((error?: Error | null) => void) | undefined,
   ): void {
     const socket = this.socket;
-    if (!(this.#flags & CORKED)) {
-      this.#flags |= CORKED;
-      socket.cork();
-      if (corked.length === 0) setImmediate(uncorkAll);
-      corked.push(this);
-    }
+    corkUntilImmediate(socket);
     const last = chunks.length - 1;
     for (let i = 0; i < last; i++) socket.write(chunks[i]);
     socket.write(chunks[last], callback);
-  }
-
-  /** @internal */
-  uncork(): void {
-    this.#flags &= ~CORKED;
-    this.socket.uncork();
   }
 
   // A peer that does not read makes the send buffer grow: past the limit it is closed with 1008
@@ -421,15 +413,6 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
       this.#host.logException(this.delegate, error, 'onClose');
     }
   }
-}
-
-// Connections corked in this turn of the event loop, uncorked together by one setImmediate.
-let corked: WebSocketConnection[] = [];
-
-function uncorkAll(): void {
-  const list = corked;
-  corked = []; // a write made while uncorking schedules the next round, not this one
-  for (const connection of list) connection.uncork();
 }
 
 const kConnection = Symbol('gale.connection');
