@@ -18,14 +18,13 @@
 //   BENCH_CONNECTIONS=1,50
 //   BENCH_PAYLOADS=binary:32,text:1024,binary:65536
 
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { startPeer } from '@gale/test-utils';
 import { WebSocket } from 'ws';
 import { websocketConnect } from '../dist/index.node.js';
 
@@ -53,49 +52,13 @@ const PAYLOADS = (env.BENCH_PAYLOADS ?? 'binary:32,text:1024,binary:65536')
 
 // ─── The server, in a child process ──────────────────────────────────────────────────────────
 
-/** Spawns the ws echo peer and reads its `LISTENING <port>` line. */
-async function startServer() {
-  const child = spawn(
+/** Spawns the ws echo peer (@gale/server's), which prints `LISTENING <port>`. */
+function startServer() {
+  return startPeer(
     process.execPath,
     [join(here, '..', '..', 'server', 'bench', 'peers', 'ws-echo.mjs'), '0'],
-    {
-      cwd: packageDir,
-      env: { ...env, WS_ECHO_DEFLATE: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { cwd: packageDir, env: { WS_ECHO_DEFLATE: '0' } },
   );
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('ws-echo.mjs did not start in 15 s')), 15_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const match = /^LISTENING (\d+)$/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`ws-echo.mjs exited with ${code}: ${stderr.trim()}`));
-    });
-  });
-  return {
-    port,
-    pid: /** @type {number} */ (child.pid),
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const result = await Promise.race([exited, sleep(5000, 'timeout')]);
-      if (result === 'timeout') {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
-  };
 }
 
 // ─── The clients ─────────────────────────────────────────────────────────────────────────────

@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { assertTornado, PYTHON } from '@gale/test-utils';
+import { assertTornado, type PeerProcess, PYTHON, startPeer } from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientConnection, HandshakeError, websocketConnect } from '../src/index.node.ts';
 
@@ -15,9 +13,8 @@ const ECHO_SERVER = fileURLToPath(
 );
 const MiB = 1024 * 1024;
 
-let tornado: ChildProcess | undefined;
+let tornado: PeerProcess | undefined;
 let tornadoPort = 0;
-let tornadoStderr = '';
 
 // A TCP proxy in front of Tornado that counts the bytes going each way and keeps the start of
 // what the server sent, so that tests can see the wire (compression, the 101's headers).
@@ -34,36 +31,12 @@ const proxySockets = new Set<Socket>();
 beforeAll(async () => {
   assertTornado(); // missing Tornado fails this file, never skips it
 
-  const child = spawn(
+  tornado = await startPeer(
     PYTHON,
     [ECHO_SERVER, '0', '--subprotocols', 'chat,superchat', '--reject-origin'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { timeoutMs: 20_000 },
   );
-  tornado = child;
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    tornadoStderr = (tornadoStderr + chunk).slice(-4000);
-  });
-  tornadoPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('tornado_echo.py did not start in 20 s')),
-      20_000,
-    );
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /^LISTENING (\d+)$/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`tornado_echo.py exited with ${code}: ${tornadoStderr.trim()}`));
-    });
-  });
+  tornadoPort = tornado.port;
 
   proxy = createServer((client) => {
     const tap: Tap = { toServer: 0, toClient: 0, head: '' };
@@ -95,13 +68,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const socket of proxySockets) socket.destroy();
   if (proxy) await new Promise<void>((resolve) => proxy!.close(() => resolve()));
-  if (tornado && tornado.exitCode === null && tornado.signalCode === null) {
-    const exited = new Promise((resolve) => tornado!.once('exit', resolve));
-    tornado.kill('SIGTERM');
-    const timer = setTimeout(() => tornado?.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await tornado?.stop();
 });
 
 const connections: ClientConnection[] = [];

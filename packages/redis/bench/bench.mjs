@@ -7,14 +7,12 @@
 //   pnpm --filter @gale/redis bench      (after pnpm build)
 //
 // Environment: BENCH_MESSAGES=200, BENCH_SIZE=32, BENCH_ROUNDS=5, BENCH_SUBSCRIBERS=1000.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { websocketConnect } from '@gale/client';
-import { startRedis } from '@gale/test-utils';
+import { startPeer, startRedis } from '@gale/test-utils';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
@@ -22,18 +20,9 @@ const SIZE = Number(process.env.BENCH_SIZE ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 
-function startInstance(env) {
-  const child = spawn(process.execPath, [join(here, 'instance.mjs')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const match = /^LISTENING (\d+)$/.exec(line);
-      if (match) resolve({ child, url: `ws://127.0.0.1:${match[1]}/fanout` });
-    });
-    child.once('exit', (code) => reject(new Error(`instance exited with ${code}`)));
-  });
+async function startInstance(env) {
+  const peer = await startPeer(process.execPath, [join(here, 'instance.mjs')], { env });
+  return { ...peer, url: `ws://127.0.0.1:${peer.port}/fanout` };
 }
 
 async function scenario(name, instances) {

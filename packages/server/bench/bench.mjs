@@ -21,13 +21,12 @@
 //   BENCH_SESSIONS_CONCURRENCY=50
 //   PYTHON=/usr/bin/python3         an interpreter that can import tornado
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { startPeer } from '@gale/test-utils';
 import { echo, fanout, idleMemory, sessions } from './loadgen.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -68,48 +67,10 @@ const ONLY = (env.BENCH_ONLY ?? 'echo,fanout,idle,sessions').split(',');
  *
  * @param {string} command
  * @param {string[]} args
- * @param {NodeJS.ProcessEnv} [extraEnv]
  * @returns {Promise<RunningServer>}
  */
-async function startProcess(command, args, extraEnv = {}) {
-  const child = spawn(command, args, {
-    cwd: packageDir,
-    env: { ...env, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const lines = createInterface({ input: child.stdout });
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start in 15 s`)), 15_000);
-    lines.on('line', (line) => {
-      const match = /^LISTENING (\d+)$/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
-    });
-  });
-  return {
-    port,
-    pid: /** @type {number} */ (child.pid),
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const result = await Promise.race([exited, sleep(5000, 'timeout')]);
-      if (result === 'timeout') {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
-  };
+function startProcess(command, args) {
+  return startPeer(command, args, { cwd: packageDir });
 }
 
 async function startWs() {

@@ -1,4 +1,9 @@
 export { launchChromium } from './chromium.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
-export { type ServerProcess, startServer } from './server-process.js';
+export {
+  type PeerProcess,
+  type ServerProcess,
+  startPeer,
+  startServer,
+} from './server-process.js';
 export { assertTornado, PYTHON } from './tornado.js';

@@ -41,3 +41,68 @@ export async function startServer(
       }),
   };
 }
+
+/** A peer process that printed `LISTENING <port>` (the benchmark and interop peers). */
+export interface PeerProcess {
+  readonly port: number;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** SIGTERM, then SIGKILL if it has not exited within 5 s. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `command args` and resolves once it prints a `LISTENING <port>` line; rejects with the
+ * end of its stderr if it exits first, or after `timeoutMs`.
+ */
+export async function startPeer(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<PeerProcess> {
+  const { env = {}, cwd, timeoutMs = 15_000 } = options;
+  const name = args.find((arg) => /\.(m?js|py)$/.test(arg)) ?? command;
+  const child = spawn(command, [...args], {
+    ...(cwd === undefined ? {} : { cwd }),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start in ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /^LISTENING (\d+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}: ${stderr.trim()}`));
+    });
+  });
+  return {
+    port,
+    pid: child.pid!,
+    child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
