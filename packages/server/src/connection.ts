@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   CloseCode,
@@ -320,10 +321,35 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
       !(this.#flags & TRANSPORT_GONE) &&
       !this.socket.writableEnded
     ) {
-      this.socket.end();
-      this.#armCloseTimer();
+      this.#closeTransport();
     }
     if (track) return done ?? Promise.resolve();
+  }
+
+  // RFC 6455 §7.1.1: once both Close frames have passed, the server closes TCP first. On a plain
+  // TCP socket whose bytes are all in the kernel, close() is enough, as in Tornado: the kernel
+  // sends them and then FIN, and the connection ends without a shutdown() and a wait for the
+  // peer's FIN. Otherwise end() and let the peer's FIN (or the close timer) finish it: bytes still
+  // queued in Node, TLS (close_notify), or a failure, where the peer may still be sending and
+  // close() with unread bytes would reset the connection and lose our Close frame.
+  #closeTransport(): void {
+    const socket = this.socket;
+    const protocol = this.protocol;
+    if (
+      protocol.closeReceived &&
+      protocol.closeSent &&
+      protocol.error === null &&
+      socket instanceof Socket &&
+      !(socket as Socket & { encrypted?: boolean }).encrypted
+    ) {
+      while (socket.writableCorked > 0) socket.uncork();
+      if (socket.writableLength === 0) {
+        socket.destroy();
+        return;
+      }
+    }
+    socket.end();
+    this.#armCloseTimer();
   }
 
   // Everything written in one turn of the event loop leaves in one writev, after the turn's reads

@@ -479,6 +479,46 @@ describe('closing', () => {
       expect(result).toEqual({ code: 1001, reason: 'going away' });
   });
 
+  it('closes TCP as soon as both Close frames have passed, without waiting for the client', async () => {
+    // RFC 6455 §7.1.1: the server closes the TCP connection first. A client that keeps its side
+    // open (allowHalfOpen) must still get the whole Close frame, then EOF, and the handler's
+    // onClose must run now, not when the close timeout (an hour here) runs out.
+    let handlerClosed!: (code: number | null) => void;
+    const onCloseRan = new Promise<number | null>((resolve) => {
+      handlerClosed = resolve;
+    });
+    class Recording extends WebSocketHandler {
+      override onClose(): void {
+        handlerClosed(this.closeCode);
+      }
+    }
+    const { port } = await serve([['/close', Recording]], { websocketCloseTimeout: 3600 });
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => {});
+    socket.write(
+      'GET /close HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    let received = Buffer.alloc(0);
+    const ended = new Promise<void>((resolve) => socket.on('end', () => resolve()));
+    let sentClose = false;
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const head = received.indexOf('\r\n\r\n');
+      if (!sentClose && head >= 0) {
+        sentClose = true;
+        received = received.subarray(head + 4);
+        // A masked Close frame with code 1000, masking key 0.
+        socket.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
+      }
+    });
+    expect(await onCloseRan).toBe(1000);
+    await ended;
+    expect([...received]).toEqual([0x88, 0x02, 0x03, 0xe8]);
+    expect(socket.writableEnded).toBe(false); // the client never closed its side
+    socket.destroy();
+  });
+
   it('Application.close() also ends upgrades still waiting in an async prepare()', async () => {
     let entered!: () => void;
     const inPrepare = new Promise<void>((resolve) => {
