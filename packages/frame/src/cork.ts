@@ -1,7 +1,14 @@
 import type { Writable } from 'node:stream';
 
-// Streams corked in this turn of the event loop, uncorked together by one setImmediate.
-let corked = new Set<Writable>();
+// Marks a stream corked by corkUntilImmediate in this turn: a flag on the stream, where a Set
+// of them would be rebuilt (and rehashed as it grows) every turn on a busy server.
+const kCorked = Symbol('gale.corkedUntilImmediate');
+type Corkable = Writable & { [kCorked]?: boolean };
+
+// Streams corked in this turn of the event loop, uncorked together by one setImmediate; the
+// other array is the one being uncorked (kept, emptied, for the next turn).
+let corked: Corkable[] = [];
+let spare: Corkable[] = [];
 
 /**
  * Corks `stream` until the event loop's check phase (`setImmediate`), once per turn however often
@@ -11,14 +18,22 @@ let corked = new Set<Writable>();
  * every readable socket leave together). A write made while uncorking waits for the next turn.
  */
 export function corkUntilImmediate(stream: Writable): void {
-  if (corked.has(stream)) return;
-  if (corked.size === 0) setImmediate(uncorkAll);
-  corked.add(stream);
+  const s = stream as Corkable;
+  if (s[kCorked] === true) return;
+  if (corked.length === 0) setImmediate(uncorkAll);
+  s[kCorked] = true;
+  corked.push(s);
   stream.cork();
 }
 
 function uncorkAll(): void {
   const streams = corked;
-  corked = new Set();
-  for (const stream of streams) stream.uncork();
+  corked = spare;
+  for (let i = 0; i < streams.length; i++) {
+    const stream = streams[i]!;
+    stream[kCorked] = false;
+    stream.uncork();
+  }
+  streams.length = 0;
+  spare = streams;
 }
