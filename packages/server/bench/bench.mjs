@@ -19,6 +19,8 @@
 //   BENCH_IDLE_CONNECTIONS=10000   (needs ulimit -n above that, for this shell's processes)
 //   BENCH_IDLE_MS=60000     idle time before the second idle-memory reading (0: none)
 //   BENCH_SESSIONS_CONCURRENCY=50
+//   BENCH_SESSIONS_LOADGEN=c    c: sessions by bench/sessions.c, built with $CC or cc (why in its
+//                               header; node's loop when no compiler); node: loadgen.mjs's loop
 //   PYTHON=/usr/bin/python3         an interpreter that can import tornado
 
 import { spawnSync } from 'node:child_process';
@@ -27,7 +29,14 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPeer } from '@gale/test-utils';
-import { echo, fanout, idleMemory, sessions } from './loadgen.mjs';
+import {
+  buildNativeSessions,
+  echo,
+  fanout,
+  idleMemory,
+  nativeSessions,
+  sessions,
+} from './loadgen.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = join(here, '..');
@@ -51,6 +60,7 @@ const FANOUT_MESSAGES = Number(env.BENCH_FANOUT_MESSAGES ?? 100);
 const FANOUT_SIZE = Number(env.BENCH_FANOUT_SIZE ?? 32);
 const IDLE_CONNECTIONS = Number(env.BENCH_IDLE_CONNECTIONS ?? 10_000);
 const SESSIONS_CONCURRENCY = Number(env.BENCH_SESSIONS_CONCURRENCY ?? 50);
+const SESSIONS_LOADGEN = env.BENCH_SESSIONS_LOADGEN ?? 'c';
 const SERVERS = (env.BENCH_SERVERS ?? 'ws,tornado,gale').split(',');
 const ONLY = (env.BENCH_ONLY ?? 'echo,fanout,idle,sessions').split(',');
 
@@ -157,6 +167,21 @@ function perCore(result, key) {
 }
 
 /** @type {Measurement[]} */
+/** The sessions loop in C (bench/sessions.c), or null for loadgen.mjs's loop in Node. */
+let sessionsProgram = null;
+/** Why sessions fell back to the Node loop, if they did. @type {string | null} */
+let sessionsNote = null;
+if (SESSIONS_LOADGEN !== 'c' && SESSIONS_LOADGEN !== 'node') {
+  throw new Error(`BENCH_SESSIONS_LOADGEN: expected c or node, got ${SESSIONS_LOADGEN}`);
+}
+if (SESSIONS_LOADGEN === 'c' && ONLY.includes('sessions')) {
+  const built = buildNativeSessions();
+  if (built.path === null) {
+    sessionsNote = `${built.reason}; the sessions were run by loadgen.mjs's Node loop instead`;
+  }
+  sessionsProgram = built.path;
+}
+
 const measurements = [
   ...[
     ...ECHO_SIZES.map((size) => ({ size, text: false })),
@@ -223,19 +248,23 @@ const measurements = [
   },
   {
     id: 'sessions',
-    label: `sessions (connect, echo, close), ${SESSIONS_CONCURRENCY} at a time`,
+    label: `sessions (connect, echo, close), ${SESSIONS_CONCURRENCY} at a time${sessionsProgram === null ? '' : ', C load generator'}`,
     kind: 'sessions',
-    run: async (s) =>
-      perCore(
-        await sessions({
-          url: `ws://127.0.0.1:${s.port}/echo`,
-          durationMs: DURATION_MS,
-          warmupMs: WARMUP_MS,
-          concurrency: SESSIONS_CONCURRENCY,
-          pid: s.pid,
-        }),
+    run: async (s) => {
+      const options = {
+        url: `ws://127.0.0.1:${s.port}/echo`,
+        durationMs: DURATION_MS,
+        warmupMs: WARMUP_MS,
+        concurrency: SESSIONS_CONCURRENCY,
+        pid: s.pid,
+      };
+      return perCore(
+        sessionsProgram === null
+          ? await sessions(options)
+          : await nativeSessions(sessionsProgram, options),
         'sessionsPerSec',
-      ),
+      );
+    },
     metrics: [
       ['sessionsPerSec', 'sessions/s'],
       ['sessionsPerSecPerServerCore', 'sessions per second of server CPU'],
@@ -365,15 +394,18 @@ const config = {
   fanoutSize: FANOUT_SIZE,
   idleConnections: IDLE_CONNECTIONS,
   sessionsConcurrency: SESSIONS_CONCURRENCY,
+  sessionsLoadGenerator: sessionsProgram === null ? 'node' : 'c',
 };
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 console.log(
   `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''} on Node ` +
-    `${process.version}, ${cpus().length} × ${cpuModel}; load generator in this process; ` +
+    `${process.version}, ${cpus().length} × ${cpuModel}; load generator in this process ` +
+    `(sessions: ${sessionsProgram === null ? 'in this process' : 'bench/sessions.c, in a child process'}); ` +
     `medians of ${ROUNDS} rounds (idle memory: ${IDLE_ROUNDS})\n`,
 );
 console.log(lines.join('\n'));
 for (const [name, reason] of Object.entries(skipped)) console.log(`\n${name} skipped: ${reason}`);
+if (sessionsNote !== null) console.log(`\nnote: ${sessionsNote}`);
 // On a 2-core machine the load generator and the server share the CPU: a figure is only the
 // server's limit while the load generator has spare time.
 for (const { label, rounds } of results) {

@@ -14,9 +14,13 @@
 // connection goes to 127.0.0.1. bench/bench.mjs drives these functions; each takes the server's
 // pid to sample its CPU time (and, for idleMemory, its RSS) from /proc.
 
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
 /** The opcodes this file sends or reads (RFC 6455 §5.2). */
 export const Opcode = /** @type {const} */ ({
@@ -1014,4 +1018,74 @@ export async function sessions({
   if (failure !== null) throw failure;
   usage ??= cpu.stop();
   return { sessionsPerSec: (completed / durationMs) * 1000, sessions: completed, ...usage };
+}
+
+/**
+ * Builds bench/sessions.c (the sessions loop in C; why in its header) with the system's C
+ * compiler, once per change of the source, into node_modules/.cache. Returns the program's path,
+ * or null, with the reason, when there is no compiler.
+ *
+ * @returns {{ path: string } | { path: null, reason: string }}
+ */
+export function buildNativeSessions() {
+  const source = fileURLToPath(new URL('./sessions.c', import.meta.url));
+  const cacheDir = fileURLToPath(new URL('../node_modules/.cache/gale-bench/', import.meta.url));
+  const path = join(cacheDir, 'sessions');
+  if (existsSync(path) && statSync(path).mtimeMs >= statSync(source).mtimeMs) return { path };
+  mkdirSync(cacheDir, { recursive: true });
+  const compiler = process.env.CC ?? 'cc';
+  const built = spawnSync(compiler, ['-O2', '-o', path, source], { encoding: 'utf8' });
+  if (built.error || built.status !== 0) {
+    return {
+      path: null,
+      reason: `${compiler} could not build bench/sessions.c: ${built.error?.message ?? built.stderr.trim()}`,
+    };
+  }
+  return { path };
+}
+
+/**
+ * {@link sessions}, run by the C program that {@link buildNativeSessions} built: the same
+ * sessions, checks and window, with the same result.
+ *
+ * @param {string} program
+ * @param {Parameters<typeof sessions>[0]} options
+ * @returns {ReturnType<typeof sessions>}
+ */
+export async function nativeSessions(
+  program,
+  {
+    url,
+    durationMs,
+    concurrency = 50,
+    size = 32,
+    warmupMs = Math.min(1000, durationMs / 4),
+    timeoutMs = 5_000,
+    pid,
+  },
+) {
+  requireCount({ durationMs, concurrency, size, warmupMs, timeoutMs });
+  const target = parseTarget(url);
+  const args = [target.port, target.path, concurrency, warmupMs, durationMs, size, timeoutMs];
+  if (pid !== undefined) args.push(pid);
+  const child = spawn(program, args.map(String), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text) => {
+    stdout += text;
+  });
+  child.stderr.setEncoding('utf8').on('data', (text) => {
+    stderr += text;
+  });
+  const [code, signal] = await once(child, 'close');
+  if (code !== 0) {
+    throw new Error(stderr.trim() || `bench/sessions.c exited with ${code ?? signal}`);
+  }
+  const result = JSON.parse(stdout);
+  return {
+    sessionsPerSec: (result.sessions / durationMs) * 1000,
+    sessions: result.sessions,
+    ...(result.serverCpu === undefined ? {} : { serverCpu: result.serverCpu }),
+    loadgenCpu: result.loadgenCpu,
+  };
 }
