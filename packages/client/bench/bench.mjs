@@ -18,7 +18,7 @@
 //   BENCH_CONNECTIONS=1,50
 //   BENCH_PAYLOADS=binary:32,text:1024,binary:65536
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -255,9 +255,27 @@ function median(values) {
   return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2;
 }
 
+// Linux reports /proc/<pid>/stat CPU times in clock ticks of 1/100 s (sysconf(_SC_CLK_TCK)).
+const CLOCK_TICKS_PER_SEC = 100;
+
 /**
- * One timed round: connect, warm up, count round trips, close. Also the client process's CPU
- * time per round trip over the timed window.
+ * The CPU time a process has used, in microseconds, or NaN where /proc is missing.
+ *
+ * @param {number} pid
+ */
+function processCpuMicros(pid) {
+  const path = `/proc/${pid}/stat`;
+  if (!existsSync(path)) return Number.NaN;
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC) * 1e6;
+}
+
+/**
+ * One timed round: connect, warm up, count round trips, close. Also the CPU time per round trip
+ * of the client process and of the server over the timed window: on a 2-core machine the two
+ * share the CPU, so a client that costs the server more per round trip shows up here.
  *
  * @param {(typeof clients)[number]} client
  * @param {string} url
@@ -269,13 +287,16 @@ async function measure(client, url, connections, payload) {
   try {
     if (WARMUP_MS > 0) await session.run(WARMUP_MS);
     const cpuBefore = process.cpuUsage();
+    const serverCpuBefore = processCpuMicros(server.pid);
     const started = process.hrtime.bigint();
     const roundTrips = await session.run(TIME_MS);
     const elapsedNs = Number(process.hrtime.bigint() - started);
     const cpu = process.cpuUsage(cpuBefore);
+    const serverCpu = processCpuMicros(server.pid) - serverCpuBefore;
     return {
       roundTripsPerSec: roundTrips / (elapsedNs / 1e9),
       clientCpuMicrosPerRoundTrip: (cpu.user + cpu.system) / Math.max(roundTrips, 1),
+      serverCpuMicrosPerRoundTrip: serverCpu / Math.max(roundTrips, 1),
     };
   } finally {
     await session.close();
@@ -292,27 +313,35 @@ try {
     for (const connections of CONNECTIONS) {
       const id = `echo-${text ? 'text' : 'binary'}-${size}-c${connections}`;
       const label = `${sizeLabel(size)} ${text ? 'text' : 'binary'}, ${connections} connection${connections === 1 ? '' : 's'}`;
-      /** @type {Record<string, { rounds: number[], cpu: number[] }>} */
-      const samples = Object.fromEntries(clients.map((c) => [c.name, { rounds: [], cpu: [] }]));
+      /** @type {Record<string, { rounds: number[], cpu: number[], serverCpu: number[] }>} */
+      const samples = Object.fromEntries(
+        clients.map((c) => [c.name, { rounds: [], cpu: [], serverCpu: [] }]),
+      );
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 === 0 ? clients : [...clients].reverse();
         for (const client of order) {
           process.stderr.write(`${label} — ${client.name}, round ${round + 1}/${ROUNDS} … `);
           const result = await measure(client, url, connections, payload);
-          const sample = /** @type {{ rounds: number[], cpu: number[] }} */ (samples[client.name]);
+          const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
+            samples[client.name]
+          );
           sample.rounds.push(result.roundTripsPerSec);
           sample.cpu.push(result.clientCpuMicrosPerRoundTrip);
+          sample.serverCpu.push(result.serverCpuMicrosPerRoundTrip);
           process.stderr.write(`${result.roundTripsPerSec.toFixed(0)} round trips/s\n`);
         }
       }
       /** @type {Record<string, any>} */
       const row = {};
       for (const { name } of clients) {
-        const sample = /** @type {{ rounds: number[], cpu: number[] }} */ (samples[name]);
+        const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
+          samples[name]
+        );
         row[name] = {
           medianRoundTripsPerSec: median(sample.rounds),
           bestRoundTripsPerSec: Math.max(...sample.rounds),
           medianClientCpuMicrosPerRoundTrip: median(sample.cpu),
+          medianServerCpuMicrosPerRoundTrip: median(sample.serverCpu),
           rounds: sample.rounds,
         };
       }
@@ -336,8 +365,8 @@ function fmt(n) {
 const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}×` : '—');
 
 const lines = [
-  '| echo | ws round trips/s | gale readMessage/writeMessage | ÷ ws | gale onMessage/send | ÷ ws | client CPU µs per round trip, gale / gale callback / ws |',
-  '|---|---:|---:|---:|---:|---:|---:|',
+  '| echo | ws round trips/s | gale readMessage/writeMessage | ÷ ws | gale onMessage/send | ÷ ws | client CPU µs per round trip, gale / gale callback / ws | server CPU µs per round trip, gale / gale callback / ws |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const { label, results: row } of results) {
   const { gale, galeCallback, ws } = row;
@@ -348,7 +377,10 @@ for (const { label, results: row } of results) {
       `${ratio(galeCallback.medianRoundTripsPerSec, ws.medianRoundTripsPerSec)} | ` +
       `${gale.medianClientCpuMicrosPerRoundTrip.toFixed(1)} / ` +
       `${galeCallback.medianClientCpuMicrosPerRoundTrip.toFixed(1)} / ` +
-      `${ws.medianClientCpuMicrosPerRoundTrip.toFixed(1)} |`,
+      `${ws.medianClientCpuMicrosPerRoundTrip.toFixed(1)} | ` +
+      `${gale.medianServerCpuMicrosPerRoundTrip.toFixed(1)} / ` +
+      `${galeCallback.medianServerCpuMicrosPerRoundTrip.toFixed(1)} / ` +
+      `${ws.medianServerCpuMicrosPerRoundTrip.toFixed(1)} |`,
   );
 }
 
