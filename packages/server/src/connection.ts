@@ -305,12 +305,16 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     let done: Promise<void> | undefined;
     if (chunks.length > 0 && !(this.#flags & TRANSPORT_GONE)) {
       if (track) {
-        done = new Promise<void>((resolve, reject) => {
-          this.#write(chunks, (error) =>
-            error ? reject(new WebSocketClosedError(undefined, { cause: error })) : resolve(),
-          );
+        const promise = new Promise<void>((resolve, reject) => {
+          // Node calls a write's callback asynchronously, after `promise` is assigned.
+          this.#write(chunks, (error) => {
+            if (!error) return resolve();
+            // Handled before it rejects (one promise less per message than a .catch up front).
+            promise.catch(NOOP);
+            reject(new WebSocketClosedError(undefined, { cause: error }));
+          });
         });
-        done.catch(NOOP);
+        done = promise;
       } else {
         this.#write(chunks, undefined);
       }

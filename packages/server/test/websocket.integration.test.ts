@@ -582,6 +582,30 @@ describe('limits', () => {
     ws.send('x'.repeat(1025));
     expect((await closed(ws)).code).toBe(1009);
   });
+
+  it('rejects writeMessage with WebSocketClosedError when its bytes never reach the kernel, and an ignored one does not crash', async () => {
+    // Past websocketMaxBufferedAmount the connection is dropped at once as a slow consumer; what
+    // was still queued in Node is lost, and every writeMessage promise for it must reject.
+    let result!: (outcome: unknown) => void;
+    const outcome = new Promise((resolve) => {
+      result = resolve;
+    });
+    class Flooding extends WebSocketHandler {
+      override open(): void {
+        void this.writeMessage('ignored');
+        this.writeMessage('x'.repeat(64 * 1024)).then(
+          () => result('resolved'),
+          (error: unknown) => result(error),
+        );
+      }
+    }
+    const { url } = await serve([['/flood', Flooding]], { websocketMaxBufferedAmount: 1024 });
+    const ws = client(url('/flood'));
+    ws.on('error', () => {});
+    expect(await outcome).toBeInstanceOf(WebSocketClosedError);
+    // Vitest fails the run on an unhandled rejection: the ignored promise must not cause one.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  });
 });
 
 describe('pings', () => {
