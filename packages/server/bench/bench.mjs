@@ -1,5 +1,7 @@
-// Server benchmark: @gale/server against ws and Tornado, in one run, with one load generator
-// (bench/loadgen.mjs, which shares no parser with any of them). Each measurement gets a fresh
+// Server benchmark: @gale/server against ws and Tornado, in one run, every server driven by the
+// same load generator, which shares no parser with any of them: bench/loadgen.c for echo and
+// sessions (built here with the system's C compiler; it leaves the CPU to the server, where Node
+// needed most of a core), bench/loadgen.mjs for fan-out and idle memory. Each measurement gets a fresh
 // server process, so that RSS and CPU figures belong to that server alone; the measurements are
 // interleaved (each one on every server before the next, and round after round) so that drift
 // on a shared machine hits all servers alike, and the table shows each figure's median over the
@@ -19,8 +21,9 @@
 //   BENCH_IDLE_CONNECTIONS=10000   (needs ulimit -n above that, for this shell's processes)
 //   BENCH_IDLE_MS=60000     idle time before the second idle-memory reading (0: none)
 //   BENCH_SESSIONS_CONCURRENCY=50
-//   BENCH_SESSIONS_LOADGEN=c    c: sessions by bench/sessions.c, built with $CC or cc (why in its
-//                               header; node's loop when no compiler); node: loadgen.mjs's loop
+//   BENCH_LOADGEN=c         c: echo and sessions by bench/loadgen.c, built with $CC or cc (why
+//                           in its header; loadgen.mjs when there is no compiler); node: by
+//                           loadgen.mjs. Fan-out and idle memory are always loadgen.mjs's.
 //   PYTHON=/usr/bin/python3         an interpreter that can import tornado
 
 import { spawnSync } from 'node:child_process';
@@ -30,10 +33,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPeer } from '@gale/test-utils';
 import {
-  buildNativeSessions,
+  buildNativeLoadgen,
   echo,
   fanout,
   idleMemory,
+  nativeEcho,
   nativeSessions,
   sessions,
 } from './loadgen.mjs';
@@ -60,7 +64,7 @@ const FANOUT_MESSAGES = Number(env.BENCH_FANOUT_MESSAGES ?? 100);
 const FANOUT_SIZE = Number(env.BENCH_FANOUT_SIZE ?? 32);
 const IDLE_CONNECTIONS = Number(env.BENCH_IDLE_CONNECTIONS ?? 10_000);
 const SESSIONS_CONCURRENCY = Number(env.BENCH_SESSIONS_CONCURRENCY ?? 50);
-const SESSIONS_LOADGEN = env.BENCH_SESSIONS_LOADGEN ?? 'c';
+const LOADGEN = env.BENCH_LOADGEN ?? 'c';
 const SERVERS = (env.BENCH_SERVERS ?? 'ws,tornado,gale').split(',');
 const ONLY = (env.BENCH_ONLY ?? 'echo,fanout,idle,sessions').split(',');
 
@@ -167,20 +171,21 @@ function perCore(result, key) {
 }
 
 /** @type {Measurement[]} */
-/** The sessions loop in C (bench/sessions.c), or null for loadgen.mjs's loop in Node. */
-let sessionsProgram = null;
-/** Why sessions fell back to the Node loop, if they did. @type {string | null} */
-let sessionsNote = null;
-if (SESSIONS_LOADGEN !== 'c' && SESSIONS_LOADGEN !== 'node') {
-  throw new Error(`BENCH_SESSIONS_LOADGEN: expected c or node, got ${SESSIONS_LOADGEN}`);
+/** The echo and sessions loops in C (bench/loadgen.c), or null for loadgen.mjs's in Node. */
+let nativeLoadgen = null;
+/** Why echo and sessions fell back to loadgen.mjs, if they did. @type {string | null} */
+let loadgenNote = null;
+if (LOADGEN !== 'c' && LOADGEN !== 'node') {
+  throw new Error(`BENCH_LOADGEN: expected c or node, got ${LOADGEN}`);
 }
-if (SESSIONS_LOADGEN === 'c' && ONLY.includes('sessions')) {
-  const built = buildNativeSessions();
+if (LOADGEN === 'c' && (ONLY.includes('echo') || ONLY.includes('sessions'))) {
+  const built = buildNativeLoadgen();
   if (built.path === null) {
-    sessionsNote = `${built.reason}; the sessions were run by loadgen.mjs's Node loop instead`;
+    loadgenNote = `${built.reason}; echo and sessions were run by loadgen.mjs instead`;
   }
-  sessionsProgram = built.path;
+  nativeLoadgen = built.path;
 }
+const nativeLabel = nativeLoadgen === null ? '' : ', C load generator';
 
 const measurements = [
   ...[
@@ -188,21 +193,23 @@ const measurements = [
     ...ECHO_TEXT_SIZES.map((size) => ({ size, text: true })),
   ].map(({ size, text }) => ({
     id: `echo-${text ? 'text' : 'binary'}-${size}`,
-    label: `echo ${sizeLabel(size)} ${text ? 'text' : 'binary'}, ${CONNECTIONS} connections`,
+    label: `echo ${sizeLabel(size)} ${text ? 'text' : 'binary'}, ${CONNECTIONS} connections${nativeLabel}`,
     kind: 'echo',
-    run: async (/** @type {RunningServer} */ s) =>
-      perCore(
-        await echo({
-          url: `ws://127.0.0.1:${s.port}/echo`,
-          connections: CONNECTIONS,
-          size,
-          text,
-          durationMs: DURATION_MS,
-          warmupMs: WARMUP_MS,
-          pid: s.pid,
-        }),
+    run: async (/** @type {RunningServer} */ s) => {
+      const options = {
+        url: `ws://127.0.0.1:${s.port}/echo`,
+        connections: CONNECTIONS,
+        size,
+        text,
+        durationMs: DURATION_MS,
+        warmupMs: WARMUP_MS,
+        pid: s.pid,
+      };
+      return perCore(
+        nativeLoadgen === null ? await echo(options) : await nativeEcho(nativeLoadgen, options),
         'roundTripsPerSec',
-      ),
+      );
+    },
     metrics: /** @type {[string, string][]} */ ([
       ['roundTripsPerSec', 'round trips/s'],
       ['roundTripsPerSecPerServerCore', 'round trips per second of server CPU'],
@@ -248,7 +255,7 @@ const measurements = [
   },
   {
     id: 'sessions',
-    label: `sessions (connect, echo, close), ${SESSIONS_CONCURRENCY} at a time${sessionsProgram === null ? '' : ', C load generator'}`,
+    label: `sessions (connect, echo, close), ${SESSIONS_CONCURRENCY} at a time${nativeLabel}`,
     kind: 'sessions',
     run: async (s) => {
       const options = {
@@ -259,9 +266,9 @@ const measurements = [
         pid: s.pid,
       };
       return perCore(
-        sessionsProgram === null
+        nativeLoadgen === null
           ? await sessions(options)
-          : await nativeSessions(sessionsProgram, options),
+          : await nativeSessions(nativeLoadgen, options),
         'sessionsPerSec',
       );
     },
@@ -394,18 +401,21 @@ const config = {
   fanoutSize: FANOUT_SIZE,
   idleConnections: IDLE_CONNECTIONS,
   sessionsConcurrency: SESSIONS_CONCURRENCY,
-  sessionsLoadGenerator: sessionsProgram === null ? 'node' : 'c',
+  loadGenerator: {
+    echoAndSessions: nativeLoadgen === null ? 'bench/loadgen.mjs' : 'bench/loadgen.c',
+    fanoutAndIdle: 'bench/loadgen.mjs',
+  },
 };
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 console.log(
   `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''} on Node ` +
-    `${process.version}, ${cpus().length} × ${cpuModel}; load generator in this process ` +
-    `(sessions: ${sessionsProgram === null ? 'in this process' : 'bench/sessions.c, in a child process'}); ` +
+    `${process.version}, ${cpus().length} × ${cpuModel}; load generator: ` +
+    `${nativeLoadgen === null ? 'loadgen.mjs' : 'loadgen.c for echo and sessions, loadgen.mjs for the rest'}; ` +
     `medians of ${ROUNDS} rounds (idle memory: ${IDLE_ROUNDS})\n`,
 );
 console.log(lines.join('\n'));
 for (const [name, reason] of Object.entries(skipped)) console.log(`\n${name} skipped: ${reason}`);
-if (sessionsNote !== null) console.log(`\nnote: ${sessionsNote}`);
+if (loadgenNote !== null) console.log(`\nnote: ${loadgenNote}`);
 // On a 2-core machine the load generator and the server share the CPU: a figure is only the
 // server's limit while the load generator has spare time.
 for (const { label, rounds } of results) {

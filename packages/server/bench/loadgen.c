@@ -1,23 +1,31 @@
-// The sessions measurement of bench/loadgen.mjs as a small C program. A session is: connect,
-// opening handshake, one echo, closing handshake (a masked Close frame, then the server's Close
-// frame and the end of TCP, which RFC 6455 §7.1.1 asks the server to close first).
+// The echo and sessions measurements of bench/loadgen.mjs as a small C program, with the same
+// checks, windows and results.
 //
-// Why C: on a 2-core machine the load generator and the server share the CPU, and opening a TCP
-// connection costs a Node process about as much as it costs the server it measures (a net.Socket,
-// its streams, timers and promises per session). The sessions figure then measures the load
-// generator. This loop does the same work with a few system calls per session and no per-session
-// allocation, so that the server is what runs out of CPU.
+// Why C: on a 2-core machine the load generator and the server share the CPU. loadgen.mjs in Node
+// needs nearly a core for what it sends (for sessions, a net.Socket with its streams, timers and
+// promises per connection: about as much CPU as the server it measures), so the figures measured
+// the load generator as much as the server. This loop does the same work in a few system calls
+// and no allocation per message or session, and leaves the CPU to the server.
 //
 // It shares no code with the servers it measures, as loadgen.mjs: the fixed Sec-WebSocket-Key of
 // RFC 6455 §1.3 (and the Accept derived from it), frames masked once with the §5.7 example key,
 // and a reader that only decodes FIN, opcode and payload length.
 //
-//   sessions <port> <path> <concurrency> <warmup ms> <duration ms> <size> <timeout ms> [server pid]
+//   loadgen echo|sessions <port> <path> <connections> <warmup ms> <duration ms> <size>
+//           binary|text <timeout ms> [server pid]
 //
-// Counts the sessions that finish in the window of <duration ms> after <warmup ms>, lets the ones
-// in flight finish, and prints one line of JSON:
-//   {"sessions":N,"durationMs":D,"loadgenCpu":cores,"serverCpu":cores}
-// On any failure it prints `session N: <what happened>` on stderr and exits with 1.
+// echo: opens <connections> connections; once all are open, each keeps one message of <size>
+//   bytes in flight: send, wait for the echo, send the next. Counts the round trips that finish in
+//   the window of <duration ms> after <warmup ms>, then each connection finishes its round trip
+//   and closes.
+// sessions: <connections> loops of connect, opening handshake, one echo, closing handshake (a
+//   masked Close frame, then the server's Close frame and the end of TCP, which RFC 6455 §7.1.1
+//   asks the server to close first). Counts the sessions that finish in the window; the ones in
+//   flight at its end finish too.
+//
+// Prints one line of JSON: {"roundTrips" or "sessions": N, "durationMs", ["p50Ms", "p99Ms",]
+// "loadgenCpu": cores, ["serverCpu": cores]}. When nothing happens for <timeout ms> on a connection,
+// or anything unexpected does, prints `connection N: <what happened>` on stderr and exits with 1.
 
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -36,39 +44,55 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_FRAME (64 * 1024 + 14)
+#define MAX_PAYLOAD (64 * 1024)
+#define MAX_FRAME (MAX_PAYLOAD + 14)
 #define MAX_HEAD (16 * 1024)
 #define BUFFER_SIZE (MAX_FRAME + MAX_HEAD)
+#define MAX_SAMPLES (1 << 20) // beyond it, reservoir sampling keeps a uniform subset
 
 static const char KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
 static const char ACCEPT[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 static const unsigned char MASKING_KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
 
-enum state { CONNECTING, HANDSHAKE, ECHO, CLOSING, END_OF_TCP };
+enum state { CONNECTING, HANDSHAKE, OPEN, CLOSING, END_OF_TCP, DONE };
 static const char *const WAITING_FOR[] = {
     "the TCP connection", "the handshake response", "the echo", "the Close frame",
-    "the end of TCP from the server"};
+    "the end of TCP from the server", "nothing"};
 
 struct slot {
   int fd;
   enum state state;
-  unsigned long index; // which session, from 1, for error messages
-  double deadline;     // ms on the monotonic clock
-  size_t length;       // bytes in buffer
+  unsigned long index; // which connection, from 1, for error messages
+  double deadline;     // ms on the monotonic clock: no progress by then is a failure
+  double sent_at;
+  size_t length; // bytes in buffer
   unsigned char *buffer;
+  const unsigned char *out; // a write the socket did not take whole
+  size_t out_length;
+  size_t out_offset;
 };
 
+static int is_echo;
 static struct sockaddr_in address;
 static char request[1024];
 static size_t request_length;
 static unsigned char frame[MAX_FRAME];
 static size_t frame_length;
+static int opcode;
 static unsigned char close_frame[8];
 static size_t close_frame_length;
 static size_t payload_size;
 static double timeout_ms;
 static int epoll_fd;
 static unsigned long started;
+
+// The window, set when it is known (for echo, once every connection is open).
+static double measure_from = -1;
+static double stop_at = -1;
+static unsigned long counted;
+static double *samples;
+static unsigned long sample_count;
+static uint64_t random_state = 0x9e3779b97f4a7c15ull;
 
 static double now_ms(void) {
   struct timespec t;
@@ -79,7 +103,7 @@ static double now_ms(void) {
 static void fail(const struct slot *slot, const char *format, ...) {
   va_list args;
   va_start(args, format);
-  fprintf(stderr, "session %lu: ", slot->index);
+  fprintf(stderr, "connection %lu: ", slot->index);
   vfprintf(stderr, format, args);
   fputc('\n', stderr);
   va_end(args);
@@ -87,10 +111,10 @@ static void fail(const struct slot *slot, const char *format, ...) {
 }
 
 // A masked client frame with FIN set (RFC 6455 §5.2), into out; returns its length.
-static size_t masked_frame(unsigned char *out, int opcode, const unsigned char *payload,
+static size_t masked_frame(unsigned char *out, int op, const unsigned char *payload,
                            size_t length) {
   size_t n = 0;
-  out[n++] = 0x80 | opcode;
+  out[n++] = 0x80 | op;
   if (length < 126) {
     out[n++] = 0x80 | length;
   } else if (length < 65536) {
@@ -107,22 +131,36 @@ static size_t masked_frame(unsigned char *out, int opcode, const unsigned char *
   return n + length;
 }
 
-static void write_all(struct slot *slot, const void *data, size_t length) {
-  // Every message here is far below the socket's send buffer: a short write means trouble.
-  ssize_t n = write(slot->fd, data, length);
-  if (n != (ssize_t)length) {
-    fail(slot, "write returned %zd of %zu bytes (%s)", n, length, n < 0 ? strerror(errno) : "short");
-  }
-}
-
 static void watch(struct slot *slot, int op, unsigned events) {
   struct epoll_event event = {.events = events, .data = {.ptr = slot}};
   if (epoll_ctl(epoll_fd, op, slot->fd, &event) != 0) fail(slot, "epoll_ctl: %s", strerror(errno));
 }
 
-static void start_session(struct slot *slot) {
+// Writes what the socket takes; the rest waits for EPOLLOUT.
+static void flush(struct slot *slot) {
+  while (slot->out_offset < slot->out_length) {
+    ssize_t n = write(slot->fd, slot->out + slot->out_offset, slot->out_length - slot->out_offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      fail(slot, "write while waiting for %s: %s", WAITING_FOR[slot->state], strerror(errno));
+    }
+    slot->out_offset += n;
+  }
+}
+
+static void send_bytes(struct slot *slot, const unsigned char *data, size_t length) {
+  slot->out = data;
+  slot->out_length = length;
+  slot->out_offset = 0;
+  flush(slot);
+  if (slot->out_offset < slot->out_length) watch(slot, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
+}
+
+static void start_connection(struct slot *slot) {
   slot->index = ++started;
   slot->length = 0;
+  slot->out_offset = slot->out_length = 0;
   slot->deadline = now_ms() + timeout_ms;
   slot->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (slot->fd < 0) fail(slot, "socket: %s", strerror(errno));
@@ -135,6 +173,50 @@ static void start_session(struct slot *slot) {
   watch(slot, EPOLL_CTL_ADD, EPOLLOUT);
 }
 
+static void send_message(struct slot *slot) {
+  slot->sent_at = now_ms();
+  send_bytes(slot, frame, frame_length);
+}
+
+static void send_close(struct slot *slot) {
+  slot->state = CLOSING;
+  send_bytes(slot, close_frame, close_frame_length);
+}
+
+static void record(double rtt_ms) {
+  if (sample_count < MAX_SAMPLES) {
+    samples[sample_count++] = rtt_ms;
+    return;
+  }
+  // Reservoir sampling (xorshift64 is plenty for picking a slot).
+  random_state ^= random_state << 13;
+  random_state ^= random_state >> 7;
+  random_state ^= random_state << 17;
+  unsigned long slot = random_state % ++sample_count;
+  if (slot < MAX_SAMPLES) samples[slot] = rtt_ms;
+}
+
+static void on_message(struct slot *slot, int fin, int op, uint64_t length) {
+  if (slot->state != OPEN || !fin || op != opcode || length != payload_size) {
+    fail(slot, "unexpected message (opcode %d, fin %d, %llu bytes) while waiting for %s", op,
+         fin != 0, (unsigned long long)length, WAITING_FOR[slot->state]);
+  }
+  double now = now_ms();
+  if (!is_echo) {
+    send_close(slot);
+    return;
+  }
+  if (now >= measure_from && now < stop_at) {
+    counted++;
+    record(now - slot->sent_at);
+  }
+  if (now < stop_at) {
+    send_message(slot);
+  } else {
+    send_close(slot);
+  }
+}
+
 // The server's frames in slot->buffer: acts on each whole frame, keeps a partial one.
 static void read_frames(struct slot *slot) {
   size_t offset = 0;
@@ -142,7 +224,7 @@ static void read_frames(struct slot *slot) {
     const unsigned char *p = slot->buffer + offset;
     size_t available = slot->length - offset;
     int fin = p[0] & 0x80;
-    int opcode = p[0] & 0x0f;
+    int op = p[0] & 0x0f;
     if (p[1] & 0x80) fail(slot, "the server sent a masked frame");
     uint64_t length = p[1] & 0x7f;
     size_t header = 2;
@@ -156,34 +238,32 @@ static void read_frames(struct slot *slot) {
       for (int i = 2; i < 10; i++) length = (length << 8) | p[i];
       header = 10;
     }
-    if (length > MAX_FRAME - header) fail(slot, "a frame of %llu bytes", (unsigned long long)length);
+    if (length > MAX_PAYLOAD) fail(slot, "a frame of %llu bytes", (unsigned long long)length);
     if (available < header + length) break;
     offset += header + length;
-    if (opcode == 0x9 || opcode == 0xa) continue; // pings and pongs: not ours to answer here
-    if (opcode == 0x8) {
-      if (slot->state != CLOSING) fail(slot, "the server closed while waiting for %s", WAITING_FOR[slot->state]);
+    if (op == 0x9 || op == 0xa) continue; // pings and pongs: not part of the measurement
+    if (op == 0x8) {
+      if (slot->state != CLOSING) {
+        fail(slot, "the server closed while waiting for %s", WAITING_FOR[slot->state]);
+      }
       int code = length >= 2 ? (p[header] << 8) | p[header + 1] : 1005;
       if (code != 1000) fail(slot, "the server closed with %d", code);
       slot->state = END_OF_TCP;
       continue;
     }
-    if (slot->state != ECHO || !fin || opcode != 0x2 || length != payload_size) {
-      fail(slot, "unexpected message (opcode %d, fin %d, %llu bytes) while waiting for %s", opcode,
-           fin != 0, (unsigned long long)length, WAITING_FOR[slot->state]);
-    }
-    write_all(slot, close_frame, close_frame_length);
-    slot->state = CLOSING;
+    on_message(slot, fin, op, length);
   }
   memmove(slot->buffer, slot->buffer + offset, slot->length - offset);
   slot->length -= offset;
 }
 
 // The opening handshake response: a 101 with the Accept that RFC 6455 §1.3 derives from KEY.
-static void read_handshake(struct slot *slot) {
+// Returns 1 once it has been read whole.
+static int read_handshake(struct slot *slot) {
   unsigned char *end = memmem(slot->buffer, slot->length, "\r\n\r\n", 4);
   if (end == NULL) {
     if (slot->length >= MAX_HEAD) fail(slot, "a response head over %d bytes", MAX_HEAD);
-    return;
+    return 0;
   }
   size_t head_length = end + 4 - slot->buffer;
   if (slot->length < 12 || memcmp(slot->buffer, "HTTP/1.1 101", 12) != 0) {
@@ -195,35 +275,38 @@ static void read_handshake(struct slot *slot) {
   const char *head_end = (const char *)end;
   while (line < head_end) {
     const char *eol = memmem(line, head_end + 2 - line, "\r\n", 2);
-    size_t n = eol - line;
-    if (n > 21 && strncasecmp(line, "sec-websocket-accept:", 21) == 0) {
+    if (eol - line > 21 && strncasecmp(line, "sec-websocket-accept:", 21) == 0) {
       const char *value = line + 21;
       while (*value == ' ' || *value == '\t') value++;
-      size_t value_length = eol - value;
-      while (value_length > 0 && (value[value_length - 1] == ' ' || value[value_length - 1] == '\t')) value_length--;
-      accepted = value_length == strlen(ACCEPT) && memcmp(value, ACCEPT, value_length) == 0;
+      size_t n = eol - value;
+      while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t')) n--;
+      accepted = n == strlen(ACCEPT) && memcmp(value, ACCEPT, n) == 0;
     }
     line = eol + 2;
   }
   if (!accepted) fail(slot, "the 101 response lacks Sec-WebSocket-Accept: %s", ACCEPT);
   memmove(slot->buffer, slot->buffer + head_length, slot->length - head_length);
   slot->length -= head_length;
-  slot->state = ECHO;
-  write_all(slot, frame, frame_length);
-  read_frames(slot);
+  slot->state = OPEN;
+  return 1;
 }
 
-// Returns 1 when the session has ended (the server closed TCP after the closing handshake).
+// Returns 1 when the connection has just opened, 2 when it has ended (the server closed TCP after
+// the closing handshake), else 0.
 static int on_event(struct slot *slot, unsigned events) {
   if (slot->state == CONNECTING) {
     int error = 0;
     socklen_t size = sizeof error;
     getsockopt(slot->fd, SOL_SOCKET, SO_ERROR, &error, &size);
     if (error != 0) fail(slot, "connect: %s", strerror(error));
-    write_all(slot, request, request_length);
     slot->state = HANDSHAKE;
     watch(slot, EPOLL_CTL_MOD, EPOLLIN);
+    send_bytes(slot, (const unsigned char *)request, request_length);
     return 0;
+  }
+  if (events & EPOLLOUT) {
+    flush(slot);
+    if (slot->out_offset == slot->out_length) watch(slot, EPOLL_CTL_MOD, EPOLLIN);
   }
   if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return 0;
   ssize_t n = read(slot->fd, slot->buffer + slot->length, BUFFER_SIZE - slot->length);
@@ -231,19 +314,23 @@ static int on_event(struct slot *slot, unsigned events) {
     if (errno == EAGAIN || errno == EINTR) return 0;
     fail(slot, "read while waiting for %s: %s", WAITING_FOR[slot->state], strerror(errno));
   }
+  slot->deadline = now_ms() + timeout_ms;
   if (n == 0) {
     if (slot->state != END_OF_TCP || slot->length != 0) {
       fail(slot, "the server dropped the connection while waiting for %s", WAITING_FOR[slot->state]);
     }
     close(slot->fd); // also takes it out of the epoll set
-    return 1;
+    slot->fd = -1;
+    slot->state = DONE;
+    return 2;
   }
   slot->length += n;
   if (slot->state == HANDSHAKE) {
-    read_handshake(slot);
-  } else {
-    read_frames(slot);
+    if (!read_handshake(slot)) return 0;
+    if (is_echo) return 1; // the first message waits until every connection is open
+    send_message(slot);
   }
+  read_frames(slot);
   return 0;
 }
 
@@ -256,10 +343,13 @@ static double cpu_seconds_of(const char *pid) {
   size_t n = fread(text, 1, sizeof text - 1, file);
   fclose(file);
   text[n] = 0;
-  // The fields after the command name, which is in parentheses and may hold spaces.
+  // utime and stime, fields 14 and 15, after the command name (in parentheses, may hold spaces).
   char *p = strrchr(text, ')');
   unsigned long utime = 0, stime = 0;
-  if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+  if (p == NULL ||
+      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
+    return 0;
+  }
   return (double)(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
@@ -270,24 +360,41 @@ static double own_cpu_seconds(void) {
          usage.ru_stime.tv_usec / 1e6;
 }
 
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+// Nearest rank, as loadgen.mjs.
+static double percentile(double p) {
+  unsigned long n = sample_count < MAX_SAMPLES ? sample_count : MAX_SAMPLES;
+  if (n == 0) return 0;
+  long rank = (long)(p * n + 0.999999999) - 1;
+  return samples[rank < 0 ? 0 : rank];
+}
+
 int main(int argc, char **argv) {
-  if (argc < 8) {
+  if (argc < 10 || (strcmp(argv[1], "echo") != 0 && strcmp(argv[1], "sessions") != 0) ||
+      (strcmp(argv[8], "binary") != 0 && strcmp(argv[8], "text") != 0)) {
     fprintf(stderr,
-            "usage: %s <port> <path> <concurrency> <warmup ms> <duration ms> <size> <timeout ms> [server pid]\n",
+            "usage: %s echo|sessions <port> <path> <connections> <warmup ms> <duration ms> "
+            "<size> binary|text <timeout ms> [server pid]\n",
             argv[0]);
     return 2;
   }
-  int port = atoi(argv[1]);
-  const char *path = argv[2];
-  int concurrency = atoi(argv[3]);
-  double warmup_ms = atof(argv[4]);
-  double duration_ms = atof(argv[5]);
-  payload_size = strtoul(argv[6], NULL, 10);
-  timeout_ms = atof(argv[7]);
-  const char *server_pid = argc > 8 ? argv[8] : NULL;
-  if (port <= 0 || port > 65535 || concurrency <= 0 || duration_ms <= 0 || timeout_ms <= 0 ||
-      payload_size > 65536 || strlen(path) > 512) {
-    fprintf(stderr, "sessions: bad arguments\n");
+  is_echo = strcmp(argv[1], "echo") == 0;
+  int port = atoi(argv[2]);
+  const char *path = argv[3];
+  int connections = atoi(argv[4]);
+  double warmup_ms = atof(argv[5]);
+  double duration_ms = atof(argv[6]);
+  payload_size = strtoul(argv[7], NULL, 10);
+  opcode = strcmp(argv[8], "text") == 0 ? 0x1 : 0x2;
+  timeout_ms = atof(argv[9]);
+  const char *server_pid = argc > 10 ? argv[10] : NULL;
+  if (port <= 0 || port > 65535 || connections <= 0 || warmup_ms < 0 || duration_ms <= 0 ||
+      timeout_ms <= 0 || payload_size > MAX_PAYLOAD || strlen(path) > 512) {
+    fprintf(stderr, "loadgen: bad arguments (a size of at most %d bytes)\n", MAX_PAYLOAD);
     return 2;
   }
 
@@ -300,26 +407,27 @@ int main(int argc, char **argv) {
                             "Sec-WebSocket-Version: 13\r\n\r\n",
                             path, port, KEY);
   unsigned char *payload = malloc(payload_size + 1);
-  for (size_t i = 0; i < payload_size; i++) payload[i] = 'a' + i % 26;
-  frame_length = masked_frame(frame, 0x2, payload, payload_size);
+  for (size_t i = 0; i < payload_size; i++) payload[i] = 'a' + i % 26; // valid UTF-8 as text
+  frame_length = masked_frame(frame, opcode, payload, payload_size);
   free(payload);
   const unsigned char code[2] = {1000 >> 8, 1000 & 0xff};
   close_frame_length = masked_frame(close_frame, 0x8, code, 2);
+  samples = malloc(sizeof *samples * MAX_SAMPLES);
 
   epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  struct slot *slots = calloc(concurrency, sizeof *slots);
-  for (int i = 0; i < concurrency; i++) {
+  struct slot *slots = calloc(connections, sizeof *slots);
+  for (int i = 0; i < connections; i++) {
     slots[i].buffer = malloc(BUFFER_SIZE);
-    start_session(&slots[i]);
+    start_connection(&slots[i]);
   }
-  int active = concurrency;
-
-  double begin = now_ms();
-  double measure_from = begin + warmup_ms;
-  double stop_at = measure_from + duration_ms;
+  if (!is_echo) {
+    measure_from = now_ms() + warmup_ms;
+    stop_at = measure_from + duration_ms;
+  }
+  int opened = 0;
+  int active = connections;
   int measuring = 0;
-  double own_start = 0, server_start = 0, own_cpu = 0, server_cpu = 0, window_start = 0, wall = 0;
-  unsigned long completed = 0;
+  double own_start = 0, server_start = 0, own_cpu = 0, server_cpu = 0, window_start = 0, wall = 1;
   struct epoll_event events[256];
 
   while (active > 0) {
@@ -328,8 +436,26 @@ int main(int argc, char **argv) {
       perror("epoll_wait");
       return 1;
     }
+    for (int i = 0; i < n; i++) {
+      struct slot *slot = events[i].data.ptr;
+      int happened = on_event(slot, events[i].events);
+      if (happened == 1 && ++opened == connections) {
+        // Every connection is open: the echo window starts now.
+        measure_from = now_ms() + warmup_ms;
+        stop_at = measure_from + duration_ms;
+        for (int j = 0; j < connections; j++) send_message(&slots[j]);
+      } else if (happened == 2) {
+        double now = now_ms();
+        if (!is_echo && now >= measure_from && now < stop_at) counted++;
+        if (!is_echo && now < stop_at) {
+          start_connection(slot);
+        } else {
+          active--;
+        }
+      }
+    }
     double now = now_ms();
-    if (!measuring && now >= measure_from) {
+    if (measuring == 0 && measure_from >= 0 && now >= measure_from) {
       measuring = 1;
       window_start = now;
       own_start = own_cpu_seconds();
@@ -341,30 +467,25 @@ int main(int argc, char **argv) {
       own_cpu = own_cpu_seconds() - own_start;
       server_cpu = cpu_seconds_of(server_pid) - server_start;
     }
-    for (int i = 0; i < n; i++) {
-      struct slot *slot = events[i].data.ptr;
-      if (!on_event(slot, events[i].events)) continue;
-      now = now_ms();
-      if (now >= measure_from && now < stop_at) completed++;
-      if (now < stop_at) {
-        start_session(slot);
-      } else {
-        slot->fd = -1;
-        active--;
-      }
-    }
-    for (int i = 0; i < concurrency; i++) {
-      if (slots[i].fd >= 0 && now > slots[i].deadline) {
-        fail(&slots[i], "no %s within %.0f ms", WAITING_FOR[slots[i].state], timeout_ms);
+    for (int i = 0; i < connections; i++) {
+      if (slots[i].state != DONE && now > slots[i].deadline) {
+        fail(&slots[i], "nothing for %.0f ms while waiting for %s", timeout_ms,
+             WAITING_FOR[slots[i].state]);
       }
     }
   }
   if (measuring < 2) {
-    fprintf(stderr, "sessions: the window never ended\n");
+    fprintf(stderr, "loadgen: the window never ended\n");
     return 1;
   }
-  printf("{\"sessions\":%lu,\"durationMs\":%.0f,\"loadgenCpu\":%.4f", completed, duration_ms,
-         own_cpu / wall);
+  printf("{\"%s\":%lu,\"durationMs\":%.0f", is_echo ? "roundTrips" : "sessions", counted,
+         duration_ms);
+  if (is_echo) {
+    unsigned long kept = sample_count < MAX_SAMPLES ? sample_count : MAX_SAMPLES;
+    qsort(samples, kept, sizeof *samples, compare_doubles);
+    printf(",\"p50Ms\":%.4f,\"p99Ms\":%.4f", percentile(0.5), percentile(0.99));
+  }
+  printf(",\"loadgenCpu\":%.4f", own_cpu / wall);
   if (server_pid != NULL) printf(",\"serverCpu\":%.4f", server_cpu / wall);
   printf("}\n");
   return 0;

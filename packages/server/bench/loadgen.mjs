@@ -1021,16 +1021,16 @@ export async function sessions({
 }
 
 /**
- * Builds bench/sessions.c (the sessions loop in C; why in its header) with the system's C
- * compiler, once per change of the source, into node_modules/.cache. Returns the program's path,
- * or null, with the reason, when there is no compiler.
+ * Builds bench/loadgen.c (echo and sessions in C; why in its header) with the system's C compiler
+ * ($CC, else cc), once per change of the source, into node_modules/.cache. Returns the program's
+ * path, or null with the reason when it cannot be built.
  *
  * @returns {{ path: string } | { path: null, reason: string }}
  */
-export function buildNativeSessions() {
-  const source = fileURLToPath(new URL('./sessions.c', import.meta.url));
+export function buildNativeLoadgen() {
+  const source = fileURLToPath(new URL('./loadgen.c', import.meta.url));
   const cacheDir = fileURLToPath(new URL('../node_modules/.cache/gale-bench/', import.meta.url));
-  const path = join(cacheDir, 'sessions');
+  const path = join(cacheDir, 'loadgen');
   if (existsSync(path) && statSync(path).mtimeMs >= statSync(source).mtimeMs) return { path };
   mkdirSync(cacheDir, { recursive: true });
   const compiler = process.env.CC ?? 'cc';
@@ -1038,15 +1038,85 @@ export function buildNativeSessions() {
   if (built.error || built.status !== 0) {
     return {
       path: null,
-      reason: `${compiler} could not build bench/sessions.c: ${built.error?.message ?? built.stderr.trim()}`,
+      reason: `${compiler} could not build bench/loadgen.c: ${built.error?.message ?? built.stderr.trim()}`,
     };
   }
   return { path };
 }
 
 /**
- * {@link sessions}, run by the C program that {@link buildNativeSessions} built: the same
- * sessions, checks and window, with the same result.
+ * Runs bench/loadgen.c in `mode` and returns the JSON line it prints.
+ *
+ * @param {string} program
+ * @param {'echo' | 'sessions'} mode
+ * @param {{ url: string, connections: number, warmupMs: number, durationMs: number,
+ *   size: number, text: boolean, timeoutMs: number, pid?: number }} options
+ * @returns {Promise<Record<string, number>>}
+ */
+async function runNative(program, mode, options) {
+  const { url, connections, warmupMs, durationMs, size, text, timeoutMs, pid } = options;
+  requireCount({ connections, warmupMs, durationMs, size, timeoutMs });
+  const target = parseTarget(url);
+  const args = [mode, target.port, target.path, connections, warmupMs, durationMs, size];
+  args.push(text ? 'text' : 'binary', timeoutMs);
+  if (pid !== undefined) args.push(pid);
+  const child = spawn(program, args.map(String), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const [code, signal] = await once(child, 'close');
+  if (code !== 0) throw new Error(stderr.trim() || `bench/loadgen.c exited with ${code ?? signal}`);
+  return JSON.parse(stdout);
+}
+
+/**
+ * {@link echo}, run by the program {@link buildNativeLoadgen} built: the same loop, checks and
+ * window, with the same result.
+ *
+ * @param {string} program
+ * @param {Parameters<typeof echo>[0]} options
+ * @returns {ReturnType<typeof echo>}
+ */
+export async function nativeEcho(
+  program,
+  {
+    url,
+    connections = 50,
+    size,
+    durationMs,
+    text = false,
+    warmupMs = Math.min(1000, durationMs / 4),
+    pid,
+  },
+) {
+  const result = await runNative(program, 'echo', {
+    url,
+    connections,
+    size,
+    durationMs,
+    text,
+    warmupMs,
+    timeoutMs: 10_000,
+    pid,
+  });
+  return {
+    roundTripsPerSec: ((result.roundTrips ?? 0) / durationMs) * 1000,
+    p50Ms: result.p50Ms ?? Number.NaN,
+    p99Ms: result.p99Ms ?? Number.NaN,
+    roundTrips: result.roundTrips ?? 0,
+    ...(result.serverCpu === undefined ? {} : { serverCpu: result.serverCpu }),
+    loadgenCpu: result.loadgenCpu ?? Number.NaN,
+  };
+}
+
+/**
+ * {@link sessions}, run by the program {@link buildNativeLoadgen} built: the same sessions,
+ * checks and window, with the same result.
  *
  * @param {string} program
  * @param {Parameters<typeof sessions>[0]} options
@@ -1064,28 +1134,20 @@ export async function nativeSessions(
     pid,
   },
 ) {
-  requireCount({ durationMs, concurrency, size, warmupMs, timeoutMs });
-  const target = parseTarget(url);
-  const args = [target.port, target.path, concurrency, warmupMs, durationMs, size, timeoutMs];
-  if (pid !== undefined) args.push(pid);
-  const child = spawn(program, args.map(String), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text) => {
-    stdout += text;
+  const result = await runNative(program, 'sessions', {
+    url,
+    connections: concurrency,
+    size,
+    durationMs,
+    text: false,
+    warmupMs,
+    timeoutMs,
+    pid,
   });
-  child.stderr.setEncoding('utf8').on('data', (text) => {
-    stderr += text;
-  });
-  const [code, signal] = await once(child, 'close');
-  if (code !== 0) {
-    throw new Error(stderr.trim() || `bench/sessions.c exited with ${code ?? signal}`);
-  }
-  const result = JSON.parse(stdout);
   return {
-    sessionsPerSec: (result.sessions / durationMs) * 1000,
-    sessions: result.sessions,
+    sessionsPerSec: ((result.sessions ?? 0) / durationMs) * 1000,
+    sessions: result.sessions ?? 0,
     ...(result.serverCpu === undefined ? {} : { serverCpu: result.serverCpu }),
-    loadgenCpu: result.loadgenCpu,
+    loadgenCpu: result.loadgenCpu ?? Number.NaN,
   };
 }
