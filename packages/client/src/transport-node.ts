@@ -440,12 +440,18 @@ export class NodeTransport implements Transport {
     let done: Promise<void> | undefined;
     if (chunks.length > 0 && !this.#transportClosed) {
       if (track) {
-        done = new Promise<void>((resolve, reject) => {
-          this.#write(chunks, (error) =>
-            error ? reject(new WebSocketClosedError(undefined, { cause: error })) : resolve(),
-          );
+        const promise = new Promise<void>((resolve, reject) => {
+          // Node calls a write's callback asynchronously, after `promise` is assigned.
+          this.#write(chunks, (error) => {
+            // Node also reports success for a write that destroy() cancelled: a socket destroyed
+            // by then lost these bytes.
+            if (!error && !this.#socket.destroyed) return resolve();
+            // Handled before it rejects (one promise less per message than a .catch up front).
+            promise.catch(NOOP);
+            reject(new WebSocketClosedError(undefined, error ? { cause: error } : undefined));
+          });
         });
-        done.catch(NOOP);
+        done = promise;
       } else {
         this.#write(chunks, undefined);
       }

@@ -717,6 +717,47 @@ describe('failures to connect', () => {
     return { port, accepted };
   }
 
+  it('rejects writeMessage with WebSocketClosedError when the socket dies before the bytes reach the kernel, and an ignored one does not crash', async () => {
+    // A server that accepts the upgrade, never reads, and resets the connection while the
+    // client's messages are still queued in Node (16 MiB each: more than loopback buffers hold).
+    let upgraded!: (socket: Socket) => void;
+    const serverSide = new Promise<Socket>((resolve) => {
+      upgraded = resolve;
+    });
+    const server = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      let head = '';
+      const onData = (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        socket.off('data', onData);
+        socket.pause();
+        const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '';
+        const accept = createHash('sha1')
+          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+          .digest('base64');
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
+        upgraded(socket);
+      };
+      socket.on('data', onData);
+    });
+    servers.push(server);
+    const port = await listening(server);
+    const connection = track(await websocketConnect(`ws://127.0.0.1:${port}/`));
+    const socket = await serverSide;
+    void connection.writeMessage(new Uint8Array(16 * MiB));
+    const kept = connection.writeMessage(new Uint8Array(16 * MiB));
+    await sleep(50);
+    socket.resetAndDestroy();
+    expect(await rejection(kept)).toBeInstanceOf(WebSocketClosedError);
+    // Vitest fails the run on an unhandled rejection: the ignored promise must not cause one.
+    await sleep(50);
+  });
+
   it('rejects a plain HTTP 200 with HandshakeError 200 saying it is not a WebSocket endpoint', async () => {
     const http = createServer((_request, response) => {
       response.writeHead(200, { 'Content-Type': 'text/html' }).end('<h1>hello</h1>');

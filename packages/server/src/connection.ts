@@ -45,6 +45,7 @@ const TRANSPORT_GONE = 2;
 const CLOSE_NOTIFIED = 4;
 const FAILED_BY_HANDLER = 8;
 const DISPATCHING = 16; // inside #dispatch: what arrives meanwhile waits its turn in #queue
+const FLUSHED_AT_CLOSE = 32; // #closeTransport destroyed the socket with every byte in the kernel
 
 /**
  * The I/O adapter for one WebSocket: moves bytes between a socket and a `@gale/frame` Protocol,
@@ -308,10 +309,14 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
         const promise = new Promise<void>((resolve, reject) => {
           // Node calls a write's callback asynchronously, after `promise` is assigned.
           this.#write(chunks, (error) => {
-            if (!error) return resolve();
+            // Node also reports success for a write that destroy() cancelled (a socket destroyed
+            // by then lost these bytes), unless #closeTransport destroyed it fully flushed.
+            if (!error && (!this.socket.destroyed || this.#flags & FLUSHED_AT_CLOSE)) {
+              return resolve();
+            }
             // Handled before it rejects (one promise less per message than a .catch up front).
             promise.catch(NOOP);
-            reject(new WebSocketClosedError(undefined, { cause: error }));
+            reject(new WebSocketClosedError(undefined, error ? { cause: error } : undefined));
           });
         });
         done = promise;
@@ -348,6 +353,7 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     ) {
       while (socket.writableCorked > 0) socket.uncork();
       if (socket.writableLength === 0) {
+        this.#flags |= FLUSHED_AT_CLOSE;
         socket.destroy();
         return;
       }

@@ -606,6 +606,45 @@ describe('limits', () => {
     // Vitest fails the run on an unhandled rejection: the ignored promise must not cause one.
     await new Promise((resolve) => setTimeout(resolve, 50));
   });
+
+  it('rejects writeMessage when the client resets the connection while the write is in flight', async () => {
+    // 16 MiB each, to a client that never reads: more than loopback buffers hold, so the writes
+    // are still under way in Node when the reset comes. Node reports such a cancelled write as a
+    // success; writeMessage must not.
+    let outcomes!: (settled: PromiseSettledResult<void>[]) => void;
+    const settled = new Promise<PromiseSettledResult<void>[]>((resolve) => {
+      outcomes = resolve;
+    });
+    let opened!: () => void;
+    const isOpen = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    class Big extends WebSocketHandler {
+      override open(): void {
+        const big = new Uint8Array(16 * 1024 * 1024);
+        void Promise.allSettled([this.writeMessage(big), this.writeMessage(big)]).then(outcomes);
+        opened();
+      }
+    }
+    const { port } = await serve([['/big', Big]], {
+      websocketMaxBufferedAmount: 64 * 1024 * 1024,
+    });
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(
+      'GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    socket.once('data', () => socket.pause()); // reads the 101 (and a little more), then stops
+    await isOpen;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.resetAndDestroy();
+    const results = await settled;
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    for (const result of results) {
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(WebSocketClosedError);
+    }
+  });
 });
 
 describe('pings', () => {
