@@ -6,7 +6,7 @@
 //
 // Each measurement is echo round trips over N connections with one message in flight on each:
 // connect, warm up, then count the round trips completed in a fixed window (steady state only;
-// connecting and closing are not timed). Three clients: gale with readMessage/writeMessage
+// connecting and closing are not timed). Every round runs in a fresh Node process. Three clients: gale with readMessage/writeMessage
 // (Tornado's style, a promise per message each way), gale with onMessage/send (callbacks, like
 // the ws loop), and ws. Their rounds alternate in order so that drift on a shared machine hits
 // all alike; the table shows medians of the rounds. Prints a markdown table and writes
@@ -18,6 +18,8 @@
 //   BENCH_CONNECTIONS=1,50
 //   BENCH_PAYLOADS=binary:32,text:1024,binary:65536
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
@@ -281,18 +283,19 @@ function processCpuMicros(pid) {
  * @param {string} url
  * @param {number} connections
  * @param {string | Uint8Array} payload
+ * @param {number} serverPid
  */
-async function measure(client, url, connections, payload) {
+async function measure(client, url, connections, payload, serverPid) {
   const session = await client.open(url, connections, payload);
   try {
     if (WARMUP_MS > 0) await session.run(WARMUP_MS);
     const cpuBefore = process.cpuUsage();
-    const serverCpuBefore = processCpuMicros(server.pid);
+    const serverCpuBefore = processCpuMicros(serverPid);
     const started = process.hrtime.bigint();
     const roundTrips = await session.run(TIME_MS);
     const elapsedNs = Number(process.hrtime.bigint() - started);
     const cpu = process.cpuUsage(cpuBefore);
-    const serverCpu = processCpuMicros(server.pid) - serverCpuBefore;
+    const serverCpu = processCpuMicros(serverPid) - serverCpuBefore;
     return {
       roundTripsPerSec: roundTrips / (elapsedNs / 1e9),
       clientCpuMicrosPerRoundTrip: (cpu.user + cpu.system) / Math.max(roundTrips, 1),
@@ -303,13 +306,45 @@ async function measure(client, url, connections, payload) {
   }
 }
 
+/**
+ * One round in a fresh Node process (this file, with BENCH_ROUND set): the clients never share a
+ * heap, so one client's garbage and heap growth cannot slow the next one's round down (64 KiB
+ * messages at 50 connections allocate over 1 GB/s).
+ *
+ * @param {{ client: string, url: string, connections: number, text: boolean, size: number,
+ *   serverPid: number }} spec
+ * @returns {Promise<Awaited<ReturnType<typeof measure>>>}
+ */
+async function measureInChild(spec) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
+    env: { ...env, BENCH_ROUND: JSON.stringify(spec) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    stdout += chunk;
+  });
+  const [code, signal] = await once(child, 'close');
+  if (code !== 0) throw new Error(`a ${spec.client} round exited with ${code ?? signal}`);
+  return JSON.parse(stdout);
+}
+
+if (env.BENCH_ROUND !== undefined) {
+  const spec = JSON.parse(env.BENCH_ROUND);
+  const client = clients.find((c) => c.name === spec.client);
+  if (client === undefined) throw new Error(`BENCH_ROUND: no client ${spec.client}`);
+  const payload = spec.text ? 'x'.repeat(spec.size) : new Uint8Array(spec.size).fill(0x5a);
+  const result = await measure(client, spec.url, spec.connections, payload, spec.serverPid);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
 const server = await startServer();
 const url = `ws://127.0.0.1:${server.port}/echo`;
 /** @type {{ id: string, label: string, results: Record<string, any> }[]} */
 const results = [];
 try {
   for (const { text, size } of PAYLOADS) {
-    const payload = text ? 'x'.repeat(size) : new Uint8Array(size).fill(0x5a);
     for (const connections of CONNECTIONS) {
       const id = `echo-${text ? 'text' : 'binary'}-${size}-c${connections}`;
       const label = `${sizeLabel(size)} ${text ? 'text' : 'binary'}, ${connections} connection${connections === 1 ? '' : 's'}`;
@@ -321,7 +356,14 @@ try {
         const order = round % 2 === 0 ? clients : [...clients].reverse();
         for (const client of order) {
           process.stderr.write(`${label} — ${client.name}, round ${round + 1}/${ROUNDS} … `);
-          const result = await measure(client, url, connections, payload);
+          const result = await measureInChild({
+            client: client.name,
+            url,
+            connections,
+            text,
+            size,
+            serverPid: server.pid,
+          });
           const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
             samples[client.name]
           );
