@@ -692,6 +692,18 @@ describe.each([
 
 // ─── Against peers that are not WebSocket servers ────────────────────────────────────────────
 
+/** Answers a request head with a bare 101 (the Accept of RFC 6455 §1.3), as a hand-made server. */
+function switchProtocols(socket: Socket, requestHead: string): void {
+  const key = /^sec-websocket-key:\s*(\S+)\s*$/im.exec(requestHead)?.[1] ?? '';
+  const accept = createHash('sha1')
+    .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+    .digest('base64');
+  socket.write(
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+  );
+}
+
 describe('failures to connect', () => {
   const servers: Array<Server | NetServer> = [];
   const sockets = new Set<Socket>();
@@ -733,14 +745,7 @@ describe('failures to connect', () => {
         if (!head.includes('\r\n\r\n')) return;
         socket.off('data', onData);
         socket.pause();
-        const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '';
-        const accept = createHash('sha1')
-          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
-          .digest('base64');
-        socket.write(
-          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
-        );
+        switchProtocols(socket, head);
         upgraded(socket);
       };
       socket.on('data', onData);
@@ -838,16 +843,7 @@ describe('failures to connect', () => {
         head = Buffer.concat([head, chunk]);
         const end = head.indexOf('\r\n\r\n');
         if (end === -1) return;
-        const key = /^sec-websocket-key:\s*(\S+)\s*$/im.exec(
-          head.subarray(0, end).toString('latin1'),
-        )?.[1];
-        const accept = createHash('sha1')
-          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
-          .digest('base64');
-        socket.write(
-          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
-        );
+        switchProtocols(socket, head.subarray(0, end).toString('latin1'));
         open = true;
         if (head.length > end + 4) after.push(head.subarray(end + 4));
       });

@@ -1045,16 +1045,29 @@ export function buildNativeLoadgen() {
 }
 
 /**
- * Runs bench/loadgen.c in `mode` and returns the JSON line it prints.
+ * Runs bench/loadgen.c in `mode` and returns the JSON line it prints. The defaults are those of
+ * {@link echo} and {@link sessions}.
  *
  * @param {string} program
  * @param {'echo' | 'sessions'} mode
- * @param {{ url: string, connections: number, warmupMs: number, durationMs: number,
- *   size: number, text: boolean, timeoutMs: number, pid?: number }} options
+ * @param {{ url: string, connections?: number, warmupMs?: number, durationMs: number,
+ *   size?: number, text?: boolean, timeoutMs?: number, pid?: number }} options
  * @returns {Promise<Record<string, number>>}
  */
-async function runNative(program, mode, options) {
-  const { url, connections, warmupMs, durationMs, size, text, timeoutMs, pid } = options;
+async function runNative(
+  program,
+  mode,
+  {
+    url,
+    connections = 50,
+    size = 32,
+    durationMs,
+    text = false,
+    warmupMs = Math.min(1000, durationMs / 4),
+    timeoutMs = 10_000,
+    pid,
+  },
+) {
   requireCount({ connections, warmupMs, durationMs, size, timeoutMs });
   const target = parseTarget(url);
   const args = [mode, target.port, target.path, connections, warmupMs, durationMs, size];
@@ -1082,30 +1095,10 @@ async function runNative(program, mode, options) {
  * @param {Parameters<typeof echo>[0]} options
  * @returns {ReturnType<typeof echo>}
  */
-export async function nativeEcho(
-  program,
-  {
-    url,
-    connections = 50,
-    size,
-    durationMs,
-    text = false,
-    warmupMs = Math.min(1000, durationMs / 4),
-    pid,
-  },
-) {
-  const result = await runNative(program, 'echo', {
-    url,
-    connections,
-    size,
-    durationMs,
-    text,
-    warmupMs,
-    timeoutMs: 10_000,
-    pid,
-  });
+export async function nativeEcho(program, options) {
+  const result = await runNative(program, 'echo', options);
   return {
-    roundTripsPerSec: ((result.roundTrips ?? 0) / durationMs) * 1000,
+    roundTripsPerSec: ((result.roundTrips ?? 0) / options.durationMs) * 1000,
     p50Ms: result.p50Ms ?? Number.NaN,
     p99Ms: result.p99Ms ?? Number.NaN,
     roundTrips: result.roundTrips ?? 0,
@@ -1122,30 +1115,14 @@ export async function nativeEcho(
  * @param {Parameters<typeof sessions>[0]} options
  * @returns {ReturnType<typeof sessions>}
  */
-export async function nativeSessions(
-  program,
-  {
-    url,
-    durationMs,
-    concurrency = 50,
-    size = 32,
-    warmupMs = Math.min(1000, durationMs / 4),
-    timeoutMs = 5_000,
-    pid,
-  },
-) {
+export async function nativeSessions(program, { concurrency, timeoutMs = 5_000, ...options }) {
   const result = await runNative(program, 'sessions', {
-    url,
+    ...options,
     connections: concurrency,
-    size,
-    durationMs,
-    text: false,
-    warmupMs,
     timeoutMs,
-    pid,
   });
   return {
-    sessionsPerSec: ((result.sessions ?? 0) / durationMs) * 1000,
+    sessionsPerSec: ((result.sessions ?? 0) / options.durationMs) * 1000,
     sessions: result.sessions ?? 0,
     ...(result.serverCpu === undefined ? {} : { serverCpu: result.serverCpu }),
     loadgenCpu: result.loadgenCpu ?? Number.NaN,
