@@ -27,6 +27,17 @@ import type { CloseInfo, ConnectOptions, Message } from './options.js';
 import type { Connector, Transport, TransportHandlers } from './transport.js';
 
 const NOOP = (): void => {};
+
+// A "turn" for NodeTransport#write: it ends when the microtasks queued by its first write run,
+// one promise reaction shared by every socket (queueMicrotask would create an AsyncResource per
+// call).
+let turn = 0;
+let isTurnEnding = false;
+const RESOLVED = Promise.resolve();
+function endTurn(): void {
+  turn++;
+  isTurnEnding = false;
+}
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
 // Header fields the handshake owns; a caller may not set them through `headers`.
 const RESERVED = new Set([
@@ -284,6 +295,8 @@ export class NodeTransport implements Transport {
   readonly #handlers: TransportHandlers;
   readonly #closeTimeout: number;
   #transportClosed = false;
+  // The `turn` of this socket's last write (see #write).
+  #lastWriteTurn = -1;
   #error: Error | undefined;
   #closeCode = 1006;
   #closeReason = '';
@@ -466,15 +479,32 @@ export class NodeTransport implements Transport {
     if (track) return done ?? rejected(new WebSocketClosedError());
   }
 
-  // Everything written in one turn of the event loop leaves in one writev, after the turn's reads
-  // (corkUntilImmediate), together with the other connections' writes of this process.
+  // The first message of a turn goes out at once, in one write (a frame's chunks corked
+  // together): a client usually sends one message at a time, and a setImmediate per message costs
+  // it about a quarter of its CPU per round trip. The messages that follow it on the same socket
+  // in the same turn (a burst) are corked until setImmediate and leave together in one writev.
   #write(
     chunks: readonly Uint8Array[],
     callback: ((error?: Error | null) => void) | undefined,
   ): void {
     const socket = this.#socket;
-    corkUntilImmediate(socket);
     const last = chunks.length - 1;
+    if (this.#lastWriteTurn === turn) {
+      corkUntilImmediate(socket);
+    } else {
+      this.#lastWriteTurn = turn;
+      if (!isTurnEnding) {
+        isTurnEnding = true;
+        void RESOLVED.then(endTurn);
+      }
+      if (last > 0) {
+        socket.cork();
+        for (let i = 0; i < last; i++) socket.write(chunks[i]!);
+        socket.write(chunks[last]!, callback);
+        socket.uncork();
+        return;
+      }
+    }
     for (let i = 0; i < last; i++) socket.write(chunks[i]!);
     socket.write(chunks[last]!, callback);
   }

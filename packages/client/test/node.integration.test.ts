@@ -4,6 +4,7 @@ import {
   type AddressInfo,
   createServer as createNetServer,
   type Server as NetServer,
+  Socket as NetSocket,
   type Socket,
 } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -419,6 +420,40 @@ describe.each([
     expect(await connection.readMessage()).toBe('hello');
     // Without `compression`, permessage-deflate is not offered.
     expect(peer.headers['sec-websocket-extensions']).toBeUndefined();
+  });
+
+  it('sends a lone message at once in one write, and batches the rest of a burst into one more', async () => {
+    const { connection, peer } = await openEcho();
+    // Counts node:stream's socket-level writes (_write/_writev) on sockets to this server.
+    type SocketWrite = (this: Socket, ...args: unknown[]) => unknown;
+    const proto = NetSocket.prototype as unknown as Record<'_write' | '_writev', SocketWrite>;
+    const { _write: write, _writev: writev } = proto;
+    let writes = 0;
+    const counted = (original: SocketWrite): SocketWrite =>
+      function (this: Socket, ...args: unknown[]) {
+        if (this.remotePort === server.port) writes++;
+        return original.apply(this, args);
+      };
+    proto._write = counted(write);
+    proto._writev = counted(writev);
+    try {
+      void connection.writeMessage('lone');
+      expect(writes).toBe(1); // already written, not waiting for the end of the turn
+      await new Promise((resolve) => setImmediate(resolve));
+      writes = 0;
+      void connection.writeMessage('a');
+      void connection.writeMessage('b');
+      void connection.writeMessage('c');
+      expect(writes).toBe(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes).toBe(2); // b and c together
+    } finally {
+      proto._write = write;
+      proto._writev = writev;
+    }
+    for (const text of ['lone', 'a', 'b', 'c']) {
+      expect(await peer.messages.next()).toEqual({ data: text, binary: false });
+    }
   });
 
   it('echoes a binary message with its exact bytes, and a string sent as binary', async () => {
