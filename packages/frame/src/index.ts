@@ -55,3 +55,4 @@ export {
   type TextEvent,
 } from './protocol.js';
 export { isValidUtf8, Utf8Validator } from './utf8.js';
+export { writeSettled } from './write.js';

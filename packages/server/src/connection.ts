@@ -6,6 +6,7 @@ import {
   type Protocol,
   type ProtocolEvent,
   State,
+  writeSettled,
 } from '@gale/frame';
 import { WebSocketClosedError } from './errors.js';
 import type { ResolvedSettings } from './settings.js';
@@ -36,6 +37,11 @@ export interface TopicSubscriber {
 }
 
 const NOOP = (): void => {};
+const closedError = (cause?: Error): Error =>
+  new WebSocketClosedError(undefined, cause ? { cause } : undefined);
+const destroySocket = (socket: Duplex): void => {
+  socket.destroy();
+};
 type Queued = ProtocolEvent | { readonly type: 'transport-closed' };
 const TRANSPORT_CLOSED: Queued = { type: 'transport-closed' };
 
@@ -45,7 +51,6 @@ const TRANSPORT_GONE = 2;
 const CLOSE_NOTIFIED = 4;
 const FAILED_BY_HANDLER = 8;
 const DISPATCHING = 16; // inside #dispatch: what arrives meanwhile waits its turn in #queue
-const FLUSHED_AT_CLOSE = 32; // #closeTransport destroyed the socket with every byte in the kernel
 
 /**
  * The I/O adapter for one WebSocket: moves bytes between a socket and a `@gale/frame` Protocol,
@@ -306,20 +311,7 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     let done: Promise<void> | undefined;
     if (chunks.length > 0 && !(this.#flags & TRANSPORT_GONE)) {
       if (track) {
-        const promise = new Promise<void>((resolve, reject) => {
-          // Node calls a write's callback asynchronously, after `promise` is assigned.
-          this.#write(chunks, (error) => {
-            // Node also reports success for a write that destroy() cancelled (a socket destroyed
-            // by then lost these bytes), unless #closeTransport destroyed it fully flushed.
-            if (!error && (!this.socket.destroyed || this.#flags & FLUSHED_AT_CLOSE)) {
-              return resolve();
-            }
-            // Handled before it rejects (one promise less per message than a .catch up front).
-            promise.catch(NOOP);
-            reject(new WebSocketClosedError(undefined, error ? { cause: error } : undefined));
-          });
-        });
-        done = promise;
+        done = writeSettled(this.socket, (callback) => this.#write(chunks, callback), closedError);
       } else {
         this.#write(chunks, undefined);
       }
@@ -353,8 +345,9 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     ) {
       while (socket.writableCorked > 0) socket.uncork();
       if (socket.writableLength === 0) {
-        this.#flags |= FLUSHED_AT_CLOSE;
-        socket.destroy();
+        // After the callbacks of the writes that just completed (queued before this tick), so
+        // that writeMessage promises see them delivered (writeSettled).
+        process.nextTick(destroySocket, socket);
         return;
       }
     }
