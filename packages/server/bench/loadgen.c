@@ -192,8 +192,8 @@ static void record(double rtt_ms) {
   random_state ^= random_state << 13;
   random_state ^= random_state >> 7;
   random_state ^= random_state << 17;
-  unsigned long slot = random_state % ++sample_count;
-  if (slot < MAX_SAMPLES) samples[slot] = rtt_ms;
+  unsigned long kept = random_state % ++sample_count;
+  if (kept < MAX_SAMPLES) samples[kept] = rtt_ms;
 }
 
 static void on_message(struct slot *slot, int fin, int op, uint64_t length) {
