@@ -216,15 +216,19 @@ describe('two instances on one Redis', () => {
     expect((await new Shopper().add(b)).status).toBe(409);
     for (const viewer of [onA, onB, aliceTab]) await expect.poll(() => viewer.count()).toBe(0);
 
-    // Nobody does anything: the TTL runs out, and both instances' viewers hear it.
-    for (const viewer of [onA, onB]) await expect.poll(() => viewer.count()).toBe(1);
-    await expect.poll(() => aliceTab.state).toMatchObject({ inventoryCount: 1, inCart: false });
+    // Nobody does anything: the TTL runs out, and both instances' viewers hear it. That takes the
+    // TTL plus up to one sweep interval (1 s each here): more than expect.poll's default 1 s.
+    const expiry = { timeout: 10_000 };
+    for (const viewer of [onA, onB]) await expect.poll(() => viewer.count(), expiry).toBe(1);
+    await expect
+      .poll(() => aliceTab.state, expiry)
+      .toMatchObject({ inventoryCount: 1, inCart: false });
     expect(aliceTab.messages.at(-1)).toMatchObject({ inCart: false, expired: true });
     // Exactly one instance released it: the expiry has one version, pushed once to each viewer.
-    const expiry = (added.body['version'] as number) + 1;
+    const expiryVersion = (added.body['version'] as number) + 1;
     for (const viewer of [onA, onB]) {
-      expect(viewer.messages.filter((m) => m['version'] === expiry)).toEqual([
-        { inventoryCount: 1, version: expiry },
+      expect(viewer.messages.filter((m) => m['version'] === expiryVersion)).toEqual([
+        { inventoryCount: 1, version: expiryVersion },
       ]);
     }
     expect((await new Shopper().add(b)).status).toBe(200);
