@@ -10,7 +10,7 @@ import {
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Application, HTTPError, silentLogger, WebSocketHandler } from '@gale/server';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WsSocket from 'ws';
 import { WebSocketServer } from 'ws';
 import {
@@ -26,6 +26,7 @@ import {
   WebSocketClosedError,
   websocketConnect,
 } from '../src/index.node.ts';
+import { closeAfterEach } from './close-after-each.ts';
 
 // The Node build of @gale/client against two servers it must interoperate with: ws 8 (the
 // reference implementation) and @gale/server. Every test opens its own connection and identifies
@@ -318,23 +319,7 @@ async function startGaleServer(): Promise<TestServer> {
 
 // ─── Client-side helpers ─────────────────────────────────────────────────────────────────────
 
-const connections: ClientConnection[] = [];
-afterEach(async () => {
-  await Promise.all(
-    connections.splice(0).map(async (connection) => {
-      try {
-        await connection.close();
-      } catch {
-        // Already closed.
-      }
-    }),
-  );
-});
-
-function track<T extends ClientConnection>(connection: T): T {
-  connections.push(connection);
-  return connection;
-}
+const track = closeAfterEach();
 
 let lastId = 0;
 function nextId(): string {

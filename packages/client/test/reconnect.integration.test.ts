@@ -19,6 +19,7 @@ import {
   type ReconnectPolicy,
   WebSocketClosedError,
 } from '../src/index.node.ts';
+import { closeAfterEach } from './close-after-each.ts';
 
 // Reconnection against a @gale/server that is stopped and started again on the same port. The
 // server records every message it receives and how many sockets each client (`?client=`) has
@@ -137,17 +138,8 @@ class RestartableServer {
 }
 
 const servers: RestartableServer[] = [];
-const connections: ClientConnection[] = [];
+const track = closeAfterEach();
 afterEach(async () => {
-  await Promise.all(
-    connections.splice(0).map(async (connection) => {
-      try {
-        await connection.close();
-      } catch {
-        // Already closed.
-      }
-    }),
-  );
   await Promise.all(servers.splice(0).map((server) => server.stop(true)));
 });
 
@@ -179,8 +171,7 @@ interface Observed {
 }
 
 function observe(url: string, options: ConnectOptions): Observed {
-  const connection = createConnection(url, options);
-  connections.push(connection);
+  const connection = track(createConnection(url, options));
   const observed: Observed = {
     connection,
     states: [],

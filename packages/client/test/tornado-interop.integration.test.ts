@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { assertTornado, type PeerProcess, PYTHON, startPeer } from '@gale/test-utils';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ClientConnection, HandshakeError, websocketConnect } from '../src/index.node.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HandshakeError, websocketConnect } from '../src/index.node.ts';
+import { closeAfterEach } from './close-after-each.ts';
 
 // The gale client against Tornado's own WebSocket server (../server/bench/peers/tornado_echo.py:
 // /echo echoes exactly and accepts permessage-deflate).
@@ -71,23 +72,10 @@ afterAll(async () => {
   await tornado?.stop();
 });
 
-const connections: ClientConnection[] = [];
-afterEach(async () => {
-  await Promise.all(
-    connections.splice(0).map(async (connection) => {
-      try {
-        await connection.close();
-      } catch {
-        // Already closed.
-      }
-    }),
-  );
-});
+const track = closeAfterEach();
 
 async function open(options: Parameters<typeof websocketConnect>[1] = {}, port = tornadoPort) {
-  const connection = await websocketConnect(`ws://127.0.0.1:${port}/echo`, options);
-  connections.push(connection);
-  return connection;
+  return track(await websocketConnect(`ws://127.0.0.1:${port}/echo`, options));
 }
 
 function sameBytes(a: string | Uint8Array | null, b: Uint8Array): boolean {
