@@ -47,3 +47,51 @@ describe('maskPayload', () => {
     expect(calls).toEqual([4096, 200]);
   });
 });
+
+describe('allocate', () => {
+  it('builds masked frames of 64 bytes or more in the buffers it lends, byte for byte the same', () => {
+    const sizes: number[] = [];
+    const lent: Buffer[] = [];
+    const allocate = (size: number): Buffer => {
+      sizes.push(size);
+      // Stale bytes, as in reused memory: every byte of the frame must be written over.
+      const buffer = Buffer.alloc(size, 0xee);
+      lent.push(buffer);
+      return buffer;
+    };
+    const client = new Protocol({
+      side: 'client',
+      generateMask: fixedMask,
+      allocateFrame: allocate,
+    });
+    const reference = new Protocol({ side: 'client', generateMask: fixedMask });
+    for (const p of [client, reference]) {
+      p.sendBinary(bytes(10, 1)); // under 64 bytes: not lent
+      p.sendBinary(bytes(4096, 2));
+      p.sendBinary(bytes(70_000, 3).subarray(1)); // unaligned, 8-byte length
+      p.sendText('z'.repeat(300));
+      p.sendText('short');
+    }
+    const frames = client.dataToSend();
+    expect(frames).toEqual(reference.dataToSend());
+    expect(sizes).toEqual([4096 + 8, 69_999 + 14 + ((1 - 14) & 3), 300 + 8]);
+    // The frames are the lent memory itself, not copies of it.
+    expect(frames[1]!.buffer).toBe(lent[0]!.buffer);
+    expect(frames[3]!.buffer).toBe(lent[2]!.buffer);
+  });
+
+  it('is not used for a server, whose frames are not masked', () => {
+    let calls = 0;
+    const server = new Protocol({
+      side: 'server',
+      allocateFrame: (size) => {
+        calls++;
+        return Buffer.allocUnsafe(size);
+      },
+    });
+    server.sendBinary(bytes(4096, 1));
+    server.sendText('w'.repeat(300));
+    expect(server.dataToSend().length).toBeGreaterThan(0);
+    expect(calls).toBe(0);
+  });
+});

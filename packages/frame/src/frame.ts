@@ -20,6 +20,13 @@ export interface FrameOptions {
    * more than it saves.
    */
   readonly maskPayload?: MaskFunction | null;
+  /**
+   * Where a masked frame of 64 bytes or more is built: returns a buffer of exactly `size` bytes,
+   * which the frame fills and is returned in. Default: a new buffer per frame. A client transport
+   * can lend memory whose previous frame the kernel has already copied, so that a stream of large
+   * messages does not allocate (and later free) a buffer per message.
+   */
+  readonly allocate?: ((size: number) => Buffer) | null;
 }
 
 const maskKey = new Uint8Array(4);
@@ -102,7 +109,8 @@ export function encodeFrame(
     // Place the header so that the payload lands at the source's alignment modulo 4: applyMask
     // then works a word at a time.
     const pad = (payload.byteOffset - hlen) & 3;
-    frame = Buffer.allocUnsafe(pad + hlen + length);
+    const size = pad + hlen + length;
+    frame = options.allocate ? options.allocate(size) : Buffer.allocUnsafe(size);
     if (pad !== 0) frame = frame.subarray(pad);
   }
   const offset = writeHeader(frame, opcode, length, fin, rsv1, true) + 4;
@@ -159,7 +167,10 @@ export function encodeTextFrame(text: string, options: FrameOptions = NO_OPTIONS
   const length = Buffer.byteLength(text, 'utf8');
   const masked = Boolean(options.mask);
   const hlen = headerLength(length, masked);
-  const frame = Buffer.allocUnsafe(hlen + length);
+  const frame =
+    masked && options.allocate && length >= 64
+      ? options.allocate(hlen + length)
+      : Buffer.allocUnsafe(hlen + length);
   const offset = writeHeader(frame, 0x1, length, fin, rsv1, masked);
   if (!options.mask) {
     frame.write(text, offset, length, 'utf8');

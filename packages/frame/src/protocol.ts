@@ -44,6 +44,11 @@ export interface ProtocolOptions {
   readonly generateMask?: MaskGenerator;
   /** A faster masking function for a client's outgoing frames (see `FrameOptions.maskPayload`). */
   readonly maskPayload?: MaskFunction | null;
+  /**
+   * Where a client builds its masked frames of 64 bytes or more (see `FrameOptions.allocate`).
+   * Every frame it returns is in the next {@link dataToSend}.
+   */
+  readonly allocateFrame?: ((size: number) => Buffer) | null;
 }
 
 /** A complete text message. */
@@ -97,7 +102,7 @@ const maskScratch = new Uint8Array(4);
 const NO_EVENTS: readonly ProtocolEvent[] = Object.freeze([]);
 const NO_CHUNKS: readonly Uint8Array[] = Object.freeze([]);
 // The frame options of every protocol that neither masks nor has a mask function (servers).
-const UNMASKED = Object.freeze({ mask: null, maskPayload: null });
+const UNMASKED = Object.freeze({ mask: null, maskPayload: null, allocate: null });
 
 /**
  * The RFC 6455 protocol state machine for one open connection, without I/O (the model is
@@ -116,7 +121,11 @@ export class Protocol {
   readonly maxMessageSize: number;
   readonly #extension: PerMessageExtension | null;
   readonly #generateMask: MaskGenerator | null;
-  readonly #frameOptions: { mask: MaskGenerator | null; maskPayload: MaskFunction | null };
+  readonly #frameOptions: {
+    mask: MaskGenerator | null;
+    maskPayload: MaskFunction | null;
+    allocate: ((size: number) => Buffer) | null;
+  };
   readonly #isServer: boolean;
 
   // Null while empty: an idle connection holds no arrays.
@@ -167,9 +176,9 @@ export class Protocol {
     this.#generateMask = this.#isServer ? null : (options.generateMask ?? randomMask);
     const maskPayload = options.maskPayload ?? null;
     this.#frameOptions =
-      this.#generateMask === null && maskPayload === null
+      this.#generateMask === null
         ? UNMASKED
-        : { mask: this.#generateMask, maskPayload };
+        : { mask: this.#generateMask, maskPayload, allocate: options.allocateFrame ?? null };
   }
 
   /** The connection state: OPEN until a Close frame is sent or received, CLOSED after EOF. */
@@ -720,6 +729,7 @@ export class Protocol {
         rsv1,
         mask: this.#generateMask,
         maskPayload: this.#frameOptions.maskPayload,
+        allocate: this.#frameOptions.allocate,
       }),
     );
   }
