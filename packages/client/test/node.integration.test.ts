@@ -441,6 +441,33 @@ describe.each([
     }
   });
 
+  it('delivers large messages intact, whether the kernel took each write whole or Node had to queue it', async () => {
+    // Large frames are masked into a buffer the transport reuses once a write is fully in the
+    // kernel. With the server not reading, the loopback buffers fill up and later writes stay
+    // queued in Node: a buffer reused too early would corrupt them.
+    const { connection, peer } = await openEcho();
+    peer.socket.pause();
+    const size = 200 * 1024;
+    const count = 40; // 8 MiB, more than loopback buffers hold
+    const sent: Array<Promise<void>> = [];
+    let queued = 0;
+    for (let i = 0; i < count; i++) {
+      sent.push(connection.writeMessage(new Uint8Array(size).fill(i)));
+      if (connection.bufferedAmount > 0) queued++;
+      // One message per turn: each goes out at once instead of in a corked burst.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(queued).toBeGreaterThan(0); // the test did reach the queued case
+    expect(queued).toBeLessThan(count); // and the written-whole case before it
+    peer.socket.resume();
+    await Promise.all(sent);
+    for (let i = 0; i < count; i++) {
+      const expected = new Uint8Array(size).fill(i);
+      expect(sameBytes((await peer.messages.next()).data, expected)).toBe(true);
+      expect(sameBytes(await connection.readMessage(), expected)).toBe(true);
+    }
+  });
+
   it('echoes a binary message with its exact bytes, and a string sent as binary', async () => {
     const { connection, peer } = await openEcho();
     const bytes = new Uint8Array([0, 1, 2, 127, 128, 254, 255]);
