@@ -1,29 +1,34 @@
 // Client benchmark: the @gale/client Node build against the `ws` client, both talking to one `ws`
-// echo server (the server package's bench/peers/ws-echo.mjs, shared by both benchmarks) that runs in a child process, so that the clients and the
-// server never share an event loop.
+// echo server (the server package's bench/peers/ws-echo.mjs, shared by both benchmarks) that runs
+// in a child process, so that the clients and the server never share an event loop.
 //
 //   pnpm --filter @gale/client bench          (after pnpm build: it imports ../dist)
 //
-// Each measurement is echo round trips over N connections with one message in flight on each:
-// connect, warm up, then count the round trips completed in a fixed window (steady state only;
-// connecting and closing are not timed). Every round runs in a fresh Node process. Three clients: gale with readMessage/writeMessage
-// (Tornado's style, a promise per message each way), gale with onMessage/send (callbacks, like
-// the ws loop), and ws. Their rounds alternate in order so that drift on a shared machine hits
-// all alike; the table shows medians of the rounds. Prints a markdown table and writes
-// bench-results/client.json. Environment:
+// Each measurement is echo round trips over N connections with one message in flight on each,
+// counted in short slices of steady state (connecting and closing are not timed). Three clients:
+// gale with readMessage/writeMessage (Tornado's style, a promise per message each way), gale with
+// onMessage/send (callbacks, like the ws loop), and ws, each in its own Node process, connected
+// side by side and taking turns: a round gives each client one slice, in an order that alternates
+// from round to round. A ratio is the median over the rounds of gale's rate ÷ ws's rate in the
+// same round (a paired comparison: when the shared machine slows down for a while, it slows both
+// sides of a pair), with the number of rounds gale was ahead; rates and CPU times are medians of
+// the rounds. Prints a markdown table and writes bench-results/client.json. Environment:
 //
-//   BENCH_TIME_MS=2000     the timed window of each round
-//   BENCH_WARMUP_MS=300    echo traffic before each window, not counted
-//   BENCH_ROUNDS=5         rounds per client and measurement
+//   BENCH_ROUNDS=20           rounds per row
+//   BENCH_TIME_MS=500         the timed slice of each client in a round
+//   BENCH_SLICE_WARMUP_MS=50  echo traffic before each slice, not counted
+//   BENCH_WARMUP_MS=500       echo traffic once a client has connected, not counted
+//   BENCH_PIN=0               do not pin the server to CPU 0 and the clients to CPU 1
 //   BENCH_CONNECTIONS=1,50
 //   BENCH_PAYLOADS=binary:32,text:1024,binary:65536
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { startPeer } from '@gale/test-utils';
@@ -34,9 +39,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = join(here, '..');
 const env = process.env;
 
-const TIME_MS = Number(env.BENCH_TIME_MS ?? 2000);
-const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 300);
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
+const TIME_MS = Number(env.BENCH_TIME_MS ?? 500);
+const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 500);
+const SLICE_WARMUP_MS = Number(env.BENCH_SLICE_WARMUP_MS ?? 50);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 20);
 const CONNECTIONS = (env.BENCH_CONNECTIONS ?? '1,50')
   .split(',')
   .filter((s) => s.trim() !== '')
@@ -56,11 +62,34 @@ const PAYLOADS = (env.BENCH_PAYLOADS ?? 'binary:32,text:1024,binary:65536')
 
 /** Spawns the ws echo peer (@gale/server's), which prints `LISTENING <port>`. */
 function startServer() {
-  return startPeer(
+  const [command, ...args] = pinned(0, [
     process.execPath,
-    [join(here, '..', '..', 'server', 'bench', 'peers', 'ws-echo.mjs'), '0'],
-    { cwd: packageDir, env: { WS_ECHO_DEFLATE: '0' } },
-  );
+    join(here, '..', '..', 'server', 'bench', 'peers', 'ws-echo.mjs'),
+    '0',
+  ]);
+  return startPeer(/** @type {string} */ (command), args, {
+    cwd: packageDir,
+    env: { WS_ECHO_DEFLATE: '0' },
+  });
+}
+
+// With two cores or more and taskset(1) at hand, the server runs on CPU 0 and the clients on
+// CPU 1: nothing migrates, and every slice sees the same placement. BENCH_PIN=0 leaves placement
+// to the scheduler.
+const PIN =
+  env.BENCH_CLIENT === undefined &&
+  env.BENCH_PIN !== '0' &&
+  cpus().length >= 2 &&
+  spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * The command line `argv`, run on CPU `cpu` when pinning.
+ *
+ * @param {number} cpu
+ * @param {string[]} argv
+ */
+function pinned(cpu, argv) {
+  return PIN ? ['taskset', '-c', String(cpu), ...argv] : argv;
 }
 
 // ─── The clients ─────────────────────────────────────────────────────────────────────────────
@@ -194,6 +223,7 @@ async function wsSession(url, connections, payload) {
         (ws) =>
           /** @type {Promise<void>} */ (
             new Promise((resolve, reject) => {
+              const onClose = () => reject(new Error('ws: the connection closed'));
               /** @param {Buffer} data @param {boolean} isBinary */
               const onMessage = (data, isBinary) => {
                 const size = isBinary ? data.length : data.toString().length;
@@ -205,11 +235,12 @@ async function wsSession(url, connections, payload) {
                 if (running) ws.send(payload, { binary });
                 else {
                   ws.off('message', onMessage);
+                  ws.off('close', onClose);
                   resolve();
                 }
               };
               ws.on('message', onMessage);
-              ws.once('close', () => reject(new Error('ws: the connection closed')));
+              ws.once('close', onClose);
               ws.send(payload, { binary });
             })
           ),
@@ -274,70 +305,90 @@ function processCpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC) * 1e6;
 }
 
-/**
- * One timed round: connect, warm up, count round trips, close. Also the CPU time per round trip
- * of the client process and of the server over the timed window: on a 2-core machine the two
- * share the CPU, so a client that costs the server more per round trip shows up here.
- *
- * @param {(typeof clients)[number]} client
- * @param {string} url
- * @param {number} connections
- * @param {string | Uint8Array} payload
- * @param {number} serverPid
- */
-async function measure(client, url, connections, payload, serverPid) {
-  const session = await client.open(url, connections, payload);
-  try {
-    if (WARMUP_MS > 0) await session.run(WARMUP_MS);
+// ─── One client, in its own process ──────────────────────────────────────────────────────────
+// A client process (this file, with BENCH_CLIENT set) connects, warms up, prints READY, then
+// answers each `run` line on stdin with one measured slice as a JSON line, until `close`. Each
+// client has its own process, so that the clients never share a heap: one client's garbage and
+// heap growth cannot slow another one down (64 KiB messages at 50 connections allocate over 1 GB/s).
+
+if (env.BENCH_CLIENT !== undefined) {
+  const spec = JSON.parse(env.BENCH_CLIENT);
+  const client = clients.find((c) => c.name === spec.client);
+  if (client === undefined) throw new Error(`BENCH_CLIENT: no client ${spec.client}`);
+  const payload = spec.text ? 'x'.repeat(spec.size) : new Uint8Array(spec.size).fill(0x5a);
+  const session = await client.open(spec.url, spec.connections, payload);
+  if (WARMUP_MS > 0) await session.run(WARMUP_MS);
+  process.stdout.write('READY\n');
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line === 'close') break;
+    // A short run first, not counted: the connections were idle while the other clients ran.
+    await session.run(SLICE_WARMUP_MS);
     const cpuBefore = process.cpuUsage();
-    const serverCpuBefore = processCpuMicros(serverPid);
     const started = process.hrtime.bigint();
     const roundTrips = await session.run(TIME_MS);
     const elapsedNs = Number(process.hrtime.bigint() - started);
     const cpu = process.cpuUsage(cpuBefore);
-    const serverCpu = processCpuMicros(serverPid) - serverCpuBefore;
-    return {
-      roundTripsPerSec: roundTrips / (elapsedNs / 1e9),
-      clientCpuMicrosPerRoundTrip: (cpu.user + cpu.system) / Math.max(roundTrips, 1),
-      serverCpuMicrosPerRoundTrip: serverCpu / Math.max(roundTrips, 1),
-    };
-  } finally {
-    await session.close();
+    process.stdout.write(
+      `${JSON.stringify({ roundTrips, elapsedNs, cpuMicros: cpu.user + cpu.system })}\n`,
+    );
   }
+  await session.close();
+  process.exit(0);
 }
 
 /**
- * One round in a fresh Node process (this file, with BENCH_ROUND set): the clients never share a
- * heap, so one client's garbage and heap growth cannot slow the next one's round down (64 KiB
- * messages at 50 connections allocate over 1 GB/s).
- *
- * @param {{ client: string, url: string, connections: number, text: boolean, size: number,
- *   serverPid: number }} spec
- * @returns {Promise<Awaited<ReturnType<typeof measure>>>}
+ * @typedef {object} ClientProcess
+ * @property {() => Promise<{ roundTrips: number, elapsedNs: number, cpuMicros: number }>} slice
+ * @property {() => Promise<void>} close
  */
-async function measureInChild(spec) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
-    env: { ...env, BENCH_ROUND: JSON.stringify(spec) },
-    stdio: ['ignore', 'pipe', 'inherit'],
+
+/**
+ * Starts a client process and waits until it is connected and warm.
+ *
+ * @param {{ client: string, url: string, connections: number, text: boolean, size: number }} spec
+ * @returns {Promise<ClientProcess>}
+ */
+async function startClient(spec) {
+  const [command, ...args] = pinned(1, [process.execPath, fileURLToPath(import.meta.url)]);
+  const child = spawn(/** @type {string} */ (command), args, {
+    env: { ...env, BENCH_CLIENT: JSON.stringify(spec) },
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    stdout += chunk;
+  const exited = once(child, 'exit');
+  // Rejects when the process ends: a client that dies mid-slice fails the benchmark, not hangs it.
+  const died = exited.then(([code, signal]) => {
+    throw new Error(`the ${spec.client} client exited with ${code ?? signal}`);
   });
-  const [code, signal] = await once(child, 'close');
-  if (code !== 0) throw new Error(`a ${spec.client} round exited with ${code ?? signal}`);
-  return JSON.parse(stdout);
+  died.catch(() => {});
+  const lines = createInterface({
+    input: /** @type {import('node:stream').Readable} */ (child.stdout),
+  })[Symbol.asyncIterator]();
+  const next = async () => {
+    const line = await Promise.race([lines.next(), died]);
+    if (line.done) throw new Error(`the ${spec.client} client closed its output`);
+    return line.value;
+  };
+  const ready = await next();
+  if (ready !== 'READY') throw new Error(`the ${spec.client} client printed ${ready}`);
+  const stdin = /** @type {import('node:stream').Writable} */ (child.stdin);
+  return {
+    async slice() {
+      stdin.write('run\n');
+      return JSON.parse(await next());
+    },
+    async close() {
+      stdin.end('close\n');
+      const [code, signal] = await exited;
+      if (code !== 0) throw new Error(`the ${spec.client} client exited with ${code ?? signal}`);
+    },
+  };
 }
 
-if (env.BENCH_ROUND !== undefined) {
-  const spec = JSON.parse(env.BENCH_ROUND);
-  const client = clients.find((c) => c.name === spec.client);
-  if (client === undefined) throw new Error(`BENCH_ROUND: no client ${spec.client}`);
-  const payload = spec.text ? 'x'.repeat(spec.size) : new Uint8Array(spec.size).fill(0x5a);
-  const result = await measure(client, spec.url, spec.connections, payload, spec.serverPid);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-  process.exit(0);
-}
+// ─── The runs ────────────────────────────────────────────────────────────────────────────────
+// Per row, the three client processes are started side by side and take turns: a round gives
+// each one slice, in an order that alternates from round to round, so that gale's and ws's
+// slices of a round are never more than a few seconds apart. A machine that slows down for a
+// while slows both sides of the pair.
 
 const server = await startServer();
 const url = `ws://127.0.0.1:${server.port}/echo`;
@@ -348,45 +399,57 @@ try {
     for (const connections of CONNECTIONS) {
       const id = `echo-${text ? 'text' : 'binary'}-${size}-c${connections}`;
       const label = `${sizeLabel(size)} ${text ? 'text' : 'binary'}, ${connections} connection${connections === 1 ? '' : 's'}`;
+      process.stderr.write(`${label} … `);
       /** @type {Record<string, { rounds: number[], cpu: number[], serverCpu: number[] }>} */
       const samples = Object.fromEntries(
         clients.map((c) => [c.name, { rounds: [], cpu: [], serverCpu: [] }]),
       );
-      for (let round = 0; round < ROUNDS; round++) {
-        const order = round % 2 === 0 ? clients : [...clients].reverse();
-        for (const client of order) {
-          process.stderr.write(`${label} — ${client.name}, round ${round + 1}/${ROUNDS} … `);
-          const result = await measureInChild({
-            client: client.name,
-            url,
-            connections,
-            text,
-            size,
-            serverPid: server.pid,
-          });
-          const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
-            samples[client.name]
-          );
-          sample.rounds.push(result.roundTripsPerSec);
-          sample.cpu.push(result.clientCpuMicrosPerRoundTrip);
-          sample.serverCpu.push(result.serverCpuMicrosPerRoundTrip);
-          process.stderr.write(`${result.roundTripsPerSec.toFixed(0)} round trips/s\n`);
+      /** @type {ClientProcess[]} */
+      const started = [];
+      try {
+        for (const client of clients) {
+          started.push(await startClient({ client: client.name, url, connections, text, size }));
         }
+        for (let round = 0; round < ROUNDS; round++) {
+          const order = clients.map((client, i) => ({ client, process: started[i] }));
+          if (round % 2 === 1) order.reverse();
+          for (const { client, process: clientProcess } of order) {
+            const serverCpuBefore = processCpuMicros(server.pid);
+            const result = await /** @type {ClientProcess} */ (clientProcess).slice();
+            const serverCpu = processCpuMicros(server.pid) - serverCpuBefore;
+            const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
+              samples[client.name]
+            );
+            const roundTrips = Math.max(result.roundTrips, 1);
+            sample.rounds.push(result.roundTrips / (result.elapsedNs / 1e9));
+            sample.cpu.push(result.cpuMicros / roundTrips);
+            sample.serverCpu.push(serverCpu / roundTrips);
+          }
+        }
+      } finally {
+        await Promise.all(started.map((clientProcess) => clientProcess.close()));
       }
       /** @type {Record<string, any>} */
       const row = {};
+      const wsRounds = /** @type {{ rounds: number[] }} */ (samples['ws']).rounds;
       for (const { name } of clients) {
         const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
           samples[name]
         );
+        const paired = sample.rounds.map((rate, i) => rate / (wsRounds[i] ?? Number.NaN));
         row[name] = {
           medianRoundTripsPerSec: median(sample.rounds),
-          bestRoundTripsPerSec: Math.max(...sample.rounds),
+          medianRatioToWs: median(paired),
+          roundsAheadOfWs: paired.filter((r) => r > 1).length,
           medianClientCpuMicrosPerRoundTrip: median(sample.cpu),
           medianServerCpuMicrosPerRoundTrip: median(sample.serverCpu),
           rounds: sample.rounds,
         };
       }
+      const { gale, galeCallback } = row;
+      process.stderr.write(
+        `${gale.medianRatioToWs.toFixed(2)}× / ${galeCallback.medianRatioToWs.toFixed(2)}× ws\n`,
+      );
       results.push({ id, label, results: row });
     }
   }
@@ -403,20 +466,21 @@ function fmt(n) {
   return n.toFixed(1);
 }
 
-/** @param {number} a @param {number} b */
-const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}×` : '—');
+/** The median paired ratio, and in how many rounds gale was ahead. @param {any} result */
+const ratio = (result) =>
+  `${result.medianRatioToWs.toFixed(2)}× (${result.roundsAheadOfWs}/${ROUNDS})`;
 
 const lines = [
-  '| echo | ws round trips/s | gale readMessage/writeMessage | ÷ ws | gale onMessage/send | ÷ ws | client CPU µs per round trip, gale / gale callback / ws | server CPU µs per round trip, gale / gale callback / ws |',
+  '| echo | ws round trips/s | gale readMessage/writeMessage | ÷ ws (rounds ahead) | gale onMessage/send | ÷ ws (rounds ahead) | client CPU µs per round trip, gale / gale callback / ws | server CPU µs per round trip, gale / gale callback / ws |',
   '|---|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const { label, results: row } of results) {
   const { gale, galeCallback, ws } = row;
   lines.push(
     `| ${label} | ${fmt(ws.medianRoundTripsPerSec)} | ${fmt(gale.medianRoundTripsPerSec)} | ` +
-      `${ratio(gale.medianRoundTripsPerSec, ws.medianRoundTripsPerSec)} | ` +
+      `${ratio(gale)} | ` +
       `${fmt(galeCallback.medianRoundTripsPerSec)} | ` +
-      `${ratio(galeCallback.medianRoundTripsPerSec, ws.medianRoundTripsPerSec)} | ` +
+      `${ratio(galeCallback)} | ` +
       `${gale.medianClientCpuMicrosPerRoundTrip.toFixed(1)} / ` +
       `${galeCallback.medianClientCpuMicrosPerRoundTrip.toFixed(1)} / ` +
       `${ws.medianClientCpuMicrosPerRoundTrip.toFixed(1)} | ` +
@@ -440,8 +504,8 @@ try {
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 console.log(
   `\n@gale/client vs the ws ${wsVersion} client${bufferutil ? ' (with bufferutil)' : ''} on Node ` +
-    `${process.version}, ${cpus().length} × ${cpuModel}; ws echo server in a child process; ` +
-    `${ROUNDS} rounds × ${TIME_MS} ms per client and row, one message in flight per connection\n`,
+    `${process.version}, ${cpus().length} × ${cpuModel}; ws echo server in a child process` +
+    `${PIN ? ' on CPU 0, clients on CPU 1' : ''}; ${ROUNDS} rounds × ${TIME_MS} ms per client and row, one message in flight per connection\n`,
 );
 console.log(lines.join('\n'));
 
@@ -460,6 +524,7 @@ writeFileSync(
         timeMs: TIME_MS,
         warmupMs: WARMUP_MS,
         rounds: ROUNDS,
+        pinned: PIN,
         connections: CONNECTIONS,
         payloads: PAYLOADS,
       },
