@@ -251,8 +251,7 @@ export class ClientConnection extends EventTarget {
         this.#messagesHead = 0;
       }
       if (this.#paused && this.#messages.length - this.#messagesHead < this.#readQueueSize) {
-        this.#paused = false;
-        this.#transport?.resume();
+        this.#resumeReading();
       }
       return Promise.resolve(message);
     }
@@ -368,6 +367,7 @@ export class ClientConnection extends EventTarget {
     if (this.#state === 'open' && this.#transport !== null) {
       this.#setState('closing');
       this.#transport.close(closeCode, reason ?? '');
+      if (this.#paused) this.#transport.resume();
     } else {
       this.#cancelAttempt();
       this.#finish(
@@ -599,8 +599,7 @@ export class ClientConnection extends EventTarget {
     }
     this.#messages.push(data);
     if (!this.#paused && this.#messages.length - this.#messagesHead >= this.#readQueueSize) {
-      this.#paused = true;
-      this.#transport?.pause();
+      this.#pauseReading();
     }
   }
 
@@ -621,8 +620,7 @@ export class ClientConnection extends EventTarget {
       }
       if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
         this.#callbackBusy = true;
-        this.#paused = true;
-        this.#transport?.pause();
+        this.#pauseReading();
         (result as Promise<void>).then(
           () => this.#callbackDone(onMessage),
           (error: unknown) => {
@@ -636,9 +634,21 @@ export class ClientConnection extends EventTarget {
 
   #callbackDone(onMessage: (message: Message) => void | Promise<void>): void {
     this.#callbackBusy = false;
+    this.#resumeReading();
+    this.#runCallbacks(onMessage);
+  }
+
+  // Reading pauses while readQueueSize messages are unread or an async onMessage runs, but not
+  // once close() was called: the server's Close frame must get through (else close() would wait
+  // for closeTimeout), and the messages that arrive before it join the queue.
+  #pauseReading(): void {
+    this.#paused = true;
+    if (!this.#deliberate) this.#transport?.pause();
+  }
+
+  #resumeReading(): void {
     this.#paused = false;
     this.#transport?.resume();
-    this.#runCallbacks(onMessage);
   }
 
   // --- heartbeat (application level, for browsers) --------------------------------------------

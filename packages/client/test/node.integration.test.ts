@@ -726,6 +726,24 @@ describe.each([
     await Promise.all(sent);
   });
 
+  it('closes at once when reading had stopped on a full read queue, and still yields every message received', async () => {
+    // A close timeout far beyond the test's: only the server's Close frame can end this close().
+    const { connection, peer } = await openEcho({ readQueueSize: 2, closeTimeout: 3_600_000 });
+    const count = 50;
+    await Promise.all(Array.from({ length: count }, (_, i) => peer.send(numbered(i, 1024))));
+    // Nothing is read: the queue fills and the client stops reading its socket.
+    await sleep(100);
+    await connection.close(4001, 'done');
+    expect(connection.closeCode).toBe(4001);
+    expect(await peer.closed).toEqual({ code: 4001, reason: 'done' });
+    // What arrived before the server's Close frame is still there, in order.
+    for (let i = 0; i < count; i++) {
+      const message = (await connection.readMessage()) as Uint8Array;
+      expect(new DataView(message.buffer, message.byteOffset, 4).getUint32(0)).toBe(i);
+    }
+    expect(await connection.readMessage()).toBeNull();
+  });
+
   it('keeps a connection whose server answers pings with pingInterval set', async () => {
     const { connection, peer } = await openEcho({ pingInterval: 50, pingTimeout: 200 });
     await peer.pings.next();
