@@ -200,19 +200,7 @@ async function galeCallbackSession(url, connections, payload) {
  * @returns {Promise<Session>}
  */
 async function wsSession(url, connections, payload) {
-  const sockets = await Promise.all(
-    Array.from(
-      { length: connections },
-      () =>
-        /** @type {Promise<WebSocket>} */ (
-          new Promise((resolve, reject) => {
-            const ws = new WebSocket(url, { perMessageDeflate: false });
-            ws.once('open', () => resolve(ws));
-            ws.once('error', reject);
-          })
-        ),
-    ),
-  );
+  const sockets = await wsSockets(url, connections);
   const binary = typeof payload !== 'string';
   const length = binary ? payload.byteLength : payload.length;
   return {
@@ -251,18 +239,107 @@ async function wsSession(url, connections, payload) {
       await Promise.all(loops);
       return counted;
     },
-    async close() {
-      await Promise.all(
-        sockets.map(
-          (ws) =>
-            new Promise((resolve) => {
-              ws.removeAllListeners('close');
-              ws.once('close', resolve);
-              ws.close();
-            }),
+    close: () => closeWsSockets(sockets),
+  };
+}
+
+/**
+ * Opens `connections` ws clients (no compression, as the gale clients offer none).
+ *
+ * @param {string} url
+ * @param {number} connections
+ * @returns {Promise<WebSocket[]>}
+ */
+function wsSockets(url, connections) {
+  return Promise.all(
+    Array.from(
+      { length: connections },
+      () =>
+        /** @type {Promise<WebSocket>} */ (
+          new Promise((resolve, reject) => {
+            const ws = new WebSocket(url, { perMessageDeflate: false });
+            ws.once('open', () => resolve(ws));
+            ws.once('error', reject);
+          })
         ),
-      );
+    ),
+  );
+}
+
+/** @param {WebSocket[]} sockets */
+async function closeWsSockets(sockets) {
+  await Promise.all(
+    sockets.map(
+      (ws) =>
+        new Promise((resolve) => {
+          ws.removeAllListeners('close');
+          ws.once('close', resolve);
+          ws.close();
+        }),
+    ),
+  );
+}
+
+/**
+ * The ws client used the way gale's readMessage is: a promise per message read (the messages
+ * queued by the 'message' event, the readers waiting for them), the loop a Tornado-style user of
+ * ws would write. It pairs with gale's readMessage loop, like for like: at 64 KiB × 50 connections
+ * a promise that waits for a round trip often outlives a young-generation GC while it holds a
+ * message, and V8 then promotes both, in ws as in gale.
+ *
+ * @param {string} url
+ * @param {number} connections
+ * @param {string | Uint8Array} payload
+ * @returns {Promise<Session>}
+ */
+async function wsPromiseSession(url, connections, payload) {
+  const session = await wsSockets(url, connections);
+  const binary = typeof payload !== 'string';
+  const length = binary ? payload.byteLength : payload.length;
+  const readers = session.map((ws) => {
+    /** @type {Array<Buffer | string>} */
+    const messages = [];
+    /** @type {Array<(message: Buffer | string | null) => void>} */
+    const waiting = [];
+    ws.on('message', (/** @type {Buffer} */ data, /** @type {boolean} */ isBinary) => {
+      const message = isBinary ? data : data.toString();
+      const reader = waiting.shift();
+      if (reader) reader(message);
+      else messages.push(message);
+    });
+    ws.on('close', () => {
+      for (const reader of waiting.splice(0)) reader(null);
+    });
+    /** @returns {Promise<Buffer | string | null>} */
+    return () => {
+      const message = messages.shift();
+      if (message !== undefined) return Promise.resolve(message);
+      if (ws.readyState !== WebSocket.OPEN) return Promise.resolve(null);
+      return new Promise((resolve) => waiting.push(resolve));
+    };
+  });
+  return {
+    async run(ms) {
+      let running = true;
+      let count = 0;
+      const loops = session.map(async (ws, i) => {
+        const read = /** @type {() => Promise<Buffer | string | null>} */ (readers[i]);
+        while (running) {
+          ws.send(payload, { binary });
+          const reply = await read();
+          if (reply === null) throw new Error('ws: the connection closed during the benchmark');
+          if (reply.length !== length)
+            throw new Error('ws: an echo came back with the wrong length');
+          count++;
+        }
+      });
+      await sleep(ms);
+      running = false;
+      const counted = count;
+      await Promise.all(loops);
+      return counted;
     },
+    close: () => closeWsSockets(session),
   };
 }
 
@@ -270,6 +347,7 @@ const clients = [
   { name: 'gale', open: galeSession },
   { name: 'galeCallback', open: galeCallbackSession },
   { name: 'ws', open: wsSession },
+  { name: 'wsPromise', open: wsPromiseSession },
 ];
 
 // ─── Measuring ───────────────────────────────────────────────────────────────────────────────
@@ -431,16 +509,24 @@ try {
       }
       /** @type {Record<string, any>} */
       const row = {};
-      const wsRounds = /** @type {{ rounds: number[] }} */ (samples['ws']).rounds;
+      /** The median of same-round ratios, and the rounds in which `rounds` was ahead. */
+      const paired = (/** @type {number[]} */ rounds, /** @type {string} */ baseline) => {
+        const base = /** @type {{ rounds: number[] }} */ (samples[baseline]).rounds;
+        const ratios = rounds.map((rate, i) => rate / (base[i] ?? Number.NaN));
+        return { median: median(ratios), ahead: ratios.filter((r) => r > 1).length };
+      };
       for (const { name } of clients) {
         const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
           samples[name]
         );
-        const paired = sample.rounds.map((rate, i) => rate / (wsRounds[i] ?? Number.NaN));
+        const toWs = paired(sample.rounds, 'ws');
+        const toWsPromise = paired(sample.rounds, 'wsPromise');
         row[name] = {
           medianRoundTripsPerSec: median(sample.rounds),
-          medianRatioToWs: median(paired),
-          roundsAheadOfWs: paired.filter((r) => r > 1).length,
+          medianRatioToWs: toWs.median,
+          roundsAheadOfWs: toWs.ahead,
+          medianRatioToWsPromise: toWsPromise.median,
+          roundsAheadOfWsPromise: toWsPromise.ahead,
           medianClientCpuMicrosPerRoundTrip: median(sample.cpu),
           medianServerCpuMicrosPerRoundTrip: median(sample.serverCpu),
           rounds: sample.rounds,
@@ -448,7 +534,8 @@ try {
       }
       const { gale, galeCallback } = row;
       process.stderr.write(
-        `${gale.medianRatioToWs.toFixed(2)}× / ${galeCallback.medianRatioToWs.toFixed(2)}× ws\n`,
+        `gale ${gale.medianRatioToWsPromise.toFixed(2)}× ws promise reader, ` +
+          `${gale.medianRatioToWs.toFixed(2)}× ws; callback ${galeCallback.medianRatioToWs.toFixed(2)}× ws\n`,
       );
       results.push({ id, label, results: row });
     }
@@ -466,27 +553,27 @@ function fmt(n) {
   return n.toFixed(1);
 }
 
-/** The median paired ratio, and in how many rounds gale was ahead. @param {any} result */
-const ratio = (result) =>
-  `${result.medianRatioToWs.toFixed(2)}× (${result.roundsAheadOfWs}/${ROUNDS})`;
+/** A median paired ratio, and in how many rounds gale was ahead. */
+const ratio = (/** @type {number} */ median, /** @type {number} */ ahead) =>
+  `${median.toFixed(2)}× (${ahead}/${ROUNDS})`;
 
 const lines = [
-  '| echo | ws round trips/s | gale readMessage/writeMessage | ÷ ws (rounds ahead) | gale onMessage/send | ÷ ws (rounds ahead) | client CPU µs per round trip, gale / gale callback / ws | server CPU µs per round trip, gale / gale callback / ws |',
+  '| echo | ws round trips/s (events / promise reader) | gale readMessage/writeMessage | ÷ ws promise reader (rounds ahead) | ÷ ws events | gale onMessage/send | ÷ ws events (rounds ahead) | client CPU µs per round trip, gale / gale callback / ws / ws promise reader |',
   '|---|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const { label, results: row } of results) {
-  const { gale, galeCallback, ws } = row;
+  const { gale, galeCallback, ws, wsPromise } = row;
   lines.push(
-    `| ${label} | ${fmt(ws.medianRoundTripsPerSec)} | ${fmt(gale.medianRoundTripsPerSec)} | ` +
-      `${ratio(gale)} | ` +
+    `| ${label} | ${fmt(ws.medianRoundTripsPerSec)} / ${fmt(wsPromise.medianRoundTripsPerSec)} | ` +
+      `${fmt(gale.medianRoundTripsPerSec)} | ` +
+      `${ratio(gale.medianRatioToWsPromise, gale.roundsAheadOfWsPromise)} | ` +
+      `${ratio(gale.medianRatioToWs, gale.roundsAheadOfWs)} | ` +
       `${fmt(galeCallback.medianRoundTripsPerSec)} | ` +
-      `${ratio(galeCallback)} | ` +
-      `${gale.medianClientCpuMicrosPerRoundTrip.toFixed(1)} / ` +
-      `${galeCallback.medianClientCpuMicrosPerRoundTrip.toFixed(1)} / ` +
-      `${ws.medianClientCpuMicrosPerRoundTrip.toFixed(1)} | ` +
-      `${gale.medianServerCpuMicrosPerRoundTrip.toFixed(1)} / ` +
-      `${galeCallback.medianServerCpuMicrosPerRoundTrip.toFixed(1)} / ` +
-      `${ws.medianServerCpuMicrosPerRoundTrip.toFixed(1)} |`,
+      `${ratio(galeCallback.medianRatioToWs, galeCallback.roundsAheadOfWs)} | ` +
+      [gale, galeCallback, ws, wsPromise]
+        .map((r) => r.medianClientCpuMicrosPerRoundTrip.toFixed(1))
+        .join(' / ') +
+      ' |',
   );
 }
 
