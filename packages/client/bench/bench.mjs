@@ -103,6 +103,36 @@ function pinned(cpu, argv) {
  */
 
 /**
+ * Runs one echo loop per connection for `ms`: `roundTrip(i)` sends on connection `i` and returns
+ * the promise of its reply, which must be `length` long. Resolves with the round trips counted.
+ *
+ * @param {number} ms
+ * @param {number} connections
+ * @param {string} name
+ * @param {(i: number) => Promise<Uint8Array | string | null>} roundTrip
+ * @param {number} length
+ */
+async function promiseLoops(ms, connections, name, roundTrip, length) {
+  let running = true;
+  let count = 0;
+  const loops = Array.from({ length: connections }, async (_, i) => {
+    while (running) {
+      const reply = await roundTrip(i);
+      if (reply === null) throw new Error(`${name}: the connection closed during the benchmark`);
+      if ((typeof reply === 'string' ? reply.length : reply.byteLength) !== length) {
+        throw new Error(`${name}: an echo came back with the wrong length`);
+      }
+      count++;
+    }
+  });
+  await sleep(ms);
+  running = false;
+  const counted = count;
+  await Promise.all(loops);
+  return counted;
+}
+
+/**
  * @param {string} url
  * @param {number} connections
  * @param {string | Uint8Array} payload
@@ -114,26 +144,20 @@ async function galeSession(url, connections, payload) {
   );
   const length = typeof payload === 'string' ? payload.length : payload.byteLength;
   return {
-    async run(ms) {
-      let running = true;
-      let count = 0;
-      const loops = sockets.map(async (socket) => {
-        while (running) {
+    run: (ms) =>
+      promiseLoops(
+        ms,
+        sockets.length,
+        'gale',
+        (i) => {
+          const socket = /** @type {import('../dist/index.node.js').ClientConnection} */ (
+            sockets[i]
+          );
           void socket.writeMessage(payload);
-          const reply = await socket.readMessage();
-          if (reply === null) throw new Error('gale: the connection closed during the benchmark');
-          if ((typeof reply === 'string' ? reply.length : reply.byteLength) !== length) {
-            throw new Error('gale: an echo came back with the wrong length');
-          }
-          count++;
-        }
-      });
-      await sleep(ms);
-      running = false;
-      const counted = count;
-      await Promise.all(loops);
-      return counted;
-    },
+          return socket.readMessage();
+        },
+        length,
+      ),
     async close() {
       await Promise.all(sockets.map((socket) => socket.close()));
     },
@@ -319,26 +343,17 @@ async function wsPromiseSession(url, connections, payload) {
     };
   });
   return {
-    async run(ms) {
-      let running = true;
-      let count = 0;
-      const loops = session.map(async (ws, i) => {
-        const read = /** @type {() => Promise<Buffer | string | null>} */ (readers[i]);
-        while (running) {
-          ws.send(payload, { binary });
-          const reply = await read();
-          if (reply === null) throw new Error('ws: the connection closed during the benchmark');
-          if (reply.length !== length)
-            throw new Error('ws: an echo came back with the wrong length');
-          count++;
-        }
-      });
-      await sleep(ms);
-      running = false;
-      const counted = count;
-      await Promise.all(loops);
-      return counted;
-    },
+    run: (ms) =>
+      promiseLoops(
+        ms,
+        session.length,
+        'ws',
+        (i) => {
+          /** @type {WebSocket} */ (session[i]).send(payload, { binary });
+          return /** @type {() => Promise<Buffer | string | null>} */ (readers[i])();
+        },
+        length,
+      ),
     close: () => closeWsSockets(session),
   };
 }
