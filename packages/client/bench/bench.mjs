@@ -5,13 +5,15 @@
 //   pnpm --filter @gale/client bench          (after pnpm build: it imports ../dist)
 //
 // Each measurement is echo round trips over N connections with one message in flight on each,
-// counted in short slices of steady state (connecting and closing are not timed). Three clients:
+// counted in short slices of steady state (connecting and closing are not timed). Four clients:
 // gale with readMessage/writeMessage (Tornado's style, a promise per message each way), gale with
-// onMessage/send (callbacks, like the ws loop), and ws, each in its own Node process, connected
-// side by side and taking turns: a round gives each client one slice, in an order that alternates
-// from round to round. A ratio is the median over the rounds of gale's rate ÷ ws's rate in the
-// same round (a paired comparison: when the shared machine slows down for a while, it slows both
-// sides of a pair), with the number of rounds gale was ahead; rates and CPU times are medians of
+// onMessage/send (callbacks, like the ws loop), ws with its 'message' event, and ws with a promise
+// per message read (the loop a Tornado-style user of ws writes), each in its own Node process,
+// connected side by side and taking turns: a round gives each client one slice, in an order that
+// alternates from round to round. A ratio is the median over the rounds of gale's rate ÷ a ws
+// client's rate in the same round (a paired comparison: when the shared machine slows down for a
+// while, it slows both sides of a pair), with the number of rounds gale was ahead: readMessage
+// against both ws loops, onMessage against the event loop. Rates and CPU times are medians of
 // the rounds. Prints a markdown table and writes bench-results/client.json. Environment:
 //
 //   BENCH_ROUNDS=20           rounds per row
@@ -103,21 +105,21 @@ function pinned(cpu, argv) {
  */
 
 /**
- * Runs one echo loop per connection for `ms`: `roundTrip(i)` sends on connection `i` and returns
- * the promise of its reply, which must be `length` long. Resolves with the round trips counted.
+ * Runs one echo loop per connection for `ms`: each of `roundTrips` sends on its connection and
+ * returns the promise of the reply, which must be `length` long. Resolves with the round trips
+ * counted.
  *
  * @param {number} ms
- * @param {number} connections
  * @param {string} name
- * @param {(i: number) => Promise<Uint8Array | string | null>} roundTrip
+ * @param {Array<() => Promise<Uint8Array | string | null>>} roundTrips
  * @param {number} length
  */
-async function promiseLoops(ms, connections, name, roundTrip, length) {
+async function promiseLoops(ms, name, roundTrips, length) {
   let running = true;
   let count = 0;
-  const loops = Array.from({ length: connections }, async (_, i) => {
+  const loops = roundTrips.map(async (roundTrip) => {
     while (running) {
-      const reply = await roundTrip(i);
+      const reply = await roundTrip();
       if (reply === null) throw new Error(`${name}: the connection closed during the benchmark`);
       if ((typeof reply === 'string' ? reply.length : reply.byteLength) !== length) {
         throw new Error(`${name}: an echo came back with the wrong length`);
@@ -147,15 +149,11 @@ async function galeSession(url, connections, payload) {
     run: (ms) =>
       promiseLoops(
         ms,
-        sockets.length,
         'gale',
-        (i) => {
-          const socket = /** @type {import('../dist/index.node.js').ClientConnection} */ (
-            sockets[i]
-          );
+        sockets.map((socket) => () => {
           void socket.writeMessage(payload);
           return socket.readMessage();
-        },
+        }),
         length,
       ),
     async close() {
@@ -320,7 +318,7 @@ async function wsPromiseSession(url, connections, payload) {
   const session = await wsSockets(url, connections);
   const binary = typeof payload !== 'string';
   const length = binary ? payload.byteLength : payload.length;
-  const readers = session.map((ws) => {
+  const roundTrips = session.map((ws) => {
     /** @type {Array<Buffer | string>} */
     const messages = [];
     /** @type {Array<(message: Buffer | string | null) => void>} */
@@ -336,6 +334,7 @@ async function wsPromiseSession(url, connections, payload) {
     });
     /** @returns {Promise<Buffer | string | null>} */
     return () => {
+      ws.send(payload, { binary });
       const message = messages.shift();
       if (message !== undefined) return Promise.resolve(message);
       if (ws.readyState !== WebSocket.OPEN) return Promise.resolve(null);
@@ -343,17 +342,7 @@ async function wsPromiseSession(url, connections, payload) {
     };
   });
   return {
-    run: (ms) =>
-      promiseLoops(
-        ms,
-        session.length,
-        'ws',
-        (i) => {
-          /** @type {WebSocket} */ (session[i]).send(payload, { binary });
-          return /** @type {() => Promise<Buffer | string | null>} */ (readers[i])();
-        },
-        length,
-      ),
+    run: (ms) => promiseLoops(ms, 'ws', roundTrips, length),
     close: () => closeWsSockets(session),
   };
 }
@@ -478,7 +467,7 @@ async function startClient(spec) {
 }
 
 // ─── The runs ────────────────────────────────────────────────────────────────────────────────
-// Per row, the three client processes are started side by side and take turns: a round gives
+// Per row, the client processes are started side by side and take turns: a round gives
 // each one slice, in an order that alternates from round to round, so that gale's and ws's
 // slices of a round are never more than a few seconds apart. A machine that slows down for a
 // while slows both sides of the pair.
