@@ -50,6 +50,7 @@ export {
   Protocol,
   type ProtocolEvent,
   type ProtocolOptions,
+  type ReceiveOptions,
   type Side,
   State,
   type TextEvent,

@@ -32,7 +32,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   },
 );
 
-const scenario = fc.record({
+const scenario: fc.Arbitrary<Scenario> = fc.record({
   messages: fc.array(
     fc.record({ message, cuts: fc.array(fc.nat(), { maxLength: 4 }), ping: fc.boolean() }),
     { maxLength: 6 },
@@ -78,38 +78,95 @@ function feed(protocol: Protocol, bytes: Uint8Array, chunking: number[]): Protoc
   return events;
 }
 
+type Scenario = {
+  messages: { message: Message; cuts: number[]; ping: boolean }[];
+  masks: Uint8Array[];
+  chunking: number[];
+};
+
+// The bytes a `sender` protocol writes for the scenario's messages, fragmented at its cuts, with a
+// Ping between fragments where asked, masked (by a client) with the scenario's masks.
+function wireOf(sender: Side, { messages, masks }: Scenario): Buffer {
+  let nextMask = 0;
+  const from = new Protocol({
+    side: sender,
+    generateMask: (m) => m.set(masks[nextMask++ % masks.length]!),
+  });
+  for (const { message: m, cuts, ping } of messages) {
+    const data = m.type === 'text' ? Buffer.from(m.data) : m.data;
+    const fragments = fragmentsOf(data, cuts);
+    fragments.forEach((fragment, index) => {
+      const fin = index === fragments.length - 1;
+      if (index === 0) {
+        if (m.type === 'text') from.sendText(fragment, fin);
+        else from.sendBinary(fragment, fin);
+      } else {
+        from.sendContinuation(fragment, fin);
+      }
+      // A control frame between fragments must not disturb the message.
+      if (ping && !fin) from.sendPing(fragment.subarray(0, 125));
+    });
+  }
+  return Buffer.concat(from.dataToSend());
+}
+
+// Feeds `bytes` as a socket reading into one shared buffer does, with `{ borrowed: true }`, and
+// scribbles over that buffer after every call: a view of it that the protocol kept or returned
+// would read the scribbles.
+function feedBorrowed(protocol: Protocol, bytes: Uint8Array, chunking: number[]): ProtocolEvent[] {
+  const shared = new Uint8Array(70_000);
+  const events: ProtocolEvent[] = [];
+  let pos = 0;
+  let i = 0;
+  while (pos < bytes.length) {
+    const chunk = bytes.subarray(pos, pos + chunking[i++ % chunking.length]!);
+    shared.set(chunk);
+    protocol.receiveData(shared.subarray(0, chunk.length), { borrowed: true });
+    events.push(...protocol.eventsReceived());
+    shared.fill(0xa5);
+    pos += chunk.length;
+  }
+  return events;
+}
+
+const hex = (events: readonly ProtocolEvent[]): unknown[] =>
+  events.map((e) =>
+    e.type === 'binary' || e.type === 'ping' || e.type === 'pong'
+      ? { type: e.type, data: Buffer.from(e.data).toString('hex') }
+      : e,
+  );
+
 describe('round trips (property-based)', () => {
   for (const sender of ['client', 'server'] as const satisfies Side[]) {
+    const receiver: Side = sender === 'client' ? 'server' : 'client';
+
     it(`delivers every message a ${sender} builds, whatever the fragmentation, masks and chunking`, () => {
       fc.assert(
-        fc.property(scenario, ({ messages, masks, chunking }) => {
-          let nextMask = 0;
-          const from = new Protocol({
-            side: sender,
-            generateMask: (m) => m.set(masks[nextMask++ % masks.length]!),
-          });
-          const to = new Protocol({ side: sender === 'client' ? 'server' : 'client' });
-          for (const { message: m, cuts, ping } of messages) {
-            const data = m.type === 'text' ? Buffer.from(m.data) : m.data;
-            const fragments = fragmentsOf(data, cuts);
-            fragments.forEach((fragment, index) => {
-              const fin = index === fragments.length - 1;
-              if (index === 0) {
-                if (m.type === 'text') from.sendText(fragment, fin);
-                else from.sendBinary(fragment, fin);
-              } else {
-                from.sendContinuation(fragment, fin);
-              }
-              // A control frame between fragments must not disturb the message.
-              if (ping && !fin) from.sendPing(fragment.subarray(0, 125));
-            });
-          }
-          const wire = Buffer.concat(from.dataToSend());
-          const events = feed(to, wire, chunking);
+        fc.property(scenario, (s) => {
+          const to = new Protocol({ side: receiver });
+          const events = feed(to, wireOf(sender, s), s.chunking);
           expect(to.error).toBeNull();
           expect(normalize(events)).toEqual(
-            normalize(messages.map(({ message: m }) => m as ProtocolEvent)),
+            normalize(s.messages.map(({ message: m }) => m as ProtocolEvent)),
           );
+        }),
+        { numRuns: NUM_RUNS },
+      );
+    }, 300_000);
+
+    it(`a ${receiver} reading borrowed bytes delivers and answers the same as one that owns them`, () => {
+      fc.assert(
+        fc.property(scenario, (s) => {
+          const wire = wireOf(sender, s);
+          // Both receivers mask their Pongs alike, so that their output can be compared.
+          const mask = (m: Uint8Array) => m.set([1, 2, 3, 4]);
+          const owning = new Protocol({ side: receiver, generateMask: mask });
+          const borrowing = new Protocol({ side: receiver, generateMask: mask });
+          const expected = feed(owning, Buffer.from(wire), s.chunking);
+          const events = feedBorrowed(borrowing, wire, s.chunking);
+          expect(borrowing.error).toBeNull();
+          expect(hex(events)).toEqual(hex(expected));
+          expect(Buffer.concat(borrowing.dataToSend())).toEqual(Buffer.concat(owning.dataToSend()));
         }),
         { numRuns: NUM_RUNS },
       );

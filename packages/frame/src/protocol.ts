@@ -52,6 +52,15 @@ export interface ProtocolOptions {
 }
 
 /** A complete text message. */
+/** Options of {@link Protocol.receiveData}. */
+export interface ReceiveOptions {
+  /**
+   * The caller keeps the bytes and may overwrite them once the call returns: whatever the
+   * protocol delivers or keeps is copied out of them. Default false.
+   */
+  readonly borrowed?: boolean;
+}
+
 export interface TextEvent {
   readonly type: 'text';
   readonly data: string;
@@ -98,6 +107,14 @@ const EMPTY = new Uint8Array(0);
 const MIN_ASSEMBLY = 1024;
 const MERGE_LIMIT = 1024;
 const maskScratch = new Uint8Array(4);
+
+/** A copy of `view` in a buffer of its own (a Buffer, like the messages delivered as views). */
+function copyOf(view: Uint8Array): Uint8Array {
+  if (view.length === 0) return view;
+  const copy = Buffer.allocUnsafeSlow(view.length);
+  copy.set(view);
+  return copy;
+}
 // What eventsReceived() and dataToSend() return when there is nothing: shared, so frozen.
 const NO_EVENTS: readonly ProtocolEvent[] = Object.freeze([]);
 const NO_CHUNKS: readonly Uint8Array[] = Object.freeze([]);
@@ -146,6 +163,8 @@ export class Protocol {
   #payloadLength = 0;
   #payloadReceived = 0;
   #control: Uint8Array | null = null;
+  // Whether the bytes being parsed belong to the caller (receiveData's `borrowed`).
+  #borrowed = false;
 
   // Receiving: the message being assembled.
   #messageOpcode = 0; // 0: no fragmented message in progress.
@@ -218,11 +237,16 @@ export class Protocol {
    * {@link eventsReceived}, then {@link dataToSend} (a Ping is answered, a Close echoed).
    *
    * The protocol takes ownership of `data`: masked payloads are unmasked in place, and delivered
-   * messages may be views of it. Throws only `InvalidStateError`, after {@link receiveEof}.
+   * messages may be views of it. With `{ borrowed: true }` the caller keeps `data` and may
+   * overwrite it once the call returns (a read buffer shared between reads): payloads are still
+   * unmasked in place, but binary messages and control payloads are copied out, so nothing the
+   * protocol returns or keeps is a view of it. Text is decoded to a string either way. Throws
+   * only `InvalidStateError`, after {@link receiveEof}.
    */
-  receiveData(data: Uint8Array): void {
+  receiveData(data: Uint8Array, options?: ReceiveOptions): void {
     if (this.#eofReceived) throw new InvalidStateError('receiveData() after receiveEof()');
     if (this.#parseState === ParseState.DISCARD) return;
+    this.#borrowed = options?.borrowed === true;
     try {
       this.#parse(data);
     } catch (error) {
@@ -505,12 +529,21 @@ export class Protocol {
     this.#parseState = ParseState.HEADER;
     const opcode = this.#opcode;
     if (opcode >= 0x8) {
-      this.#handleControl(opcode, payload ?? this.#control!.slice(0, this.#payloadLength));
+      this.#handleControl(
+        opcode,
+        payload === null
+          ? this.#control!.slice(0, this.#payloadLength)
+          : this.#borrowed
+            ? copyOf(payload)
+            : payload,
+      );
       return;
     }
     if (payload !== null && this.#fin && opcode !== Opcode.CONTINUATION) {
-      // A whole unfragmented message.
-      this.#deliver(opcode, payload, this.#messageCompressed, true);
+      // A whole unfragmented message. Only a binary one is delivered as it is: text becomes a
+      // string and a compressed message is inflated into a new buffer.
+      const keep = this.#borrowed && opcode === Opcode.BINARY && !this.#messageCompressed;
+      this.#deliver(opcode, keep ? copyOf(payload) : payload, this.#messageCompressed, true);
       return;
     }
     if (payload !== null) {
