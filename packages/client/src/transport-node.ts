@@ -13,6 +13,7 @@ import {
   type MaskFunction,
   offerDeflate,
   Protocol,
+  type ReceiveOptions,
   State,
   validateResponse,
   writeSettled,
@@ -269,14 +270,16 @@ function toHandshakeError(error: unknown): Error {
 }
 
 // Plain TCP sockets read into one buffer shared by every connection of the process (a read and
-// its callback run back to back on the event loop, and the callback copies the bytes out before
-// returning) instead of Node's default, a fresh 64 KiB buffer per read shrunk to the bytes read.
-// Large messages gain most: a 64 KiB message and its header now arrive in one read, where Node's
-// 64 KiB reads split the frame and the protocol had to join the two parts in a third buffer. Each
-// read costs one allocation of its exact size (never a slice of a shared pool: a binary message
-// the application keeps is a view of it and must not pin more than its own read), and an idle
-// connection holds no read buffer. TLS sockets keep Node's 'data' events.
+// its callback run back to back on the event loop, and the protocol parses the whole read before
+// the callback returns) instead of Node's default, a fresh 64 KiB buffer per read shrunk to the
+// bytes read. Large messages gain most: a 64 KiB message and its header arrive in one read, where
+// Node's 64 KiB reads split the frame and the protocol had to join the two parts in a third
+// buffer. The protocol reads the buffer as borrowed: text is decoded straight from it, and each
+// binary message is copied into a buffer of its exact size (never a slice of a shared pool: a
+// message the application keeps must not pin more than itself). An idle connection holds no read
+// buffer. TLS sockets keep Node's 'data' events.
 const READ_BUFFER_SIZE = 256 * 1024;
+const BORROWED: ReceiveOptions = Object.freeze({ borrowed: true });
 let readBuffer: Buffer | undefined;
 
 /**
@@ -307,12 +310,16 @@ class SocketReader {
   }
 
   #read(length: number, buffer: Buffer): true {
-    // The protocol owns what it is given (it delivers views of it), and the next read of any
-    // socket overwrites the shared buffer: copy.
+    if (this.#transport !== null) {
+      // Lent: the protocol copies out what it keeps (binary messages, control payloads) before
+      // the next read of any socket overwrites the buffer, and text is decoded straight from it.
+      NodeTransport.onData(this.#transport, buffer.subarray(0, length), BORROWED);
+      return true;
+    }
+    // node:http keeps what it is given (the bytes after the 101 become the upgrade's head): copy.
     const chunk = Buffer.allocUnsafeSlow(length);
     buffer.copy(chunk, 0, 0, length);
-    if (this.#transport !== null) NodeTransport.onData(this.#transport, chunk);
-    else this.#socket?.emit('data', chunk);
+    this.#socket?.emit('data', chunk);
     return true;
   }
 }
@@ -422,8 +429,8 @@ export class NodeTransport implements Transport {
   }
 
   /** @internal */
-  static onData(transport: NodeTransport, chunk: Buffer): void {
-    transport.#receive(chunk);
+  static onData(transport: NodeTransport, chunk: Buffer, options?: ReceiveOptions): void {
+    transport.#receive(chunk, options);
   }
 
   /** @internal */
@@ -444,8 +451,8 @@ export class NodeTransport implements Transport {
     transport.#onClose();
   }
 
-  #receive(chunk: Uint8Array): void {
-    this.#protocol.receiveData(chunk);
+  #receive(chunk: Uint8Array, options?: ReceiveOptions): void {
+    this.#protocol.receiveData(chunk, options);
     this.#afterReceive();
   }
 

@@ -726,6 +726,21 @@ describe.each([
     await Promise.all(sent);
   });
 
+  it('keeps every binary message it delivered intact while later reads arrive', async () => {
+    // Sizes around the read sizes: messages that share a read, and ones split across reads.
+    const sizes = [4, 7, 125, 126, 1000, 65_535, 65_536, 70_000, 200_000, 5];
+    const message = (i: number) => numbered(i, sizes[i % sizes.length]!);
+    const count = 120;
+    const { connection, peer } = await openEcho();
+    const sent = Array.from({ length: count }, (_, i) => peer.send(message(i)));
+    const kept: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) kept.push((await connection.readMessage()) as Uint8Array);
+    await Promise.all(sent);
+    // Only now, after every read, compare each message with what was sent, byte for byte.
+    for (const [i, bytes] of kept.entries())
+      expect(Buffer.from(bytes).equals(message(i))).toBe(true);
+  });
+
   it('closes at once when reading had stopped on a full read queue, and still yields every message received', async () => {
     // A close timeout far beyond the test's: only the server's Close frame can end this close().
     const { connection, peer } = await openEcho({ readQueueSize: 2, closeTimeout: 3_600_000 });
