@@ -51,7 +51,6 @@ export interface ProtocolOptions {
   readonly allocateFrame?: ((size: number) => Buffer) | null;
 }
 
-/** A complete text message. */
 /** Options of {@link Protocol.receiveData}. */
 export interface ReceiveOptions {
   /**
@@ -61,6 +60,7 @@ export interface ReceiveOptions {
   readonly borrowed?: boolean;
 }
 
+/** A complete text message. */
 export interface TextEvent {
   readonly type: 'text';
   readonly data: string;
@@ -108,6 +108,12 @@ const MIN_ASSEMBLY = 1024;
 const MERGE_LIMIT = 1024;
 const maskScratch = new Uint8Array(4);
 
+// What eventsReceived() and dataToSend() return when there is nothing: shared, so frozen.
+const NO_EVENTS: readonly ProtocolEvent[] = Object.freeze([]);
+const NO_CHUNKS: readonly Uint8Array[] = Object.freeze([]);
+// The frame options of every protocol that neither masks nor has a mask function (servers).
+const UNMASKED = Object.freeze({ mask: null, maskPayload: null, allocate: null });
+
 /** A copy of `view` in a buffer of its own (a Buffer, like the messages delivered as views). */
 function copyOf(view: Uint8Array): Uint8Array {
   if (view.length === 0) return view;
@@ -115,11 +121,6 @@ function copyOf(view: Uint8Array): Uint8Array {
   copy.set(view);
   return copy;
 }
-// What eventsReceived() and dataToSend() return when there is nothing: shared, so frozen.
-const NO_EVENTS: readonly ProtocolEvent[] = Object.freeze([]);
-const NO_CHUNKS: readonly Uint8Array[] = Object.freeze([]);
-// The frame options of every protocol that neither masks nor has a mask function (servers).
-const UNMASKED = Object.freeze({ mask: null, maskPayload: null, allocate: null });
 
 /**
  * The RFC 6455 protocol state machine for one open connection, without I/O (the model is
@@ -542,8 +543,8 @@ export class Protocol {
     if (payload !== null && this.#fin && opcode !== Opcode.CONTINUATION) {
       // A whole unfragmented message. Only a binary one is delivered as it is: text becomes a
       // string and a compressed message is inflated into a new buffer.
-      const keep = this.#borrowed && opcode === Opcode.BINARY && !this.#messageCompressed;
-      this.#deliver(opcode, keep ? copyOf(payload) : payload, this.#messageCompressed, true);
+      const mustCopy = this.#borrowed && opcode === Opcode.BINARY && !this.#messageCompressed;
+      this.#deliver(opcode, mustCopy ? copyOf(payload) : payload, this.#messageCompressed, true);
       return;
     }
     if (payload !== null) {
