@@ -75,9 +75,9 @@ function loadNativeMask(): MaskFunction | null {
 // message on the way out. A fresh 64 KiB buffer per message, freed in batches after garbage
 // collection, made glibc return the heap top to the kernel and fault it back in: in the client
 // benchmark's 64 KiB × 50 row, perf put 40% of the client's page faults in masking into those
-// buffers (the reads' copies were most of the rest). A write that is still
-// queued keeps the buffer, and the next frame gets a new one. Smaller frames come from Node's
-// Buffer pool; TLS keeps a buffer per frame.
+// buffers (copying what was read was most of the rest). A write that is still queued keeps the
+// buffer, and the next frame gets a new one. Smaller frames come from Node's Buffer pool; TLS
+// keeps a buffer per frame.
 const FRAME_BUFFER_MIN = 4096;
 const FRAME_BUFFER_MAX = 256 * 1024;
 let frameBuffer: Buffer | null = null;
