@@ -18,8 +18,12 @@ import {
 } from './helpers.js';
 
 // Two instances of the chat (createApplication in this process, sharing nothing but a real
-// redis-server), as behind a load balancer; a third one in its own process, to kill.
-const RELEASE_AFTER_MS = 600;
+// redis-server), as behind a load balancer; a third one in its own process, to kill. Their
+// heartbeat is the app's default, a third of the release delay, and an instance that has not
+// beaten for three heartbeats is taken for dead, its users announced as left: A and B share this
+// process, so the delay must outlast any pause of it on a busy machine (with 600 ms, and so
+// 300 ms, one pause made A look dead to B, and a watcher on A heard that it had left itself).
+const RELEASE_AFTER_MS = 2_000;
 const appDir = new URL('../', import.meta.url);
 let redis: RedisProcess;
 let inspector: Redis;
@@ -72,7 +76,6 @@ function instance(): Promise<TestServer> {
   return startChat({
     redisUrl: redis.url,
     nicknameReleaseAfterMs: RELEASE_AFTER_MS,
-    heartbeatMs: 100,
     logger,
   });
 }
