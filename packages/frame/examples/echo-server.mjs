@@ -40,9 +40,17 @@ server.on('upgrade', (req, socket, head) => {
 
   const protocol = new Protocol({ side: 'server' });
   const flush = () => {
-    for (const event of protocol.eventsReceived()) {
-      if (event.type === 'text') protocol.sendText(event.data);
-      else if (event.type === 'binary') protocol.sendBinary(event.data);
+    // Until none are left: a Close frame (or a protocol error) that follows messages takes
+    // effect in the call after them, so that the answers leave before our Close frame.
+    for (
+      let events = protocol.eventsReceived();
+      events.length > 0;
+      events = protocol.eventsReceived()
+    ) {
+      for (const event of events) {
+        if (event.type === 'text') protocol.sendText(event.data);
+        else if (event.type === 'binary') protocol.sendBinary(event.data);
+      }
     }
     const chunks = protocol.dataToSend();
     if (chunks.length > 0) {

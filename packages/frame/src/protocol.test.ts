@@ -648,3 +648,86 @@ describe('failures', () => {
     expect(protocol.eventsReceived()).toEqual([{ type: 'close', code: 1006, reason: '' }]);
   });
 });
+
+// Autobahn|Testsuite cases 3.2–3.4, 4.1.3–4.2.5 and 5.15 (strict): a valid message, then a frame
+// that breaks the protocol, in one read. The answer to the message must leave before the Close.
+describe('strict order: messages before the end of the input are answered first', () => {
+  const echoThenEnd = (protocol: Protocol, input: Uint8Array) => {
+    protocol.receiveData(input);
+    const first = protocol.eventsReceived();
+    const stateBetween = protocol.state;
+    for (const event of first) if (event.type === 'text') protocol.sendText(`echo: ${event.data}`);
+    const second = protocol.eventsReceived();
+    return { first, stateBetween, second, sent: protocol.dataToSend().map(toHex).join('') };
+  };
+
+  it('sends the answer to a message, then the 1002 Close, when a bad frame follows it', () => {
+    const protocol = new Protocol({ side: 'server' });
+    const result = echoThenEnd(protocol, concat(frame(TEXT, 'ok'), frame(5, 'x'), frame(PING)));
+    expect(result.first).toEqual([{ type: 'text', data: 'ok' }]);
+    expect(result.stateBetween).toBe(State.OPEN);
+    expect(result.second).toEqual([{ type: 'close', code: 1006, reason: '' }]);
+    expect(result.sent).toBe(
+      toHex(serverFrame(TEXT, 'echo: ok')) + closeFrameHex(1002, 'reserved opcode 5'),
+    );
+    expect(protocol.error?.code).toBe('ERR_INVALID_OPCODE');
+    expect(protocol.shouldCloseTransport()).toBe(true);
+  });
+
+  it('sends the answer, then the 1007 Close, when the next message is not UTF-8', () => {
+    const protocol = new Protocol({ side: 'client' });
+    const result = echoThenEnd(
+      protocol,
+      concat(serverFrame(TEXT, 'fine'), serverFrame(TEXT, hex('cebae1bdb9 f4908080'))),
+    );
+    expect(result.first).toEqual([{ type: 'text', data: 'fine' }]);
+    expect(result.second).toEqual([{ type: 'close', code: 1006, reason: '' }]);
+    // A client's frames are masked: read the opcodes and the close code from the unmasked form.
+    expect(protocol.closeSent).toBe(true);
+    expect(protocol.error?.code).toBe('ERR_INVALID_UTF8');
+    expect(result.sent.slice(0, 2)).toBe('81'); // the text answer first
+  });
+
+  it('sends the answer, then echoes the Close, when a Close frame follows a message', () => {
+    const protocol = new Protocol({ side: 'server' });
+    const result = echoThenEnd(
+      protocol,
+      concat(frame(TEXT, 'bye'), frame(CLOSE, closePayload(1000))),
+    );
+    expect(result.first).toEqual([{ type: 'text', data: 'bye' }]);
+    expect(result.stateBetween).toBe(State.OPEN);
+    expect(result.second).toEqual([{ type: 'close', code: 1000, reason: '' }]);
+    expect(result.sent).toBe(toHex(serverFrame(TEXT, 'echo: bye')) + closeFrameHex(1000));
+    expect(protocol.closeReceived).toBe(true);
+    expect(protocol.shouldCloseTransport()).toBe(true);
+  });
+
+  it('fails at once when nothing waits to be taken', () => {
+    const protocol = new Protocol({ side: 'server' });
+    protocol.receiveData(frame(5, 'x'));
+    expect(protocol.closeSent).toBe(true);
+    expect(protocol.dataToSend().map(toHex).join('')).toBe(
+      closeFrameHex(1002, 'reserved opcode 5'),
+    );
+    expect(protocol.eventsReceived()).toEqual([{ type: 'close', code: 1006, reason: '' }]);
+  });
+
+  it('applies a held-back Close frame before an EOF that follows it', () => {
+    const protocol = new Protocol({ side: 'server' });
+    protocol.receiveData(concat(frame(TEXT, 'a'), frame(CLOSE, closePayload(4000))));
+    expect(protocol.eventsReceived()).toEqual([{ type: 'text', data: 'a' }]);
+    protocol.receiveEof();
+    expect(protocol.eventsReceived()).toEqual([{ type: 'close', code: 4000, reason: '' }]);
+    expect(protocol.closeReceived).toBe(true);
+    expect(protocol.error).toBe(null);
+  });
+
+  it('ignores bytes that arrive while the end of the input is held back', () => {
+    const protocol = new Protocol({ side: 'server' });
+    protocol.receiveData(concat(frame(TEXT, 'a'), frame(CLOSE, closePayload(1000))));
+    protocol.receiveData(frame(TEXT, 'after the close'));
+    expect(protocol.eventsReceived()).toEqual([{ type: 'text', data: 'a' }]);
+    expect(protocol.eventsReceived()).toEqual([{ type: 'close', code: 1000, reason: '' }]);
+    expect(protocol.eventsReceived()).toEqual([]);
+  });
+});

@@ -185,6 +185,9 @@ export class Protocol {
   #eofReceived = false;
   #transportClose = false;
   #error: ProtocolError | null = null;
+  // The end of the input (a Close frame received, or a failure) while events parsed before it
+  // still wait to be taken: it takes effect in the next eventsReceived() call (see #endInput).
+  #deferred: (() => void) | null = null;
 
   constructor(options: ProtocolOptions) {
     this.side = options.side;
@@ -252,17 +255,20 @@ export class Protocol {
       this.#parse(data);
     } catch (error) {
       if (error instanceof ProtocolError) {
-        this.fail(error.closeCode, error.message, error);
+        const failure = error;
+        this.#endInput(() => this.fail(failure.closeCode, failure.message, failure));
       } else {
         // Anything unexpected is 1011, and its details stay local: they "may be
         // security-sensitive" (python-websockets) and mean nothing to the peer.
-        this.fail(
+        const failure = new ProtocolError(
+          'ERR_INTERNAL',
+          'internal error',
           CloseCode.INTERNAL_ERROR,
-          '',
-          new ProtocolError('ERR_INTERNAL', 'internal error', CloseCode.INTERNAL_ERROR, {
+          {
             cause: error,
-          }),
+          },
         );
+        this.#endInput(() => this.fail(CloseCode.INTERNAL_ERROR, '', failure));
       }
     }
   }
@@ -274,6 +280,7 @@ export class Protocol {
    */
   receiveEof(): void {
     if (this.#eofReceived) return;
+    this.#runDeferred();
     this.#eofReceived = true;
     this.#parseState = ParseState.DISCARD;
     this.#transportClose = true;
@@ -290,12 +297,39 @@ export class Protocol {
   /**
    * Returns the events parsed since the last call, in order, and forgets them. The array is the
    * caller's to read (when there are none it is a shared, frozen empty array).
+   *
+   * Handle the events, then call it again until it returns an empty array: when a Close frame
+   * arrives, or the peer breaks the protocol, after messages that are still waiting here, the
+   * Close frame is echoed (or the connection failed) only in the call after the one that returns
+   * those messages. What the application sends in answer to them in between leaves before the
+   * Close frame.
    */
   eventsReceived(): readonly ProtocolEvent[] {
+    if (this.#events === null) {
+      this.#runDeferred();
+      if (this.#events === null) return NO_EVENTS;
+    }
     const events = this.#events;
-    if (events === null) return NO_EVENTS;
     this.#events = null;
     return events;
+  }
+
+  // A Close frame or a failure ends the input: nothing after it is parsed. If events parsed before
+  // it still wait to be taken, it waits until they have been (eventsReceived), so that the
+  // application can answer them first: a peer that sends a message and then breaks the protocol
+  // still gets the answer to the message before the Close frame (the order ws keeps, since it
+  // emits each message as soon as it is parsed, and that the Autobahn|Testsuite calls strict).
+  #endInput(action: () => void): void {
+    this.#parseState = ParseState.DISCARD;
+    if (this.#events === null) action();
+    else this.#deferred = action;
+  }
+
+  #runDeferred(): void {
+    const deferred = this.#deferred;
+    if (deferred === null) return;
+    this.#deferred = null;
+    deferred();
   }
 
   #emit(event: ProtocolEvent): void {
@@ -585,25 +619,28 @@ export class Protocol {
       this.#emit({ type: 'pong', data: payload });
     } else {
       const { code, reason } = parseClose(payload);
-      this.#closeReceived = true;
       // Nothing after a Close frame is data (§5.5.1: it is the last frame an endpoint sends).
-      this.#parseState = ParseState.DISCARD;
-      this.#emitClose(code, reason);
-      if (!this.#closeSent) {
-        // §5.5.1: "the endpoint MUST send a Close frame in response. (When sending a Close frame
-        // in response, the endpoint typically echos the status code it received.)"
-        this.#sendFrame(
-          Opcode.CLOSE,
-          code === CloseCode.NO_STATUS_RCVD ? EMPTY : payload.subarray(0, 2),
-          true,
-          false,
-        );
-        this.#closeSent = true;
-      }
-      // §7.1.1: "the server [...] SHOULD close the underlying TCP connection first", once the
-      // closing handshake is complete; the client waits for it (see closeExpected()).
-      if (this.#isServer) this.#transportClose = true;
+      this.#endInput(() => this.#receiveClose(code, reason, payload));
     }
+  }
+
+  #receiveClose(code: number, reason: string, payload: Uint8Array): void {
+    this.#closeReceived = true;
+    this.#emitClose(code, reason);
+    if (!this.#closeSent) {
+      // §5.5.1: "the endpoint MUST send a Close frame in response. (When sending a Close frame
+      // in response, the endpoint typically echos the status code it received.)"
+      this.#sendFrame(
+        Opcode.CLOSE,
+        code === CloseCode.NO_STATUS_RCVD ? EMPTY : payload.subarray(0, 2),
+        true,
+        false,
+      );
+      this.#closeSent = true;
+    }
+    // §7.1.1: "the server [...] SHOULD close the underlying TCP connection first", once the
+    // closing handshake is complete; the client waits for it (see closeExpected()).
+    if (this.#isServer) this.#transportClose = true;
   }
 
   #emitClose(code: number, reason: string): void {

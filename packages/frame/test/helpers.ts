@@ -98,8 +98,14 @@ export function run(
     protocol.receiveData(copy.subarray(start, cut));
     start = cut;
   }
+  // As an I/O layer does: take events until there are none (a Close frame or a failure that
+  // follows messages takes effect in the call after the one that returns them).
+  const events: ProtocolEvent[] = [];
+  for (let batch = protocol.eventsReceived(); batch.length > 0; batch = protocol.eventsReceived()) {
+    events.push(...batch);
+  }
   return {
-    events: protocol.eventsReceived().map(normalize),
+    events: events.map(normalize),
     sent: protocol.dataToSend().map(toHex).join(''),
     errorCode: protocol.error?.code ?? null,
     closeTransport: protocol.shouldCloseTransport(),
