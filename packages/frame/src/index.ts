@@ -2,13 +2,15 @@ export { type CloseReason, type CloseStatus, parseClose, serializeClose } from '
 export { CloseCode, type CloseCodeName, isValidCloseCode } from './close-code.js';
 export { corkUntilImmediate } from './cork.js';
 export {
-  ConnectionClosedError,
   type ErrorCode,
   HandshakeError,
+  type HandshakeErrorCode,
   InvalidArgumentError,
   InvalidStateError,
   PayloadTooBigError,
   ProtocolError,
+  type ProtocolErrorCode,
+  WebSocketClosedError,
   WebSocketError,
 } from './errors.js';
 export type { ExtensionOffer, PerMessageExtension } from './extension.js';
