@@ -1,27 +1,38 @@
-/** Every error code raised by @gale/server. */
+import { WebSocketError } from '@gale/frame';
+
+// One error family for every Gale package: the classes @gale/frame defines are re-exported, not
+// copied, so `instanceof` gives the same answer whichever package a caller imports them from.
+export {
+  HandshakeError,
+  type HandshakeErrorCode,
+  InvalidArgumentError,
+  InvalidStateError,
+  WebSocketClosedError,
+  WebSocketError,
+} from '@gale/frame';
+
+/** Every error code @gale/server raises. */
 export type ErrorCode =
   | 'ERR_HTTP'
-  | 'ERR_WEBSOCKET_CLOSED'
   | 'ERR_INVALID_SETTING'
-  | 'ERR_INVALID_ARGUMENT';
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_INVALID_STATE'
+  | 'ERR_WEBSOCKET_CLOSED';
 
-/** Base class of the errors @gale/server raises; `code` identifies the failure. */
-export class GaleError extends Error {
-  readonly code: ErrorCode;
-
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'GaleError';
-    this.code = code;
-  }
-}
+/**
+ * @deprecated Use `WebSocketError`, which this now is: the root of every Gale error, including
+ * the server's. Kept so that `error instanceof GaleError` still holds for everything it did.
+ */
+export const GaleError: typeof WebSocketError = WebSocketError;
+/** @deprecated Use `WebSocketError`. */
+export type GaleError<Code extends string = string> = WebSocketError<Code>;
 
 /**
  * Throw from `prepare()` or an HTTP method to answer with `status` (Tornado's `HTTPError`).
  * `message` is sent to the client as the JSON error's `message` (keep it free of secrets);
  * `headers` are added to the response (for example `WWW-Authenticate` with a 401).
  */
-export class HTTPError extends GaleError {
+export class HTTPError extends WebSocketError<'ERR_HTTP'> {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
 
@@ -37,27 +48,14 @@ export class HTTPError extends GaleError {
   }
 }
 
-/** `writeMessage` (or `ping`) after the closing handshake started, as Tornado raises it. */
-export class WebSocketClosedError extends GaleError {
-  constructor(message = 'the WebSocket is closed', options?: ErrorOptions) {
-    super('ERR_WEBSOCKET_CLOSED', message, options);
-    this.name = 'WebSocketClosedError';
-  }
-}
-
-/** A setting or route that cannot work (ping timeout above the interval, a bad pattern, …). */
-export class InvalidSettingError extends GaleError {
+/**
+ * A setting, route or plugin option that cannot work (ping timeout above the interval, a bad
+ * pattern, secure cookies without `cookieSecret`, …).
+ */
+export class InvalidSettingError extends WebSocketError<'ERR_INVALID_SETTING'> {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_INVALID_SETTING', message, options);
     this.name = 'InvalidSettingError';
-  }
-}
-
-/** A call with an argument that cannot be honoured (a ping over 125 bytes, …). */
-export class InvalidArgumentError extends GaleError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_INVALID_ARGUMENT', message, options);
-    this.name = 'InvalidArgumentError';
   }
 }
 

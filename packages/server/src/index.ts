@@ -8,10 +8,14 @@ export type { TopicSubscriber } from './connection.js';
 export {
   type ErrorCode,
   GaleError,
+  HandshakeError,
+  type HandshakeErrorCode,
   HTTPError,
   InvalidArgumentError,
   InvalidSettingError,
+  InvalidStateError,
   WebSocketClosedError,
+  WebSocketError,
 } from './errors.js';
 export { Handler, type RouteOptions } from './handler.js';
 export { type Logger, logAccess, silentLogger } from './log.js';
