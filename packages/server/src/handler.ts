@@ -1,4 +1,5 @@
 import type { Application } from './application.js';
+import { InvalidArgumentError, InvalidSettingError } from './errors.js';
 import type { Request } from './request.js';
 import { decodeSignedValue } from './secure-cookie.js';
 import type { ResolvedSettings } from './settings.js';
@@ -33,14 +34,17 @@ export class Handler {
    */
   prepare(): void | Promise<void> {}
 
-  /** Sets a response header, replacing any value it had. On a WebSocket route, it goes on the 101. */
+  /**
+   * Sets a response header, replacing any value it had. On a WebSocket route, it goes on the 101.
+   * Throws `InvalidArgumentError` for a name or value with CR, LF or NUL (or a name with `:`).
+   */
   setHeader(name: string, value: string | number): void {
     assertHeaderSafe(name, String(value));
     this.#headers ??= new Map();
     this.#headers.set(name.toLowerCase(), [String(value)]);
   }
 
-  /** Adds a value to a response header that may repeat (`Set-Cookie`). */
+  /** Adds a value to a response header that may repeat (`Set-Cookie`); checked as `setHeader`. */
   addHeader(name: string, value: string): void {
     assertHeaderSafe(name, value);
     const key = name.toLowerCase();
@@ -68,7 +72,8 @@ export class Handler {
 
   /**
    * The value of a cookie signed with `setSecureCookie`, or undefined when it is missing, forged,
-   * or older than `maxAgeDays` (31 by default, as Tornado). Needs the `cookieSecret` setting.
+   * or older than `maxAgeDays` (31 by default, as Tornado). Needs the `cookieSecret` setting
+   * (`InvalidSettingError` without it).
    */
   getSecureCookie(name: string, maxAgeDays = 31): string | undefined {
     const raw = this.request.cookies[name];
@@ -78,7 +83,9 @@ export class Handler {
 
   #secret(): string {
     const secret = this.settings.cookieSecret;
-    if (!secret) throw new Error('the cookieSecret setting is required for secure cookies');
+    if (!secret) {
+      throw new InvalidSettingError('the cookieSecret setting is required for secure cookies');
+    }
     return secret;
   }
 }
@@ -88,6 +95,6 @@ const EMPTY_HEADERS: ReadonlyMap<string, readonly string[]> = new Map();
 // Response splitting: a header name or value with CR, LF or NUL would inject a header or body.
 function assertHeaderSafe(name: string, value: string): void {
   if (/[\r\n\0:]/.test(name) || /[\r\n\0]/.test(value)) {
-    throw new TypeError(`invalid characters in header ${JSON.stringify(name)}`);
+    throw new InvalidArgumentError(`invalid characters in header ${JSON.stringify(name)}`);
   }
 }

@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { type SerializeOptions, stringifySetCookie } from 'cookie';
-import { HTTPError, InvalidArgumentError, InvalidSettingError } from './errors.js';
+import {
+  HTTPError,
+  InvalidArgumentError,
+  InvalidSettingError,
+  InvalidStateError,
+} from './errors.js';
 import { Handler } from './handler.js';
 import { logAccess } from './log.js';
 import { createSignedValue } from './secure-cookie.js';
@@ -264,10 +269,10 @@ export class RequestHandler extends Handler {
    * (`text/plain; charset=utf-8` unless you set a content type), bytes as they are (copied now).
    * An object is sent as JSON with `application/json; charset=utf-8`, as Tornado; like Tornado,
    * arrays are refused (`InvalidArgumentError`): wrap them in an object, which leaves room to add
-   * fields later. Throws after `finish()`.
+   * fields later. Throws `InvalidStateError` after `finish()`.
    */
   write(chunk: string | Uint8Array | object): void {
-    if (this.#finished) throw new Error('write() after the response was finished');
+    if (this.#finished) throw new InvalidStateError('write() after the response was finished');
     if (typeof chunk === 'string') {
       this.#chunks.push(Buffer.from(chunk, 'utf8'));
     } else if (chunk instanceof Uint8Array) {
@@ -296,10 +301,10 @@ export class RequestHandler extends Handler {
    * Writes `chunk` if given, then sends the response: status, the headers set so far, cookies,
    * `Content-Length`, and the buffered body. Called for you when the method returns; call it
    * yourself to answer early (from `prepare`, say). Nothing can be written afterwards; a second
-   * call throws.
+   * call throws `InvalidStateError`.
    */
   finish(chunk?: string | Uint8Array | object): void {
-    if (this.#finished) throw new Error('finish() called twice');
+    if (this.#finished) throw new InvalidStateError('finish() called twice');
     const response = this.#requireResponse();
     if (chunk !== undefined) this.write(chunk);
     const status = this.#status;
@@ -339,7 +344,9 @@ export class RequestHandler extends Handler {
    * percent-encoded. Redirecting to a URL taken from the request is an open redirect: check it.
    */
   redirect(url: string, status = 302): void {
-    if (this.#finished) throw new Error('redirect() after the response was finished');
+    if (this.#finished) {
+      throw new InvalidStateError('redirect() after the response was finished');
+    }
     if (!Number.isInteger(status) || status < 300 || status > 399) {
       throw new InvalidArgumentError(`invalid redirect status ${status}`);
     }
@@ -381,8 +388,8 @@ export class RequestHandler extends Handler {
   /**
    * Sets a cookie on the response (sent by `finish`, including on error responses). The value is
    * URL-encoded, as `getCookie` decodes it. Setting the same name, path and domain again in this
-   * response replaces the earlier one. Throws `TypeError` for a name or attribute the cookie
-   * grammar does not allow.
+   * response replaces the earlier one. Throws `InvalidArgumentError` for a name or attribute the
+   * cookie grammar does not allow.
    */
   setCookie(name: string, value: string, options: CookieOptions = {}): void {
     this.#setCookie(name, value, options);
@@ -462,8 +469,11 @@ export class RequestHandler extends Handler {
     this.#status = 500;
     const response = this.#response;
     if (!response || response.writableEnded) return;
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
     try {
-      if (response.headersSent) throw new Error('response already started');
       const body = JSON.stringify({ status: 500, message: new HTTPError(500).message });
       response.writeHead(500, {
         'content-type': JSON_TYPE,
@@ -484,7 +494,7 @@ export class RequestHandler extends Handler {
 
   #requireResponse(): ServerResponse {
     if (this.#response === undefined) {
-      throw new Error('the response is not available before execute() runs');
+      throw new InvalidStateError('the response is not available before execute() runs');
     }
     return this.#response;
   }
@@ -505,7 +515,16 @@ export class RequestHandler extends Handler {
     if (expiresDays !== undefined)
       serialize.expires = new Date(Date.now() + expiresDays * MS_PER_DAY);
     if (encode) serialize.encode = encode;
-    const header = stringifySetCookie(name, value, serialize);
+    let header: string;
+    try {
+      header = stringifySetCookie(name, value, serialize);
+    } catch (error) {
+      // The cookie package throws a TypeError naming the part its grammar refuses.
+      const why = error instanceof Error ? error.message : String(error);
+      throw new InvalidArgumentError(`cannot set cookie ${JSON.stringify(name)}: ${why}`, {
+        cause: error,
+      });
+    }
     this.#cookies.set(`${name};${serialize.path ?? ''};${serialize.domain ?? ''}`, header);
   }
 

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { parseCookie } from 'cookie';
+import { InvalidStateError } from './errors.js';
 
 /**
  * The HTTP request behind a handler (for a WebSocket, the upgrade request): what handlers read
@@ -29,10 +30,12 @@ export class Request {
 
   /**
    * The node:http request, for its body stream. Not kept once a WebSocket is open (the handler
-   * still has everything above): reading it then throws.
+   * still has everything above): reading it then throws `InvalidStateError`.
    */
   get raw(): IncomingMessage {
-    if (this.#raw === null) throw new Error('the raw request is released once a WebSocket is open');
+    if (this.#raw === null) {
+      throw new InvalidStateError('the raw request is released once a WebSocket is open');
+    }
     return this.#raw;
   }
 

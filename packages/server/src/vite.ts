@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Plugin, ViteDevServer } from 'vite';
 import type { Application } from './application.js';
+import { InvalidSettingError, InvalidStateError } from './errors.js';
 
 /** Options of the `gale()` Vite plugin. */
 export interface GaleViteOptions {
@@ -38,7 +39,7 @@ export function gale(options: GaleViteOptions = {}): Plugin {
     const module = (await vite.ssrLoadModule(entry)) as Record<string, unknown>;
     const create = module[exportName];
     if (typeof create !== 'function') {
-      throw new Error(`gale(): ${entry} must export a function named ${exportName}`);
+      throw new InvalidSettingError(`gale(): ${entry} must export a function named ${exportName}`);
     }
     return (create as CreateApplication)();
   }
@@ -50,7 +51,7 @@ export function gale(options: GaleViteOptions = {}): Plugin {
       current = load(vite);
       current.catch((error: unknown) => vite.config.logger.error(`gale: ${String(error)}`));
       const application = async (): Promise<Application> => {
-        if (current === null) throw new Error('gale: the server module is not loaded');
+        if (current === null) throw new InvalidStateError('gale: the server module is not loaded');
         return current;
       };
 

@@ -12,6 +12,7 @@ import {
   type Logger,
   RequestHandler,
   type Route,
+  WebSocketError,
 } from '../src/index.js';
 
 // Tornado's RequestHandler behaviours (tornado/test/web_test.py), over real sockets with fetch.
@@ -163,6 +164,31 @@ class WriteHandler extends RequestHandler {
   }
 }
 
+// Caller mistakes, each caught and recorded as `name code` (or what else was thrown).
+class MistakesHandler extends RequestHandler {
+  static caught: Record<string, string> = {};
+
+  override get(): void {
+    const record = (what: string, run: () => void): void => {
+      try {
+        run();
+        MistakesHandler.caught[what] = 'nothing thrown';
+      } catch (error) {
+        MistakesHandler.caught[what] =
+          error instanceof WebSocketError ? `${error.name} ${error.code}` : String(error);
+      }
+    };
+    record('setHeader', () => this.setHeader('x-a', 'b\r\nc'));
+    record('setCookie', () => this.setCookie('bad name', 'v'));
+    this.finish('done');
+    record('write', () => this.write('late'));
+    record('finish', () => this.finish());
+    record('redirect', () => this.redirect('/elsewhere'));
+    this.request.release();
+    record('raw', () => this.request.raw);
+  }
+}
+
 const routes: Route[] = [
   ['/json', JsonEchoHandler],
   ['/arguments', ArgumentsHandler],
@@ -176,6 +202,7 @@ const routes: Route[] = [
   ['/redirect', RedirectHandler],
   ['/login', LoginHandler],
   ['/write/(\\w+)', WriteHandler],
+  ['/mistakes', MistakesHandler],
 ];
 
 function postJson(url: string, body: string, type = 'application/json'): Promise<Response> {
@@ -472,6 +499,22 @@ describe('output', () => {
     expect(res.status).toBe(500);
     expect(res.headers.get('location')).toBeNull();
     expect(res.headers.getSetCookie()).toEqual([]);
+  });
+});
+
+describe('caller mistakes', () => {
+  it('throw InvalidArgumentError or InvalidStateError, not a plain Error', async () => {
+    const { url } = await serve(routes);
+    const res = await fetch(url('/mistakes'));
+    expect(await res.text()).toBe('done');
+    expect(MistakesHandler.caught).toEqual({
+      setHeader: 'InvalidArgumentError ERR_INVALID_ARGUMENT',
+      setCookie: 'InvalidArgumentError ERR_INVALID_ARGUMENT',
+      write: 'InvalidStateError ERR_INVALID_STATE',
+      finish: 'InvalidStateError ERR_INVALID_STATE',
+      redirect: 'InvalidStateError ERR_INVALID_STATE',
+      raw: 'InvalidStateError ERR_INVALID_STATE',
+    });
   });
 });
 
