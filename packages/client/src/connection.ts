@@ -421,6 +421,8 @@ export class ClientConnection extends EventTarget {
         if (generation !== this.#generation || this.#attempt !== attempt) return;
         this.#attempt = null;
         const reason = attempt.signal.aborted ? attempt.signal.reason : error;
+        // Connectors reject with Gale errors and the signal's reason is one of ours; a non-Error
+        // value would be a bug, wrapped only so that `info.error` is always an Error.
         this.#onConnectFailed(reason instanceof Error ? reason : new Error(String(reason)));
       },
     );

@@ -22,10 +22,15 @@ export {
   ConnectionError,
   ConnectTimeoutError,
   HandshakeError,
+  type HandshakeErrorCode,
   InvalidArgumentError,
   InvalidStateError,
   MessageDroppedError,
+  PayloadTooBigError,
+  ProtocolError,
+  type ProtocolErrorCode,
   WebSocketClosedError,
+  WebSocketError,
 } from './errors.js';
 export type {
   CloseInfo,

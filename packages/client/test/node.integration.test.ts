@@ -592,7 +592,7 @@ describe.each([
       thrown = error;
     }
     expect(thrown).toBeInstanceOf(WebSocketClosedError);
-    expect((thrown as WebSocketClosedError).code).toBe('ERR_CLOSED');
+    expect((thrown as WebSocketClosedError).code).toBe('ERR_WEBSOCKET_CLOSED');
     expect(() => connection.ping()).toThrow(WebSocketClosedError);
   });
 
@@ -611,7 +611,7 @@ describe.each([
     const error = await rejection(connection.opened);
     expect(error).toBeInstanceOf(HandshakeError);
     expect((error as HandshakeError).status).toBe(404);
-    expect((error as HandshakeError).code).toBe('ERR_HANDSHAKE');
+    expect((error as HandshakeError).code).toBe('ERR_HANDSHAKE_STATUS');
     expect(connection.state).toBe('closed');
     expect(await connection.readMessage()).toBeNull();
   });
