@@ -1,5 +1,4 @@
 import { hash, randomBytes } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
 import { HandshakeError, InvalidArgumentError } from './errors.js';
 import type { ExtensionOffer } from './extension.js';
 import { isToken, parseExtensions, parseTokenList, parseUpgrade } from './headers.js';
@@ -256,7 +255,7 @@ export function buildRejection(status: number, message: string, headers?: Header
     }
   }
   return (
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n` +
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n` +
     'Connection: close\r\n' +
     field('Content-Type', contentType) +
     `Content-Length: ${Buffer.byteLength(message, 'utf8')}\r\n` +
@@ -289,6 +288,11 @@ export interface ClientRequest {
   readonly key: string;
   /** The request head, ending with the blank line. */
   readonly head: string;
+  /**
+   * The same header fields but `Host`, in order, for an HTTP client that writes the request line
+   * and `Host` itself (Node's `http.request`): checked exactly as `head` is.
+   */
+  readonly headers: HeaderFields;
 }
 
 /** Header fields that {@link createRequest} writes itself. */
@@ -337,21 +341,28 @@ export function createRequest(options: RequestOptions): ClientRequest {
     seen.add(subprotocol);
   }
 
-  let head =
-    `GET ${path} HTTP/1.1\r\n` +
-    `Host: ${host}\r\n` +
-    'Upgrade: websocket\r\n' +
-    'Connection: Upgrade\r\n' +
-    `Sec-WebSocket-Key: ${key}\r\n` +
-    'Sec-WebSocket-Version: 13\r\n';
-  if (subprotocols.length > 0) head += `Sec-WebSocket-Protocol: ${subprotocols.join(', ')}\r\n`;
+  const headers: Record<string, string | readonly string[]> = {
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': key,
+    'Sec-WebSocket-Version': '13',
+  };
+  if (subprotocols.length > 0) headers['Sec-WebSocket-Protocol'] = subprotocols.join(', ');
   if (extensions !== undefined && extensions !== null && extensions !== '') {
-    head += field('Sec-WebSocket-Extensions', extensions);
+    headers['Sec-WebSocket-Extensions'] = extensions;
   }
-  if (origin !== undefined) head += field('Origin', origin);
-  head += fields(options.headers, REQUEST_OWNED);
-  return { key, head: `${head}\r\n` };
+  if (origin !== undefined) headers['Origin'] = origin;
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    if (REQUEST_OWNED.has(name.toLowerCase())) {
+      throw new InvalidArgumentError(`Header ${name} is written by the handshake itself`);
+    }
+    headers[name] = value;
+  }
+  const head = `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${fields(headers, NOTHING_OWNED)}\r\n`;
+  return { key, head, headers };
 }
+
+const NOTHING_OWNED: ReadonlySet<string> = new Set();
 
 /** What the server granted in its 101 response. */
 export interface ClientHandshake {
@@ -388,7 +399,7 @@ export function validateResponse(
     const message =
       status >= 200 && status < 300
         ? `Server responded with ${status}: not a WebSocket endpoint`
-        : `Server responded with ${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+        : `Server responded with ${status} ${reasonPhrase(status)}`;
     throw new HandshakeError('ERR_HANDSHAKE_STATUS', message, status);
   }
 
@@ -567,4 +578,47 @@ function extensionsOf(headers: HeaderMap, status: number): ExtensionOffer[] {
       { cause: error },
     );
   }
+}
+
+// RFC 9110 §15's reason phrases, for the status lines a handshake writes and the errors it
+// reports (kept here rather than read from node:http: the codec does no HTTP of its own).
+const REASON_PHRASES: Readonly<Record<number, string>> = {
+  100: 'Continue',
+  101: 'Switching Protocols',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  421: 'Misdirected Request',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+function reasonPhrase(status: number): string {
+  return REASON_PHRASES[status] ?? 'Unknown';
 }
