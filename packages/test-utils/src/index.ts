@@ -1,4 +1,6 @@
 export { launchChromium } from './chromium.js';
+export { ManualClock } from './manual-clock.js';
+export { runReadmeExample } from './readme-example.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
 export {
   type PeerProcess,
@@ -7,3 +9,4 @@ export {
   startServer,
 } from './server-process.js';
 export { assertTornado, PYTHON } from './tornado.js';
+export { until } from './until.js';

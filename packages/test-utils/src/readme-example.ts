@@ -1,0 +1,26 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/**
+ * Runs the first ```js block of `packageDir`'s README.md exactly as printed, as a module inside
+ * the package (so that it imports the package by its own name, from its build, and the package's
+ * dependencies), and resolves with what it printed. Rejects if it fails or takes over `timeoutMs`.
+ */
+export async function runReadmeExample(
+  packageDir: string,
+  timeoutMs = 30_000,
+): Promise<{ stdout: string; stderr: string }> {
+  const readme = await readFile(join(packageDir, 'README.md'), 'utf8');
+  const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (code === undefined) throw new Error(`${packageDir}/README.md has no \`\`\`js example`);
+  // Inside the package, outside node_modules: only there does the package import itself by name.
+  const dir = join(packageDir, '.cache', 'readme-example');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, 'example.mjs');
+  await writeFile(file, code);
+  return run(process.execPath, [file], { cwd: packageDir, timeout: timeoutMs });
+}
