@@ -389,10 +389,12 @@ export class ClientConnection extends EventTarget {
     let adopted = false;
     let earlyClose: CloseInfo | null = null;
     const handlers: TransportHandlers = {
-      message: (data) => {
+      onMessage: (data) => {
         if (generation === this.#generation) this.#deliver(data);
       },
-      closed: (info) => {
+      onPing: NOOP,
+      onPong: NOOP,
+      onClose: (info) => {
         if (generation !== this.#generation) return;
         if (adopted) this.#onTransportClosed(info);
         else earlyClose = info;

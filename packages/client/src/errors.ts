@@ -1,4 +1,8 @@
-import { type HandshakeErrorCode, type ProtocolErrorCode, WebSocketError } from '@gale/frame';
+import {
+  type HandshakeErrorCode,
+  type ProtocolErrorCode,
+  WebSocketError,
+} from '@gale/frame/errors';
 
 // One error family for every Gale package: the classes @gale/frame defines are re-exported, not
 // copied, so `instanceof` gives the same answer whichever package a caller imports them from.
@@ -12,7 +16,7 @@ export {
   type ProtocolErrorCode,
   WebSocketClosedError,
   WebSocketError,
-} from '@gale/frame';
+} from '@gale/frame/errors';
 
 /**
  * Every code a @gale/client error carries in `error.code`: thrown, rejected, or in a close's

@@ -1,3 +1,5 @@
+import type { CloseInfo } from '@gale/io';
+import type { Clock } from '@gale/io/clock';
 import type { ClientConnection } from './connection.js';
 
 /** A WebSocket message: text arrives as a string, binary as bytes. */
@@ -10,17 +12,13 @@ export type Message = string | Uint8Array;
  */
 export type ConnectionState = 'connecting' | 'open' | 'closing' | 'reconnecting' | 'closed';
 
-/** How a socket ended, as given to `shouldReconnect` and the `close` event. */
-export interface CloseInfo {
-  /** The peer's close code; 1005 if its Close frame had none, 1006 if it sent no Close frame. */
-  readonly code: number;
-  /** The peer's close reason ('' if none). */
-  readonly reason: string;
-  /** Whether the closing handshake completed. */
-  readonly wasClean: boolean;
-  /** Why the socket failed, when it did (a `HandshakeError` if the server refused it). */
-  readonly error?: Error | undefined;
-}
+/**
+ * How a socket ended, as given to `shouldReconnect` and the `close` event: the peer's close
+ * `code` (1005 if its Close frame had none, 1006 if it sent no Close frame), its `reason`,
+ * whether the closing handshake completed (`wasClean`), and why the socket failed (`error`: a
+ * `HandshakeError` if the server refused it, a `ConnectionError` if the socket was lost).
+ */
+export type { CloseInfo } from '@gale/io';
 
 /**
  * Opt-in reconnection. Delays follow exponential backoff with jitter: before retry `n` (0-based)
@@ -100,4 +98,9 @@ export interface ConnectOptions {
   readonly sendQueueSize?: number;
   /** Time allowed for the closing handshake before the socket is destroyed. Default 5,000. */
   readonly closeTimeout?: number;
+  /**
+   * Where the connection's timers come from (close, ping; tests pass a clock they step by hand).
+   * The runtime's own timers by default.
+   */
+  readonly clock?: Clock;
 }

@@ -36,7 +36,7 @@ const OPEN = 1;
  * malformed, with `ConnectionError` when the socket fails before it opens (browsers do not reveal
  * why, not even the HTTP status of a refused handshake), and with `signal.reason` once `signal`
  * aborts (the socket is then closed). The caller gets the transport once the socket is open and
- * must then expect `handlers.message` for each message and `handlers.closed` exactly once.
+ * must then expect `handlers.onMessage` for each message and `handlers.onClose` exactly once.
  */
 export const connectBrowser: Connector = async (url, options, handlers, signal) => {
   for (const [name, why] of Object.entries(NODE_ONLY_OPTIONS)) {
@@ -141,7 +141,7 @@ class BrowserTransport implements Transport {
         this.abort(`a message of more than maxMessageSize (${maxMessageSize}) bytes arrived`);
         return;
       }
-      handlers.message(typeof data === 'string' ? data : new Uint8Array(data));
+      void handlers.onMessage(typeof data === 'string' ? data : new Uint8Array(data));
     };
     // An error after open always precedes a close event (1006); keep it for the CloseInfo.
     ws.onerror = () => {
@@ -262,7 +262,7 @@ class BrowserTransport implements Transport {
     ws.onmessage = null;
     ws.onerror = null;
     ws.onclose = null;
-    this.#handlers.closed(info);
+    this.#handlers.onClose(info);
   }
 }
 

@@ -1,17 +1,13 @@
-import type { CloseInfo, ConnectOptions, Message } from './options.js';
+import type { ConnectionDelegate } from '@gale/io';
+import type { ConnectOptions, Message } from './options.js';
 
 /**
- * What a transport calls back into (the connection side of the boundary). Internal: the Node
- * build implements transports over @gale/frame, the browser build over the native WebSocket.
+ * What a transport calls back into (the connection side of the boundary): @gale/io's one
+ * delegate interface, which the server's handlers implement too. The Node build's transport is
+ * @gale/io's `Connection`; the browser build's calls the same methods from the native
+ * WebSocket's events (it never calls `onPing`/`onPong`: browsers do not report them).
  */
-export interface TransportHandlers {
-  /** A complete message. */
-  message(data: Message): void;
-  /** A Pong arrived (Node). */
-  pong?(data: Uint8Array): void;
-  /** The socket is gone, however it ended. Called exactly once, after every message. */
-  closed(info: CloseInfo): void;
-}
+export type TransportHandlers = ConnectionDelegate;
 
 /** One open WebSocket. */
 export interface Transport {

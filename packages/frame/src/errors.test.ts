@@ -85,6 +85,18 @@ describe('the error family', () => {
     expect(row ?? '(no row)', code).toContain(`\`${name}\``);
   });
 
+  // @gale/client's browser build imports @gale/frame/errors (this module) as it is.
+  it('@gale/frame/errors loads without Node: it imports only the close codes', () => {
+    const imports = (file: string): string[] =>
+      [
+        ...readFileSync(new URL(file, import.meta.url), 'utf8').matchAll(
+          /^\s*(?:import|export)\b[^'"]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm,
+        ),
+      ].map((match) => match[1] ?? match[2]!);
+    expect(imports('./errors.ts')).toEqual(['./close-code.js']);
+    expect(imports('./close-code.ts')).toEqual([]);
+  });
+
   it('keeps the close code on protocol errors', () => {
     expect(new ProtocolError('ERR_INVALID_UTF8', 'x', 1007).closeCode).toBe(1007);
     expect(new PayloadTooBigError('x').closeCode).toBe(1009);

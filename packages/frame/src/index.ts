@@ -1,6 +1,5 @@
 export { type CloseReason, type CloseStatus, parseClose, serializeClose } from './close.js';
 export { CloseCode, type CloseCodeName, isValidCloseCode } from './close-code.js';
-export { corkUntilImmediate } from './cork.js';
 export {
   type ErrorCode,
   HandshakeError,
@@ -58,4 +57,3 @@ export {
   type TextEvent,
 } from './protocol.js';
 export { isValidUtf8, Utf8Validator } from './utf8.js';
-export { writeSettled } from './write.js';

@@ -10,6 +10,7 @@ import {
   Protocol,
   validateRequest,
 } from '@gale/frame';
+import { type Clock, type ConnectionSettings, systemClock } from '@gale/io';
 import { type ConnectionHost, WebSocketConnection } from './connection.js';
 import { HTTPError, InvalidSettingError } from './errors.js';
 import type { RouteOptions } from './handler.js';
@@ -50,9 +51,14 @@ export type Route = readonly [
   options?: RouteOptions,
 ];
 
-/** Settings plus the topic broker (in-memory by default). */
+/** Settings plus the topic broker (in-memory by default) and the clock. */
 export interface ApplicationOptions extends Settings {
   readonly broker?: Broker;
+  /**
+   * Where the connections' timers (close, ping, drain) and the shutdown timer come from. The
+   * system clock by default; tests pass one they step by hand.
+   */
+  readonly clock?: Clock;
 }
 
 interface CompiledRoute {
@@ -76,12 +82,15 @@ export class Application {
   readonly #upgrading = new Set<Duplex>();
   readonly #static: ReturnType<typeof createStaticHandler> | undefined;
   readonly #host: ConnectionHost<WebSocketHandler>;
+  readonly #clock: Clock;
 
   constructor(routes: readonly Route[], options: ApplicationOptions = {}) {
-    const { broker, ...settings } = options;
+    const { broker, clock = systemClock, ...settings } = options;
     this.settings = resolveSettings(settings);
+    this.#clock = clock;
     this.#host = {
       settings: this.settings,
+      connectionSettings: connectionSettings(this.settings, clock),
       connectionClosed: (handler) => this.#connectionClosed(handler),
       logException: (handler, error, where) =>
         this.settings.logger.error(
@@ -254,14 +263,14 @@ export class Application {
           connection.close(1001, 'going away');
         }),
     );
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     await Promise.race([
       Promise.all(closed),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
+        timer = this.#clock.setTimeout(resolve, timeoutMs);
       }),
     ]);
-    clearTimeout(timer);
+    this.#clock.clearTimeout(timer);
     for (const handler of handlers) connectionOf(handler)?.abort();
     for (const server of this.#servers) {
       if ('closeAllConnections' in server) server.closeAllConnections();
@@ -473,4 +482,18 @@ function abortHandshake(
 function sendPlain(res: ServerResponse, status: number, message: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
   res.end(message);
+}
+
+// The I/O layer's view of the settings: one object for every connection of the application.
+function connectionSettings(settings: ResolvedSettings, clock: Clock): ConnectionSettings {
+  return Object.freeze({
+    clock,
+    closeTimeout: settings.websocketCloseTimeout * 1000,
+    pingInterval: settings.websocketPingInterval * 1000,
+    pingTimeout: settings.websocketPingTimeout * 1000,
+    // Replies to every socket read in one turn leave together, after the turn's reads.
+    writePolicy: 'turn',
+    maxBufferedAmount: settings.websocketMaxBufferedAmount,
+    drainTimeout: settings.websocketDrainTimeout * 1000,
+  });
 }

@@ -15,10 +15,15 @@ export interface Settings {
   /** Seconds to wait for the peer's Close frame before the socket is destroyed. 5. */
   readonly websocketCloseTimeout?: number;
   /**
-   * Bytes a connection may have queued unsent before it is treated as a slow consumer and closed
-   * with 1008. 8 MiB. Server memory per connection never grows past about this.
+   * Bytes a connection may have queued unsent before its peer is watched as a possible slow
+   * consumer. 8 MiB. A peer that takes nothing from the queue for `websocketDrainTimeout` is
+   * dropped; one whose queue grows past this plus `websocketMaxMessageSize` is closed with 1008
+   * (or dropped, if it has read nothing since the watch began). Any message up to
+   * `websocketMaxMessageSize` still goes out to a peer that reads.
    */
   readonly websocketMaxBufferedAmount?: number;
+  /** Seconds a watched peer (see `websocketMaxBufferedAmount`) may read nothing. 10. */
+  readonly websocketDrainTimeout?: number;
   /** Seconds a client may take to complete the HTTP upgrade before it is dropped. 10. */
   readonly handshakeTimeout?: number;
   /** Largest request head accepted, in bytes (node:http `maxHeaderSize`); 431 beyond. 16 KiB. */
@@ -49,6 +54,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedSettings, 'logger' | 'cookieSecret'
     websocketMaxMessageSize: 10 * 1024 * 1024,
     websocketCloseTimeout: 5,
     websocketMaxBufferedAmount: 8 * 1024 * 1024,
+    websocketDrainTimeout: 10,
     handshakeTimeout: 10,
     maxHeaderSize: 16 * 1024,
     maxBodySize: 1024 * 1024,
@@ -77,6 +83,7 @@ export function resolveSettings(settings: Settings = {}): ResolvedSettings {
     'websocketMaxMessageSize',
     'websocketCloseTimeout',
     'websocketMaxBufferedAmount',
+    'websocketDrainTimeout',
     'handshakeTimeout',
     'maxHeaderSize',
     'maxBodySize',

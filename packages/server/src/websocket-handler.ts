@@ -124,9 +124,9 @@ export class WebSocketHandler extends Handler {
   writeMessage(message: string | Uint8Array | object, options: WriteOptions = {}): Promise<void> {
     const connection = this.#open();
     if (typeof message === 'string' || message instanceof Uint8Array) {
-      return connection.send(message, options.binary ?? typeof message !== 'string');
+      return connection.send(message, options.binary ?? typeof message !== 'string', true);
     }
-    return connection.send(JSON.stringify(message), options.binary ?? false);
+    return connection.send(JSON.stringify(message), options.binary ?? false, true);
   }
 
   /**
@@ -166,12 +166,16 @@ export class WebSocketHandler extends Handler {
 
   /** The code of the peer's Close frame, or null if it sent none. */
   get closeCode(): number | null {
-    return this.#connection?.closeCode ?? null;
+    const code = this.#connection?.closeCode;
+    // 1005 (no status) and 1006 (no Close frame) mean the peer sent no code.
+    return code === undefined || code === 1005 || code === 1006 ? null : code;
   }
 
   /** The reason of the peer's Close frame, or null if it sent none. */
   get closeReason(): string | null {
-    return this.#connection?.closeReason ?? null;
+    // As Tornado: a Close frame with a code but no reason has no reason.
+    if (this.closeCode === null) return null;
+    return this.#connection!.closeReason || null;
   }
 
   /** The subprotocol agreed in the handshake, or null. */

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
+import { ManualClock, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
@@ -583,28 +584,72 @@ describe('limits', () => {
     expect((await closed(ws)).code).toBe(1009);
   });
 
-  it('rejects writeMessage with WebSocketClosedError when its bytes never reach the kernel, and an ignored one does not crash', async () => {
-    // Past websocketMaxBufferedAmount the connection is dropped at once as a slow consumer; what
-    // was still queued in Node is lost, and every writeMessage promise for it must reject.
-    let result!: (outcome: unknown) => void;
-    const outcome = new Promise((resolve) => {
-      result = resolve;
+  it('sends a message far larger than websocketMaxBufferedAmount to a client that reads: a large message is not a slow consumer', async () => {
+    const size = 12 * 1024 * 1024;
+    class Big extends WebSocketHandler {
+      override open(): void {
+        void this.writeMessage(new Uint8Array(size).fill(7));
+      }
+    }
+    const { url, logger } = await serve([['/big', Big]], {
+      websocketMaxBufferedAmount: 1024 * 1024,
+      websocketMaxMessageSize: 16 * 1024 * 1024,
+    });
+    const ws = await open(url('/big'));
+    const message = (await nextMessage(ws)) as Buffer;
+    expect(message.length).toBe(size);
+    expect(message.every((byte) => byte === 7)).toBe(true);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(logger.lines.filter((line) => line.includes('slow consumer'))).toEqual([]);
+  });
+
+  it('drops a client that reads nothing for websocketDrainTimeout once over the limit, rejecting writeMessage; an ignored one does not crash', async () => {
+    // 16 MiB to a client that never reads: more than loopback buffers hold, so bytes stay queued
+    // in Node. The drain watch (stepped by the clock) finds that none left and drops the peer.
+    const clock = new ManualClock();
+    let outcome!: Promise<unknown>;
+    let opened!: () => void;
+    const isOpen = new Promise<void>((resolve) => {
+      opened = resolve;
     });
     class Flooding extends WebSocketHandler {
       override open(): void {
         void this.writeMessage('ignored');
-        this.writeMessage('x'.repeat(64 * 1024)).then(
-          () => result('resolved'),
-          (error: unknown) => result(error),
+        outcome = this.writeMessage(new Uint8Array(16 * 1024 * 1024)).then(
+          () => 'resolved',
+          (error: unknown) => error,
         );
+        opened();
       }
     }
-    const { url } = await serve([['/flood', Flooding]], { websocketMaxBufferedAmount: 1024 });
-    const ws = client(url('/flood'));
-    ws.on('error', () => {});
+    const { app, port, logger } = await serve([['/flood', Flooding]], {
+      clock,
+      websocketMaxBufferedAmount: 1024 * 1024,
+      websocketMaxMessageSize: 64 * 1024 * 1024,
+    });
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(
+      'GET /flood HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    socket.once('data', () => socket.pause()); // reads the 101 (and a little more), then stops
+    await isOpen;
+    await until(() => app.connectionCount === 1, 'the connection');
+    // Just short of the timeout nothing happens; the kernel may still take bytes in the first
+    // window, so the drop comes at the end of the first window in which none left.
+    clock.advance(9_999);
+    expect(app.connectionCount).toBe(1);
+    for (let window = 0; window < 3 && app.connectionCount === 1; window++) {
+      clock.advance(10_000);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until(() => app.connectionCount === 0, 'the slow consumer dropped');
     expect(await outcome).toBeInstanceOf(WebSocketClosedError);
+    expect(logger.lines.some((line) => line.includes('closing a slow consumer'))).toBe(true);
+    socket.destroy();
     // Vitest fails the run on an unhandled rejection: the ignored promise must not cause one.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setImmediate(resolve));
   });
 
   it('rejects writeMessage when the client resets the connection while the write is in flight', async () => {
