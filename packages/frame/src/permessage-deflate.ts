@@ -238,7 +238,7 @@ export class PerMessageDeflate implements PerMessageExtension {
    * fragment "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end". Earlier fragments
    * keep them, because the receiver inflates the concatenation. Runs synchronously, so a large
    * fragment blocks the caller, about 15 ms per MiB of text at the default level (measured by
-   * bench/deflate-stall.mjs); fragment large messages to bound the stall.
+   * benchmarks/deflate-stall.mjs); fragment large messages to bound the stall.
    */
   encode(data: Uint8Array, fin: boolean): Uint8Array {
     const options: ZlibOptions = {

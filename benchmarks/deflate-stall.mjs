@@ -1,8 +1,8 @@
 // How long one synchronous permessage-deflate call blocks the event loop, by message size.
 //
-// PerMessageDeflate (src/permessage-deflate.ts) compresses and decompresses with one-shot sync
-// zlib calls, carrying context takeover as a preset dictionary. This script makes exactly those
-// calls on node:zlib, so that it runs without a build:
+// PerMessageDeflate (packages/frame/src/permessage-deflate.ts) compresses and decompresses with
+// one-shot sync zlib calls, carrying context takeover as a preset dictionary. This script makes
+// exactly those calls on node:zlib, so that it runs without a build:
 //
 //   encode: deflateRawSync(fragment, { level, memLevel: 8, windowBits: 15, strategy: default,
 //                                      dictionary: last 32 KiB, finishFlush: Z_SYNC_FLUSH })
@@ -12,7 +12,7 @@
 // Prints, per size, the median time of one call and the throughput, then the largest fragment
 // that keeps one encode under the stall budget.
 //
-//   node bench/deflate-stall.mjs            (STALL_BUDGET_MS=… to change the 5 ms budget)
+//   pnpm --filter @gale/benchmarks bench:deflate-stall   (STALL_BUDGET_MS=… to change the 5 ms budget)
 
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 

@@ -2,13 +2,15 @@
 // process and one run: ws pure JS (WS_NO_BUFFER_UTIL) and ws with bufferutil, loaded as two
 // separate module instances. Prints a table with ratio columns and writes the same figures as JSON.
 //
-//   pnpm --filter @gale/frame bench            (BENCH_TIME_MS=… to lengthen each measurement)
+//   pnpm --filter @gale/benchmarks bench:frame      (after pnpm build)
+//
+// BENCH_TIME_MS=400 lengthens each measurement, BENCH_ROUNDS=5 sets the rounds (best of them).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeFrame, Opcode, Protocol } from '../dist/index.js';
+import { encodeFrame, Opcode, Protocol } from '@gale/frame';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -205,7 +207,7 @@ const report = [
 ].join('\n');
 console.log(report);
 
-const outDir = join(here, '..', 'bench-results');
+const outDir = join(here, 'bench-results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(
   join(outDir, 'frame.json'),
