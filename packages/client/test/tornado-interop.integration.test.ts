@@ -6,12 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HandshakeError, websocketConnect } from '../src/index.node.ts';
 import { closeAfterEach } from './close-after-each.ts';
 
-// The gale client against Tornado's own WebSocket server (../server/bench/peers/tornado_echo.py:
-// /echo echoes exactly and accepts permessage-deflate).
+// The gale client against Tornado's own WebSocket server (@gale/test-utils's
+// peers/tornado_echo.py: /echo echoes exactly and accepts permessage-deflate).
 
-const ECHO_SERVER = fileURLToPath(
-  new URL('../../server/bench/peers/tornado_echo.py', import.meta.url),
-);
+const ECHO_SERVER = fileURLToPath(import.meta.resolve('@gale/test-utils/peers/tornado_echo.py'));
 const MiB = 1024 * 1024;
 
 let tornado: PeerProcess | undefined;

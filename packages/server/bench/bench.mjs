@@ -111,7 +111,10 @@ const tornado = findTornadoPython();
 
 async function startTornado() {
   if (tornado === null) return null;
-  const server = await startProcess(tornado.python, [join(here, 'peers', 'tornado_echo.py'), '0']);
+  const server = await startProcess(tornado.python, [
+    fileURLToPath(import.meta.resolve('@gale/test-utils/peers/tornado_echo.py')),
+    '0',
+  ]);
   return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
 }
 

@@ -12,10 +12,10 @@ import {
   WebSocketHandler,
 } from '../src/index.js';
 
-// Tornado's own client (tornado.websocket.websocket_connect, driven by bench/peers/
-// tornado_client.py) against gale handlers equivalent to the echo app's routes.
+// Tornado's own client (tornado.websocket.websocket_connect, driven by @gale/test-utils's
+// peers/tornado_client.py) against gale handlers equivalent to the echo app's routes.
 
-const DRIVER = fileURLToPath(new URL('../bench/peers/tornado_client.py', import.meta.url));
+const DRIVER = fileURLToPath(import.meta.resolve('@gale/test-utils/peers/tornado_client.py'));
 const MiB = 1024 * 1024;
 
 // Seconds the driver waits for each step (connect, each reply, the closing handshake). Generous:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Tornado reference server for @gale/server's benchmarks and interop tests.
+"""Tornado reference server for Gale's benchmarks and interop tests.
 
-Routes (the same as bench/peers/ws-echo.mjs and the gale echo app):
+Routes (the same as packages/server/bench/peers/ws-echo.mjs and the gale echo app):
 
   /echo       echoes every message exactly (text as text, binary as binary); accepts
               permessage-deflate when the client offers it.
@@ -13,9 +13,11 @@ Routes (the same as bench/peers/ws-echo.mjs and the gale echo app):
 Listens on 127.0.0.1 only and prints exactly one line, "LISTENING <port>", to stdout once it
 accepts connections, so that a Node test or benchmark can spawn it and read the port:
 
-  /usr/bin/python3 bench/peers/tornado_echo.py 0
-  /usr/bin/python3 bench/peers/tornado_echo.py 0 --subprotocols chat,superchat
-  /usr/bin/python3 bench/peers/tornado_echo.py 0 --reject-origin      # every Origin gets 403
+  /usr/bin/python3 packages/test-utils/peers/tornado_echo.py 0
+  /usr/bin/python3 packages/test-utils/peers/tornado_echo.py 0 --subprotocols chat,superchat
+  /usr/bin/python3 packages/test-utils/peers/tornado_echo.py 0 --reject-origin  # 403 to every Origin
+
+Node code finds it as import.meta.resolve('@gale/test-utils/peers/tornado_echo.py').
 
 Options can also come from the environment: TORNADO_ECHO_SUBPROTOCOLS (comma-separated),
 TORNADO_ECHO_ORIGIN_HOSTS (comma-separated), TORNADO_ECHO_REJECT_ORIGIN=1.
