@@ -1,5 +1,5 @@
 // Client benchmark: the @gale/client Node build against the `ws` client, both talking to one `ws`
-// echo server (the server package's bench/peers/ws-echo.mjs, shared by both benchmarks) that runs
+// echo server (benchmarks/peers/ws-echo.mjs, shared with the server benchmark) that runs
 // in a child process, so that the clients and the server never share an event loop.
 //
 //   pnpm --filter @gale/client bench          (after pnpm build: it imports ../dist)
@@ -62,11 +62,11 @@ const PAYLOADS = (env.BENCH_PAYLOADS ?? 'binary:32,text:1024,binary:65536')
 
 // ─── The server, in a child process ──────────────────────────────────────────────────────────
 
-/** Spawns the ws echo peer (@gale/server's), which prints `LISTENING <port>`. */
+/** Spawns the ws echo peer (benchmarks/peers), which prints `LISTENING <port>`. */
 function startServer() {
   const [command, ...args] = pinned(0, [
     process.execPath,
-    join(here, '..', '..', 'server', 'bench', 'peers', 'ws-echo.mjs'),
+    join(here, '..', '..', '..', 'benchmarks', 'peers', 'ws-echo.mjs'),
     '0',
   ]);
   return startPeer(/** @type {string} */ (command), args, {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tornado reference server for Gale's benchmarks and interop tests.
 
-Routes (the same as packages/server/bench/peers/ws-echo.mjs and the gale echo app):
+Routes (the same as benchmarks/peers/ws-echo.mjs and the gale echo app):
 
   /echo       echoes every message exactly (text as text, binary as binary); accepts
               permessage-deflate when the client offers it.

@@ -1,5 +1,5 @@
-// The `ws` reference server for @gale/server's benchmarks and interop tests, with the same routes
-// as bench/peers/tornado_echo.py and the gale echo app:
+// The `ws` reference server for the server and client benchmarks, with the same routes as
+// @gale/test-utils's peers/tornado_echo.py and the gale echo app:
 //
 //   /echo       echoes every message exactly (text as text, binary as binary)
 //   /websocket  replies `You said: <message>`
@@ -10,8 +10,8 @@
 // Listens on 127.0.0.1 and prints exactly one line, `LISTENING <port>`, once it accepts
 // connections:
 //
-//   node bench/peers/ws-echo.mjs 0                 (0 picks a free port)
-//   WS_ECHO_DEFLATE=1 node bench/peers/ws-echo.mjs 0
+//   node benchmarks/peers/ws-echo.mjs 0                 (0 picks a free port)
+//   WS_ECHO_DEFLATE=1 node benchmarks/peers/ws-echo.mjs 0
 //
 // Environment: WS_ECHO_DEFLATE=1 accepts permessage-deflate on /echo (off by default, so that
 // the benchmark measures framing, not zlib); WS_ECHO_SUBPROTOCOLS=a,b accepts those

@@ -1,13 +1,13 @@
 // Server benchmark: @gale/server against ws and Tornado, in one run, every server driven by the
-// same load generator, which shares no parser with any of them: bench/loadgen.c for echo and
+// same load generator, which shares no parser with any of them: loadgen/loadgen.c for echo and
 // sessions (built here with the system's C compiler; it leaves the CPU to the server, where Node
-// needed most of a core), bench/loadgen.mjs for fan-out and idle memory. Each measurement gets a fresh
-// server process, so that RSS and CPU figures belong to that server alone; the measurements are
-// interleaved (each one on every server before the next, and round after round) so that drift
+// needed most of a core), loadgen/loadgen.mjs for fan-out and idle memory. Each measurement gets a
+// fresh server process, so that RSS and CPU figures belong to that server alone; the measurements
+// are interleaved (each one on every server before the next, and round after round) so that drift
 // on a shared machine hits all servers alike, and the table shows each figure's median over the
 // rounds (every round's figures are in the JSON).
 //
-//   pnpm --filter @gale/server bench           (or: node bench/bench.mjs in packages/server)
+//   pnpm --filter @gale/benchmarks bench:server      (after pnpm build)
 //
 // Prints a markdown table with ratios against ws and writes bench-results/server.json.
 // Environment, to scale up or narrow down:
@@ -21,7 +21,7 @@
 //   BENCH_IDLE_CONNECTIONS=10000   (needs ulimit -n above that, for this shell's processes)
 //   BENCH_IDLE_MS=60000     idle time before the second idle-memory reading (0: none)
 //   BENCH_SESSIONS_CONCURRENCY=50
-//   BENCH_LOADGEN=c         c: echo and sessions by bench/loadgen.c, built with $CC or cc (why
+//   BENCH_LOADGEN=c         c: echo and sessions by loadgen/loadgen.c, built with $CC or cc (why
 //                           in its header; loadgen.mjs when there is no compiler); node: by
 //                           loadgen.mjs. Fan-out and idle memory are always loadgen.mjs's.
 //   PYTHON=/usr/bin/python3         an interpreter that can import tornado
@@ -40,10 +40,10 @@ import {
   nativeEcho,
   nativeSessions,
   sessions,
-} from './loadgen.mjs';
+} from './loadgen/loadgen.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const packageDir = join(here, '..');
+const packageDir = here;
 const env = process.env;
 const numbers = (/** @type {string} */ list) =>
   list
@@ -174,7 +174,7 @@ function perCore(result, key) {
 }
 
 /** @type {Measurement[]} */
-/** The echo and sessions loops in C (bench/loadgen.c), or null for loadgen.mjs's in Node. */
+/** The echo and sessions loops in C (loadgen/loadgen.c), or null for loadgen.mjs's in Node. */
 let nativeLoadgen = null;
 /** Why echo and sessions fell back to loadgen.mjs, if they did. @type {string | null} */
 let loadgenNote = null;
@@ -405,8 +405,8 @@ const config = {
   idleConnections: IDLE_CONNECTIONS,
   sessionsConcurrency: SESSIONS_CONCURRENCY,
   loadGenerator: {
-    echoAndSessions: nativeLoadgen === null ? 'bench/loadgen.mjs' : 'bench/loadgen.c',
-    fanoutAndIdle: 'bench/loadgen.mjs',
+    echoAndSessions: nativeLoadgen === null ? 'loadgen/loadgen.mjs' : 'loadgen/loadgen.c',
+    fanoutAndIdle: 'loadgen/loadgen.mjs',
   },
 };
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';

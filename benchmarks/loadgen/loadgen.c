@@ -1,4 +1,4 @@
-// The echo and sessions measurements of bench/loadgen.mjs as a small C program, with the same
+// The echo and sessions measurements of loadgen.mjs as a small C program, with the same
 // checks, windows and results.
 //
 // Why C: on a 2-core machine the load generator and the server share the CPU. loadgen.mjs in Node

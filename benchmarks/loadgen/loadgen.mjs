@@ -11,7 +11,7 @@
 //   without keeping their payloads.
 //
 // Every measurement is a closed loop bounded in time and count that stops by itself, and every
-// connection goes to 127.0.0.1. bench/bench.mjs drives these functions; each takes the server's
+// connection goes to 127.0.0.1. server.mjs drives these functions; each takes the server's
 // pid to sample its CPU time (and, for idleMemory, its RSS) from /proc.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -1021,7 +1021,7 @@ export async function sessions({
 }
 
 /**
- * Builds bench/loadgen.c (echo and sessions in C; why in its header) with the system's C compiler
+ * Builds loadgen/loadgen.c (echo and sessions in C; why in its header) with the system's C compiler
  * ($CC, else cc), once per change of the source, into node_modules/.cache. Returns the program's
  * path, or null with the reason when it cannot be built.
  *
@@ -1038,14 +1038,14 @@ export function buildNativeLoadgen() {
   if (built.error || built.status !== 0) {
     return {
       path: null,
-      reason: `${compiler} could not build bench/loadgen.c: ${built.error?.message ?? built.stderr.trim()}`,
+      reason: `${compiler} could not build loadgen/loadgen.c: ${built.error?.message ?? built.stderr.trim()}`,
     };
   }
   return { path };
 }
 
 /**
- * Runs bench/loadgen.c in `mode` and returns the JSON line it prints. The defaults are those of
+ * Runs loadgen/loadgen.c in `mode` and returns the JSON line it prints. The defaults are those of
  * {@link echo} and {@link sessions}.
  *
  * @param {string} program
@@ -1083,7 +1083,7 @@ async function runNative(
     stderr += chunk;
   });
   const [code, signal] = await once(child, 'close');
-  if (code !== 0) throw new Error(stderr.trim() || `bench/loadgen.c exited with ${code ?? signal}`);
+  if (code !== 0) throw new Error(stderr.trim() || `loadgen.c exited with ${code ?? signal}`);
   return JSON.parse(stdout);
 }
 

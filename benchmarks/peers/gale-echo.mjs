@@ -1,5 +1,5 @@
-// The gale server for @gale/server's benchmarks, with the same routes as peers/ws-echo.mjs and
-// peers/tornado_echo.py, written as a user of @gale/server would:
+// The gale server for the server benchmark (server.mjs), with the same routes as ws-echo.mjs and
+// @gale/test-utils's peers/tornado_echo.py, written as a user of @gale/server would:
 //
 //   /echo       the echo app's exact echo (permessage-deflate offered; the load generator does
 //               not ask for it, as with ws and Tornado)
@@ -8,7 +8,7 @@
 //               messages of <size> bytes to everyone else (framed once per message)
 //
 // Listens on 127.0.0.1 and prints `LISTENING <port>`. Run with --expose-gc to let SIGUSR2 collect.
-import { Application, silentLogger, WebSocketHandler } from '../../dist/index.js';
+import { Application, silentLogger, WebSocketHandler } from '@gale/server';
 
 const port = Number(process.argv[2] ?? 0);
 const fanoutSize = Number(process.env.GALE_FANOUT_SIZE ?? 32);
