@@ -1,13 +1,13 @@
 // JS heap per open WebSocket for gale and ws, in-process: opens N raw connections (the client
 // sockets live in this process too, equally for both), forces GC, and compares heapUsed.
-// Complements bench.mjs's RSS figure by saying how much of it is the JavaScript heap.
+// Complements server.mjs's RSS figure by saying how much of it is the JavaScript heap.
 //
-//   node bench/heap-per-connection.mjs            (N=3000 by default; after pnpm build)
+//   pnpm --filter @gale/benchmarks bench:heap      (after pnpm build; N=3000 connections by default)
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Application, silentLogger, WebSocketHandler } from '../dist/index.js';
+import { Application, silentLogger, WebSocketHandler } from '@gale/server';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
