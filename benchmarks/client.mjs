@@ -2,7 +2,7 @@
 // echo server (benchmarks/peers/ws-echo.mjs, shared with the server benchmark) that runs
 // in a child process, so that the clients and the server never share an event loop.
 //
-//   pnpm --filter @gale/client bench          (after pnpm build: it imports ../dist)
+//   pnpm --filter @gale/benchmarks bench:client      (after pnpm build: it runs the built client)
 //
 // Each measurement is echo round trips over N connections with one message in flight on each,
 // counted in short slices of steady state (connecting and closing are not timed). Four clients:
@@ -33,12 +33,12 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { websocketConnect } from '@gale/client';
 import { startPeer } from '@gale/test-utils';
 import { WebSocket } from 'ws';
-import { websocketConnect } from '../dist/index.node.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const packageDir = join(here, '..');
+const packageDir = here;
 const env = process.env;
 
 const TIME_MS = Number(env.BENCH_TIME_MS ?? 500);
@@ -62,13 +62,9 @@ const PAYLOADS = (env.BENCH_PAYLOADS ?? 'binary:32,text:1024,binary:65536')
 
 // ─── The server, in a child process ──────────────────────────────────────────────────────────
 
-/** Spawns the ws echo peer (benchmarks/peers), which prints `LISTENING <port>`. */
+/** Spawns the ws echo peer (peers/ws-echo.mjs), which prints `LISTENING <port>`. */
 function startServer() {
-  const [command, ...args] = pinned(0, [
-    process.execPath,
-    join(here, '..', '..', '..', 'benchmarks', 'peers', 'ws-echo.mjs'),
-    '0',
-  ]);
+  const [command, ...args] = pinned(0, [process.execPath, join(here, 'peers', 'ws-echo.mjs'), '0']);
   return startPeer(/** @type {string} */ (command), args, {
     cwd: packageDir,
     env: { WS_ECHO_DEFLATE: '0' },
@@ -584,7 +580,7 @@ for (const { label, results: row } of results) {
 const wsVersion = JSON.parse(
   readFileSync(join(packageDir, 'node_modules', 'ws', 'package.json'), 'utf8'),
 ).version;
-// ws masks with bufferutil when it can load it (a devDependency here).
+// ws masks with bufferutil when it can load it (a dependency here).
 let bufferutil = false;
 try {
   createRequire(join(packageDir, 'node_modules', 'ws', 'index.js')).resolve('bufferutil');
