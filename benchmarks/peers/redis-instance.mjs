@@ -1,9 +1,10 @@
-// One app instance for the benchmark: WS /fanout subscribes every connection to one topic; the
-// text message "publish:<n>:<size>" publishes n binary messages of <size> bytes to it. With
-// REDIS_URL it uses RedisBroker (instances share the topic), else the in-memory broker. Prints
-// "LISTENING <port>" once it accepts connections.
+// One app instance for the Redis fan-out benchmark (redis.mjs): WS /fanout subscribes every
+// connection to one topic; the text message "publish:<n>:<size>" publishes n binary messages of
+// <size> bytes to it. With REDIS_URL it uses RedisBroker (instances share the topic), else the
+// in-memory broker. Prints "LISTENING <port>" once it accepts connections.
+
+import { RedisBroker } from '@gale/redis';
 import { Application, MemoryBroker, silentLogger, WebSocketHandler } from '@gale/server';
-import { RedisBroker } from '../dist/index.js';
 
 class Fanout extends WebSocketHandler {
   open() {

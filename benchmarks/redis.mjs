@@ -4,7 +4,7 @@
 // connections in this process. One publisher connection on the first instance asks it to publish
 // N messages; a round ends when every subscriber has all of them.
 //
-//   pnpm --filter @gale/redis bench      (after pnpm build)
+//   pnpm --filter @gale/benchmarks bench:redis      (after pnpm build)
 //
 // Environment: BENCH_MESSAGES=200, BENCH_SIZE=32, BENCH_ROUNDS=5, BENCH_SUBSCRIBERS=1000.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 
 async function startInstance(env) {
-  const peer = await startPeer(process.execPath, [join(here, 'instance.mjs')], { env });
+  const peer = await startPeer(process.execPath, [join(here, 'peers', 'redis-instance.mjs')], {
+    env,
+  });
   return { ...peer, url: `ws://127.0.0.1:${peer.port}/fanout` };
 }
 
@@ -106,7 +108,7 @@ for (const [label, key] of [
     `| ${label} | ${k(r.median)} | ${k(r.best)} | ${(r.median / results.memory.median).toFixed(2)}× |`,
   );
 }
-const out = join(here, '..', 'bench-results');
+const out = join(here, 'bench-results');
 mkdirSync(out, { recursive: true });
 writeFileSync(
   join(out, 'redis.json'),
