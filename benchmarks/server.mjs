@@ -26,12 +26,18 @@
 //                           loadgen.mjs. Fan-out and idle memory are always loadgen.mjs's.
 //   PYTHON=/usr/bin/python3         an interpreter that can import tornado
 
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startPeer } from '@gale/test-utils';
+import { listFromEnv, numberFromEnv, numbersFromEnv } from './lib/env.mjs';
+import { findTornadoPython, startNodePeer, startTornadoEcho } from './lib/peers.mjs';
+import {
+  formatNumber,
+  formatRatio,
+  machine,
+  markdownTable,
+  sizeLabel,
+  writeResults,
+  wsVersion,
+} from './lib/report.mjs';
+import { median } from './lib/stats.mjs';
 import {
   buildNativeLoadgen,
   echo,
@@ -42,31 +48,22 @@ import {
   sessions,
 } from './loadgen/loadgen.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const packageDir = here;
-const env = process.env;
-const numbers = (/** @type {string} */ list) =>
-  list
-    .split(',')
-    .filter((s) => s.trim() !== '')
-    .map(Number);
-
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
-const IDLE_ROUNDS = Number(env.BENCH_IDLE_ROUNDS ?? 1);
-const IDLE_MS = Number(env.BENCH_IDLE_MS ?? 60_000);
-const DURATION_MS = Number(env.BENCH_DURATION_MS ?? 3000);
-const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 500);
-const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
-const ECHO_SIZES = numbers(env.BENCH_ECHO_SIZES ?? '32,1024,65536');
-const ECHO_TEXT_SIZES = numbers(env.BENCH_ECHO_TEXT_SIZES ?? '32');
-const FANOUT_SUBSCRIBERS = Number(env.BENCH_FANOUT_SUBSCRIBERS ?? 1000);
-const FANOUT_MESSAGES = Number(env.BENCH_FANOUT_MESSAGES ?? 100);
-const FANOUT_SIZE = Number(env.BENCH_FANOUT_SIZE ?? 32);
-const IDLE_CONNECTIONS = Number(env.BENCH_IDLE_CONNECTIONS ?? 10_000);
-const SESSIONS_CONCURRENCY = Number(env.BENCH_SESSIONS_CONCURRENCY ?? 50);
-const LOADGEN = env.BENCH_LOADGEN ?? 'c';
-const SERVERS = (env.BENCH_SERVERS ?? 'ws,tornado,gale').split(',');
-const ONLY = (env.BENCH_ONLY ?? 'echo,fanout,idle,sessions').split(',');
+const ROUNDS = numberFromEnv('BENCH_ROUNDS', 3);
+const IDLE_ROUNDS = numberFromEnv('BENCH_IDLE_ROUNDS', 1);
+const IDLE_MS = numberFromEnv('BENCH_IDLE_MS', 60_000);
+const DURATION_MS = numberFromEnv('BENCH_DURATION_MS', 3000);
+const WARMUP_MS = numberFromEnv('BENCH_WARMUP_MS', 500);
+const CONNECTIONS = numberFromEnv('BENCH_CONNECTIONS', 50);
+const ECHO_SIZES = numbersFromEnv('BENCH_ECHO_SIZES', '32,1024,65536');
+const ECHO_TEXT_SIZES = numbersFromEnv('BENCH_ECHO_TEXT_SIZES', '32');
+const FANOUT_SUBSCRIBERS = numberFromEnv('BENCH_FANOUT_SUBSCRIBERS', 1000);
+const FANOUT_MESSAGES = numberFromEnv('BENCH_FANOUT_MESSAGES', 100);
+const FANOUT_SIZE = numberFromEnv('BENCH_FANOUT_SIZE', 32);
+const IDLE_CONNECTIONS = numberFromEnv('BENCH_IDLE_CONNECTIONS', 10_000);
+const SESSIONS_CONCURRENCY = numberFromEnv('BENCH_SESSIONS_CONCURRENCY', 50);
+const LOADGEN = process.env['BENCH_LOADGEN'] ?? 'c';
+const SERVERS = listFromEnv('BENCH_SERVERS', 'ws,tornado,gale');
+const ONLY = listFromEnv('BENCH_ONLY', 'echo,fanout,idle,sessions');
 
 /**
  * @typedef {object} RunningServer
@@ -76,60 +73,28 @@ const ONLY = (env.BENCH_ONLY ?? 'echo,fanout,idle,sessions').split(',');
  * @property {() => Promise<void>} stop
  */
 
-/**
- * Spawns a server that prints `LISTENING <port>` once it accepts connections.
- *
- * @param {string} command
- * @param {string[]} args
- * @returns {Promise<RunningServer>}
- */
-function startProcess(command, args) {
-  return startPeer(command, args, { cwd: packageDir });
-}
-
-async function startWs() {
-  const server = await startProcess(process.execPath, [
-    '--expose-gc',
-    join(here, 'peers', 'ws-echo.mjs'),
-    '0',
-  ]);
-  return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
-}
-
-/** The first interpreter that can import tornado: $PYTHON, python3 on PATH, Debian's. */
-function findTornadoPython() {
-  for (const python of [env.PYTHON, 'python3', '/usr/bin/python3']) {
-    if (!python) continue;
-    const probe = spawnSync(python, ['-c', 'import tornado; print(tornado.version)'], {
-      encoding: 'utf8',
-    });
-    if (probe.status === 0) return { python, version: probe.stdout.trim() };
-  }
-  return null;
-}
+// Every server collects garbage on SIGUSR2 (the Node peers need --expose-gc for it), so that the
+// idle-memory measurement can ask for a collection before each RSS reading.
+/** @type {NodeJS.Signals} */
+const gcSignal = 'SIGUSR2';
 const tornado = findTornadoPython();
 
-async function startTornado() {
-  if (tornado === null) return null;
-  const server = await startProcess(tornado.python, [
-    fileURLToPath(import.meta.resolve('@gale/test-utils/peers/tornado_echo.py')),
-    '0',
-  ]);
-  return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
+/** @returns {Promise<RunningServer>} */
+async function startWs() {
+  return { ...(await startNodePeer('ws-echo.mjs', { nodeArgs: ['--expose-gc'] })), gcSignal };
 }
 
-// ─── gale ─────────────────────────────────────────────────────────────────────────────────────
-// peers/gale-echo.mjs: the same routes as ws-echo.mjs, on the built @gale/server (pnpm build).
 /** @returns {Promise<RunningServer | null>} */
-async function startGale() {
-  const server = await startProcess(process.execPath, [
-    '--expose-gc',
-    join(here, 'peers', 'gale-echo.mjs'),
-    '0',
-  ]);
-  return { ...server, gcSignal: /** @type {NodeJS.Signals} */ ('SIGUSR2') };
+async function startTornado() {
+  if (tornado === null) return null;
+  return { ...(await startTornadoEcho(tornado.python)), gcSignal };
 }
-// ─────────────────────────────────────────────────────────────────────────────────────────────
+
+// peers/gale-echo.mjs: the same routes as ws-echo.mjs, on the built @gale/server (pnpm build).
+/** @returns {Promise<RunningServer>} */
+async function startGale() {
+  return { ...(await startNodePeer('gale-echo.mjs', { nodeArgs: ['--expose-gc'] })), gcSignal };
+}
 
 const servers = [
   { name: 'ws', start: startWs },
@@ -145,13 +110,6 @@ const servers = [
  * @property {(server: RunningServer) => Promise<Record<string, number>>} run
  * @property {[key: string, name: string][]} metrics  shown in the table, in this order
  */
-
-/** @param {number} bytes */
-function sizeLabel(bytes) {
-  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / 1024 / 1024} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} B`;
-}
 
 const cpuMetrics = /** @type {[string, string][]} */ ([
   ['serverCpu', 'server CPU, cores'],
@@ -296,10 +254,7 @@ function medians(rounds) {
   /** @type {Record<string, number>} */
   const out = {};
   for (const key of Object.keys(ok[0])) {
-    const values = ok.map((r) => r[key]).filter((v) => typeof v === 'number');
-    values.sort((a, b) => a - b);
-    const mid = values.length >> 1;
-    out[key] = values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+    out[key] = median(ok.map((r) => r[key]).filter((v) => typeof v === 'number'));
   }
   return out;
 }
@@ -342,17 +297,6 @@ for (const measurement of measurements) {
   results.push({ id: measurement.id, label: measurement.label, results: row, rounds });
 }
 
-/** @param {number | undefined} n */
-function fmt(n) {
-  if (n === undefined || Number.isNaN(n)) return '—';
-  const abs = Math.abs(n);
-  if (abs >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  if (abs >= 100) return n.toFixed(0);
-  if (abs >= 10) return n.toFixed(1);
-  return n.toFixed(2);
-}
-
 const shown = servers.map((s) => s.name).filter((name) => !(name in skipped));
 const others = shown.filter((name) => name !== 'ws');
 const header = [
@@ -361,10 +305,8 @@ const header = [
   ...shown,
   ...(shown.includes('ws') ? others.map((name) => `${name} ÷ ws`) : []),
 ];
-const lines = [
-  `| ${header.join(' | ')} |`,
-  `|${header.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`,
-];
+/** @type {string[][]} */
+const rows = [];
 for (const [index, measurement] of measurements.entries()) {
   const row = /** @type {(typeof results)[number]} */ (results[index]).results;
   const errors = shown.filter((name) => row[name]?.error);
@@ -372,24 +314,14 @@ for (const [index, measurement] of measurements.entries()) {
     const values = shown.map((server) => (row[server]?.error ? undefined : row[server]?.[key]));
     const ws = row['ws']?.[key];
     const ratios = shown.includes('ws')
-      ? others.map((server) => {
-          const value = row[server]?.[key];
-          return typeof value === 'number' && typeof ws === 'number' && ws !== 0
-            ? `${(value / ws).toFixed(2)}×`
-            : '—';
-        })
+      ? others.map((server) => formatRatio(row[server]?.[key] / ws))
       : [];
-    lines.push(
-      `| ${measurement.label} | ${name} | ${[...values.map(fmt), ...ratios].join(' | ')} |`,
-    );
+    rows.push([measurement.label, name, ...values.map(formatNumber), ...ratios]);
   }
   for (const server of errors)
-    lines.push(`| ${measurement.label} | **${server} failed** | ${row[server].error} |`);
+    rows.push([measurement.label, `**${server} failed**`, row[server].error]);
 }
 
-const wsVersion = JSON.parse(
-  readFileSync(join(packageDir, 'node_modules', 'ws', 'package.json'), 'utf8'),
-).version;
 const config = {
   rounds: ROUNDS,
   idleRounds: IDLE_ROUNDS,
@@ -409,14 +341,14 @@ const config = {
     fanoutAndIdle: 'loadgen/loadgen.mjs',
   },
 };
-const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+const { cpus, cpuModel } = machine();
 console.log(
   `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''} on Node ` +
-    `${process.version}, ${cpus().length} × ${cpuModel}; load generator: ` +
+    `${process.version}, ${cpus} × ${cpuModel}; load generator: ` +
     `${nativeLoadgen === null ? 'loadgen.mjs' : 'loadgen.c for echo and sessions, loadgen.mjs for the rest'}; ` +
     `medians of ${ROUNDS} rounds (idle memory: ${IDLE_ROUNDS})\n`,
 );
-console.log(lines.join('\n'));
+console.log(markdownTable(header, rows, { textColumns: 2 }));
 for (const [name, reason] of Object.entries(skipped)) console.log(`\n${name} skipped: ${reason}`);
 if (loadgenNote !== null) console.log(`\nnote: ${loadgenNote}`);
 // On a 2-core machine the load generator and the server share the CPU: a figure is only the
@@ -443,23 +375,13 @@ for (const { label, results: row } of results) {
   }
 }
 
-const outDir = join(packageDir, 'bench-results');
-mkdirSync(outDir, { recursive: true });
-writeFileSync(
-  join(outDir, 'server.json'),
-  `${JSON.stringify(
-    {
-      node: process.version,
-      ws: wsVersion,
-      tornado: tornado?.version ?? null,
-      cpus: cpus().length,
-      cpuModel,
-      config,
-      skipped,
-      results,
-    },
-    null,
-    2,
-  )}\n`,
-);
-console.log(`\nJSON: ${join('bench-results', 'server.json')}`);
+writeResults('server', {
+  node: process.version,
+  ws: wsVersion,
+  tornado: tornado?.version ?? null,
+  cpus,
+  cpuModel,
+  config,
+  skipped,
+  results,
+});

@@ -21,6 +21,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from '../lib/processes.mjs';
 
 /** The opcodes this file sends or reads (RFC 6455 §5.2). */
 export const Opcode = /** @type {const} */ ({
@@ -38,8 +39,6 @@ const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
 // The masking key of the RFC 6455 §5.7 examples.
 const MASKING_KEY = [0x37, 0xfa, 0x21, 0x3d];
 const MAX_HEAD = 16 * 1024;
-// Linux reports /proc/<pid>/stat CPU times in clock ticks of 1/100 s (sysconf(_SC_CLK_TCK)).
-const CLOCK_TICKS_PER_SEC = 100;
 // Most latency samples kept; beyond it, reservoir sampling keeps a uniform subset.
 const MAX_SAMPLES = 1 << 20;
 // Every socket reads into this one buffer (net.connect's `onread`), which skips the stream
@@ -512,18 +511,6 @@ export async function closeAll(connections, timeoutMs = 5_000) {
   if ((await Promise.race([Promise.all(closed), timer])) === 'timeout') {
     for (const c of open) c.destroy();
   }
-}
-
-/**
- * CPU time (user + system) of a process so far, in seconds.
- *
- * @param {number} pid
- */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  // Fields after "(comm)" start at field 3 (state); utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
 }
 
 /**
