@@ -24,70 +24,55 @@
 //   BENCH_CONNECTIONS=1,50
 //   BENCH_PAYLOADS=binary:32,text:1024,binary:65536
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { websocketConnect } from '@gale/client';
-import { startPeer } from '@gale/test-utils';
 import { WebSocket } from 'ws';
+import { listFromEnv, numberFromEnv, numbersFromEnv } from './lib/env.mjs';
+import { startNodePeer } from './lib/peers.mjs';
+import { canPin, cpuSeconds, pinned } from './lib/processes.mjs';
+import {
+  formatNumber,
+  formatRatio,
+  machine,
+  markdownTable,
+  sizeLabel,
+  writeResults,
+  wsVersion,
+} from './lib/report.mjs';
+import { median } from './lib/stats.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const packageDir = here;
 const env = process.env;
 
-const TIME_MS = Number(env.BENCH_TIME_MS ?? 500);
-const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 500);
-const SLICE_WARMUP_MS = Number(env.BENCH_SLICE_WARMUP_MS ?? 50);
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 20);
-const CONNECTIONS = (env.BENCH_CONNECTIONS ?? '1,50')
-  .split(',')
-  .filter((s) => s.trim() !== '')
-  .map(Number);
-const PAYLOADS = (env.BENCH_PAYLOADS ?? 'binary:32,text:1024,binary:65536')
-  .split(',')
-  .filter((s) => s.trim() !== '')
-  .map((spec) => {
-    const [kind, size] = spec.split(':');
-    if ((kind !== 'binary' && kind !== 'text') || !(Number(size) > 0)) {
-      throw new Error(`BENCH_PAYLOADS: expected binary:<bytes> or text:<bytes>, got ${spec}`);
-    }
-    return { text: kind === 'text', size: Number(size) };
-  });
+const TIME_MS = numberFromEnv('BENCH_TIME_MS', 500);
+const WARMUP_MS = numberFromEnv('BENCH_WARMUP_MS', 500);
+const SLICE_WARMUP_MS = numberFromEnv('BENCH_SLICE_WARMUP_MS', 50);
+const ROUNDS = numberFromEnv('BENCH_ROUNDS', 20);
+const CONNECTIONS = numbersFromEnv('BENCH_CONNECTIONS', '1,50');
+const PAYLOADS = listFromEnv('BENCH_PAYLOADS', 'binary:32,text:1024,binary:65536').map((spec) => {
+  const [kind, size] = spec.split(':');
+  if ((kind !== 'binary' && kind !== 'text') || !(Number(size) > 0)) {
+    throw new Error(`BENCH_PAYLOADS: expected binary:<bytes> or text:<bytes>, got ${spec}`);
+  }
+  return { text: kind === 'text', size: Number(size) };
+});
 
 // ─── The server, in a child process ──────────────────────────────────────────────────────────
-
-/** Spawns the ws echo peer (peers/ws-echo.mjs), which prints `LISTENING <port>`. */
-function startServer() {
-  const [command, ...args] = pinned(0, [process.execPath, join(here, 'peers', 'ws-echo.mjs'), '0']);
-  return startPeer(/** @type {string} */ (command), args, {
-    cwd: packageDir,
-    env: { WS_ECHO_DEFLATE: '0' },
-  });
-}
 
 // With two cores or more and taskset(1) at hand, the server runs on CPU 0 and the clients on
 // CPU 1: nothing migrates, and every slice sees the same placement. BENCH_PIN=0 leaves placement
 // to the scheduler.
-const PIN =
-  env.BENCH_CLIENT === undefined &&
-  env.BENCH_PIN !== '0' &&
-  cpus().length >= 2 &&
-  spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }).status === 0;
+const PIN = env.BENCH_CLIENT === undefined && env.BENCH_PIN !== '0' && canPin();
+const SERVER_CPU = PIN ? 0 : undefined;
+const CLIENT_CPU = PIN ? 1 : undefined;
 
-/**
- * The command line `argv`, run on CPU `cpu` when pinning.
- *
- * @param {number} cpu
- * @param {string[]} argv
- */
-function pinned(cpu, argv) {
-  return PIN ? ['taskset', '-c', String(cpu), ...argv] : argv;
+/** Spawns the ws echo peer (peers/ws-echo.mjs), which prints `LISTENING <port>`. */
+function startServer() {
+  return startNodePeer('ws-echo.mjs', { env: { WS_ECHO_DEFLATE: '0' }, cpu: SERVER_CPU });
 }
 
 // ─── The clients ─────────────────────────────────────────────────────────────────────────────
@@ -350,39 +335,6 @@ const clients = [
   { name: 'wsPromise', open: wsPromiseSession },
 ];
 
-// ─── Measuring ───────────────────────────────────────────────────────────────────────────────
-
-/** @param {number} bytes */
-function sizeLabel(bytes) {
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} B`;
-}
-
-/** @param {number[]} values */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  const upper = sorted[middle] ?? Number.NaN;
-  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2;
-}
-
-// Linux reports /proc/<pid>/stat CPU times in clock ticks of 1/100 s (sysconf(_SC_CLK_TCK)).
-const CLOCK_TICKS_PER_SEC = 100;
-
-/**
- * The CPU time a process has used, in microseconds, or NaN where /proc is missing.
- *
- * @param {number} pid
- */
-function processCpuMicros(pid) {
-  const path = `/proc/${pid}/stat`;
-  if (!existsSync(path)) return Number.NaN;
-  // The fields after the command name, which is in parentheses and may hold spaces.
-  const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC) * 1e6;
-}
-
 // ─── One client, in its own process ──────────────────────────────────────────────────────────
 // A client process (this file, with BENCH_CLIENT set) connects, warms up, prints READY, then
 // answers each `run` line on stdin with one measured slice as a JSON line, until `close`. Each
@@ -427,8 +379,8 @@ if (env.BENCH_CLIENT !== undefined) {
  * @returns {Promise<ClientProcess>}
  */
 async function startClient(spec) {
-  const [command, ...args] = pinned(1, [process.execPath, fileURLToPath(import.meta.url)]);
-  const child = spawn(/** @type {string} */ (command), args, {
+  const [command, ...args] = pinned(CLIENT_CPU, [process.execPath, fileURLToPath(import.meta.url)]);
+  const child = spawn(command, args, {
     env: { ...env, BENCH_CLIENT: JSON.stringify(spec) },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -492,16 +444,16 @@ try {
           const order = clients.map((client, i) => ({ client, process: started[i] }));
           if (round % 2 === 1) order.reverse();
           for (const { client, process: clientProcess } of order) {
-            const serverCpuBefore = processCpuMicros(server.pid);
+            const serverCpuBefore = cpuSeconds(server.pid);
             const result = await /** @type {ClientProcess} */ (clientProcess).slice();
-            const serverCpu = processCpuMicros(server.pid) - serverCpuBefore;
+            const serverCpuMicros = (cpuSeconds(server.pid) - serverCpuBefore) * 1e6;
             const sample = /** @type {{ rounds: number[], cpu: number[], serverCpu: number[] }} */ (
               samples[client.name]
             );
             const roundTrips = Math.max(result.roundTrips, 1);
             sample.rounds.push(result.roundTrips / (result.elapsedNs / 1e9));
             sample.cpu.push(result.cpuMicros / roundTrips);
-            sample.serverCpu.push(serverCpu / roundTrips);
+            sample.serverCpu.push(serverCpuMicros / roundTrips);
           }
         }
       } finally {
@@ -546,79 +498,65 @@ try {
 
 // ─── Report ──────────────────────────────────────────────────────────────────────────────────
 
-/** @param {number} n */
-function fmt(n) {
-  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  if (n >= 100) return n.toFixed(0);
-  return n.toFixed(1);
-}
-
 /** A median paired ratio, and in how many rounds gale was ahead. */
 const ratio = (/** @type {number} */ median, /** @type {number} */ ahead) =>
-  `${median.toFixed(2)}× (${ahead}/${ROUNDS})`;
+  `${formatRatio(median)} (${ahead}/${ROUNDS})`;
 
-const lines = [
-  '| echo | ws round trips/s (events / promise reader) | gale readMessage/writeMessage | ÷ ws promise reader (rounds ahead) | ÷ ws events | gale onMessage/send | ÷ ws events (rounds ahead) | client CPU µs per round trip, gale / gale callback / ws / ws promise reader |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|',
+const header = [
+  'echo',
+  'ws round trips/s (events / promise reader)',
+  'gale readMessage/writeMessage',
+  '÷ ws promise reader (rounds ahead)',
+  '÷ ws events',
+  'gale onMessage/send',
+  '÷ ws events (rounds ahead)',
+  'client CPU µs per round trip, gale / gale callback / ws / ws promise reader',
 ];
-for (const { label, results: row } of results) {
+const rows = results.map(({ label, results: row }) => {
   const { gale, galeCallback, ws, wsPromise } = row;
-  lines.push(
-    `| ${label} | ${fmt(ws.medianRoundTripsPerSec)} / ${fmt(wsPromise.medianRoundTripsPerSec)} | ` +
-      `${fmt(gale.medianRoundTripsPerSec)} | ` +
-      `${ratio(gale.medianRatioToWsPromise, gale.roundsAheadOfWsPromise)} | ` +
-      `${ratio(gale.medianRatioToWs, gale.roundsAheadOfWs)} | ` +
-      `${fmt(galeCallback.medianRoundTripsPerSec)} | ` +
-      `${ratio(galeCallback.medianRatioToWs, galeCallback.roundsAheadOfWs)} | ` +
-      [gale, galeCallback, ws, wsPromise]
-        .map((r) => r.medianClientCpuMicrosPerRoundTrip.toFixed(1))
-        .join(' / ') +
-      ' |',
-  );
-}
+  return [
+    label,
+    `${formatNumber(ws.medianRoundTripsPerSec)} / ${formatNumber(wsPromise.medianRoundTripsPerSec)}`,
+    formatNumber(gale.medianRoundTripsPerSec),
+    ratio(gale.medianRatioToWsPromise, gale.roundsAheadOfWsPromise),
+    ratio(gale.medianRatioToWs, gale.roundsAheadOfWs),
+    formatNumber(galeCallback.medianRoundTripsPerSec),
+    ratio(galeCallback.medianRatioToWs, galeCallback.roundsAheadOfWs),
+    [gale, galeCallback, ws, wsPromise]
+      .map((r) => r.medianClientCpuMicrosPerRoundTrip.toFixed(1))
+      .join(' / '),
+  ];
+});
 
-const wsVersion = JSON.parse(
-  readFileSync(join(packageDir, 'node_modules', 'ws', 'package.json'), 'utf8'),
-).version;
 // ws masks with bufferutil when it can load it (a dependency here).
 let bufferutil = false;
 try {
-  createRequire(join(packageDir, 'node_modules', 'ws', 'index.js')).resolve('bufferutil');
+  createRequire(createRequire(import.meta.url).resolve('ws')).resolve('bufferutil');
   bufferutil = env.WS_NO_BUFFER_UTIL !== '1';
 } catch {
   bufferutil = false;
 }
-const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+const { cpus, cpuModel } = machine();
 console.log(
   `\n@gale/client vs the ws ${wsVersion} client${bufferutil ? ' (with bufferutil)' : ''} on Node ` +
-    `${process.version}, ${cpus().length} × ${cpuModel}; ws echo server in a child process` +
+    `${process.version}, ${cpus} × ${cpuModel}; ws echo server in a child process` +
     `${PIN ? ' on CPU 0, clients on CPU 1' : ''}; ${ROUNDS} rounds × ${TIME_MS} ms per client and row, one message in flight per connection\n`,
 );
-console.log(lines.join('\n'));
+console.log(markdownTable(header, rows));
 
-const outDir = join(packageDir, 'bench-results');
-mkdirSync(outDir, { recursive: true });
-writeFileSync(
-  join(outDir, 'client.json'),
-  `${JSON.stringify(
-    {
-      node: process.version,
-      ws: wsVersion,
-      bufferutil,
-      cpus: cpus().length,
-      cpuModel,
-      config: {
-        timeMs: TIME_MS,
-        warmupMs: WARMUP_MS,
-        rounds: ROUNDS,
-        pinned: PIN,
-        connections: CONNECTIONS,
-        payloads: PAYLOADS,
-      },
-      results,
-    },
-    null,
-    2,
-  )}\n`,
-);
-console.log(`\nJSON: ${join('bench-results', 'client.json')}`);
+writeResults('client', {
+  node: process.version,
+  ws: wsVersion,
+  bufferutil,
+  cpus,
+  cpuModel,
+  config: {
+    timeMs: TIME_MS,
+    warmupMs: WARMUP_MS,
+    rounds: ROUNDS,
+    pinned: PIN,
+    connections: CONNECTIONS,
+    payloads: PAYLOADS,
+  },
+  results,
+});
