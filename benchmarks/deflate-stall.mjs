@@ -15,8 +15,9 @@
 //   pnpm --filter @gale/benchmarks bench:deflate-stall   (STALL_BUDGET_MS=… to change the 5 ms budget)
 
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { numberFromEnv } from './lib/env.mjs';
 
-const BUDGET_MS = Number(process.env.STALL_BUDGET_MS ?? 5);
+const BUDGET_MS = numberFromEnv('STALL_BUDGET_MS', 5);
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const SIZES = [

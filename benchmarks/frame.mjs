@@ -6,16 +6,21 @@
 //
 // BENCH_TIME_MS=400 lengthens each measurement, BENCH_ROUNDS=5 sets the rounds (best of them).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodeFrame, Opcode, Protocol } from '@gale/frame';
+import { numberFromEnv } from './lib/env.mjs';
+import {
+  formatNumber,
+  formatRatio,
+  markdownTable,
+  writeResults,
+  wsVersion,
+} from './lib/report.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
-const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 400);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const TIME_MS = numberFromEnv('BENCH_TIME_MS', 400);
+const ROUNDS = numberFromEnv('BENCH_ROUNDS', 5);
 const SIZES = [
   ['16 B', 16],
   ['1 KiB', 1024],
@@ -177,40 +182,42 @@ for (const [label, size] of SIZES) {
   }
 }
 
-function fmt(n) {
-  return n >= 1e6
-    ? `${(n / 1e6).toFixed(2)}M`
-    : n >= 1e3
-      ? `${(n / 1e3).toFixed(1)}k`
-      : n.toFixed(0);
-}
 function table(title, rows) {
-  const lines = [
-    `\n${title} (messages/s, best of ${ROUNDS} × ${TIME_MS} ms)`,
-    '| size | gale | ws (pure JS) | ws + bufferutil | gale ÷ ws pure | gale ÷ ws bufferutil |',
-    '|---|---:|---:|---:|---:|---:|',
+  const header = [
+    'size',
+    'gale',
+    'ws (pure JS)',
+    'ws + bufferutil',
+    'gale ÷ ws pure',
+    'gale ÷ ws bufferutil',
   ];
-  for (const r of rows) {
+  const lines = rows.map((r) => {
     r.ratioPure = r.gale / r.wsPure;
     r.ratioBufferutil = r.gale / r.wsBufferutil;
-    lines.push(
-      `| ${r.label} | ${fmt(r.gale)} | ${fmt(r.wsPure)} | ${fmt(r.wsBufferutil)} | ${r.ratioPure.toFixed(2)}× | ${r.ratioBufferutil.toFixed(2)}× |`,
-    );
-  }
-  return lines.join('\n');
+    return [
+      r.label,
+      formatNumber(r.gale),
+      formatNumber(r.wsPure),
+      formatNumber(r.wsBufferutil),
+      formatRatio(r.ratioPure),
+      formatRatio(r.ratioBufferutil),
+    ];
+  });
+  return `\n${title} (messages/s, best of ${ROUNDS} × ${TIME_MS} ms)\n${markdownTable(header, lines)}`;
 }
-const report = [
-  `@gale/frame vs ws ${require(join(dirname(require.resolve('ws')), 'package.json')).version} on Node ${process.version}`,
-  table('Parse: masked binary frames, read in 64 KiB chunks', results.parse),
-  table('Build: masked frames (as clients send)', results.buildMasked),
-  table('Build: unmasked frames (as servers send)', results.buildUnmasked),
-].join('\n');
-console.log(report);
-
-const outDir = join(here, 'bench-results');
-mkdirSync(outDir, { recursive: true });
-writeFileSync(
-  join(outDir, 'frame.json'),
-  `${JSON.stringify({ node: process.version, ws: require(join(dirname(require.resolve('ws')), 'package.json')).version, timeMs: TIME_MS, rounds: ROUNDS, ...results }, null, 2)}\n`,
+console.log(
+  [
+    `@gale/frame vs ws ${wsVersion} on Node ${process.version}`,
+    table('Parse: masked binary frames, read in 64 KiB chunks', results.parse),
+    table('Build: masked frames (as clients send)', results.buildMasked),
+    table('Build: unmasked frames (as servers send)', results.buildUnmasked),
+  ].join('\n'),
 );
-console.log(`\nJSON: ${join('bench-results', 'frame.json')}`);
+
+writeResults('frame', {
+  node: process.version,
+  ws: wsVersion,
+  timeMs: TIME_MS,
+  rounds: ROUNDS,
+  ...results,
+});

@@ -8,11 +8,13 @@ import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Application, silentLogger, WebSocketHandler } from '@gale/server';
+import { numberFromEnv } from './lib/env.mjs';
+import { formatRatio } from './lib/report.mjs';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
 const require = createRequire(import.meta.url);
-const N = Number(process.env.N ?? 3000);
+const N = numberFromEnv('N', 3000);
 const HEAD =
   'GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
   'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
@@ -78,5 +80,5 @@ const results = [await measure('ws', startWs), await measure('gale', startGale)]
 for (const { name, perConnection } of results) {
   console.log(`${name}: ${perConnection.toFixed(0)} bytes of JS heap per connection (N=${N})`);
 }
-console.log(`gale ÷ ws: ${(results[1].perConnection / results[0].perConnection).toFixed(2)}×`);
+console.log(`gale ÷ ws: ${formatRatio(results[1].perConnection / results[0].perConnection)}`);
 process.exit(0);
