@@ -7,23 +7,27 @@
 //   pnpm --filter @gale/benchmarks bench:redis      (after pnpm build)
 //
 // Environment: BENCH_MESSAGES=200, BENCH_SIZE=32, BENCH_ROUNDS=5, BENCH_SUBSCRIBERS=1000.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { websocketConnect } from '@gale/client';
-import { startPeer, startRedis } from '@gale/test-utils';
+import { startRedis } from '@gale/test-utils';
+import { numberFromEnv } from './lib/env.mjs';
+import { startNodePeer } from './lib/peers.mjs';
+import {
+  describeMachine,
+  formatNumber,
+  formatRatio,
+  markdownTable,
+  writeResults,
+} from './lib/report.mjs';
+import { median } from './lib/stats.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
-const SIZE = Number(process.env.BENCH_SIZE ?? 32);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
+const MESSAGES = numberFromEnv('BENCH_MESSAGES', 200);
+const SIZE = numberFromEnv('BENCH_SIZE', 32);
+const ROUNDS = numberFromEnv('BENCH_ROUNDS', 5);
+const SUBSCRIBERS = numberFromEnv('BENCH_SUBSCRIBERS', 1000);
+const count = (/** @type {number} */ n) => n.toLocaleString('en-US');
 
 async function startInstance(env) {
-  const peer = await startPeer(process.execPath, [join(here, 'peers', 'redis-instance.mjs')], {
-    env,
-  });
+  const peer = await startNodePeer('redis-instance.mjs', { env });
   return { ...peer, url: `ws://127.0.0.1:${peer.port}/fanout` };
 }
 
@@ -64,7 +68,7 @@ async function scenario(name, instances) {
   }
   await Promise.all([publisher, ...subscribers].map((c) => c.close()));
   rates.sort((a, b) => a - b);
-  return { median: rates[rates.length >> 1], best: rates.at(-1), rounds: rates };
+  return { median: median(rates), best: rates.at(-1), rounds: rates };
 }
 
 const redis = await startRedis();
@@ -73,45 +77,51 @@ const children = [];
 try {
   const single = await startInstance({ REDIS_URL: '' });
   children.push(single.child);
-  results.memory = await scenario('1 instance × 1000, in-memory broker', [single]);
+  results.memory = await scenario(`1 instance × ${SUBSCRIBERS}, in-memory broker`, [single]);
   single.child.kill('SIGTERM');
 
   const alone = await startInstance({ REDIS_URL: redis.url });
   children.push(alone.child);
-  results.redisSingle = await scenario('1 instance × 1000, RedisBroker', [alone]);
+  results.redisSingle = await scenario(`1 instance × ${SUBSCRIBERS}, RedisBroker`, [alone]);
   alone.child.kill('SIGTERM');
 
   const a = await startInstance({ REDIS_URL: redis.url });
   const b = await startInstance({ REDIS_URL: redis.url });
   children.push(a.child, b.child);
-  results.redisTwo = await scenario('2 instances × 500, RedisBroker', [a, b]);
+  results.redisTwo = await scenario(`2 instances × ${SUBSCRIBERS / 2}, RedisBroker`, [a, b]);
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   await redis.stop();
 }
 
-const k = (n) => `${(n / 1000).toFixed(0)}k`;
 console.log(
-  `\n@gale/redis fan-out on Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model}; ` +
+  `\n@gale/redis fan-out on Node ${process.version}, ${describeMachine()}; ` +
     `${MESSAGES} × ${SIZE} B messages per round to ${SUBSCRIBERS} subscribers, ` +
     `median of ${ROUNDS} rounds\n`,
 );
-console.log('| setup | deliveries/s (median) | best | ÷ 1 instance, in-memory |');
-console.log('|---|---:|---:|---:|');
-for (const [label, key] of [
-  ['1 instance × 1,000 subscribers, in-memory broker', 'memory'],
-  ['1 instance × 1,000 subscribers, RedisBroker', 'redisSingle'],
-  ['2 instances × 500 subscribers, RedisBroker (cross-instance)', 'redisTwo'],
-]) {
-  const r = results[key];
-  console.log(
-    `| ${label} | ${k(r.median)} | ${k(r.best)} | ${(r.median / results.memory.median).toFixed(2)}× |`,
-  );
-}
-const out = join(here, 'bench-results');
-mkdirSync(out, { recursive: true });
-writeFileSync(
-  join(out, 'redis.json'),
-  `${JSON.stringify({ node: process.version, messages: MESSAGES, size: SIZE, subscribers: SUBSCRIBERS, results }, null, 2)}\n`,
+const setups = [
+  [`1 instance × ${count(SUBSCRIBERS)} subscribers, in-memory broker`, 'memory'],
+  [`1 instance × ${count(SUBSCRIBERS)} subscribers, RedisBroker`, 'redisSingle'],
+  [`2 instances × ${count(SUBSCRIBERS / 2)} subscribers, RedisBroker (cross-instance)`, 'redisTwo'],
+];
+console.log(
+  markdownTable(
+    ['setup', 'deliveries/s (median)', 'best', '÷ 1 instance, in-memory'],
+    setups.map(([label, key]) => {
+      const r = results[key];
+      return [
+        label,
+        formatNumber(r.median),
+        formatNumber(r.best),
+        formatRatio(r.median / results.memory.median),
+      ];
+    }),
+  ),
 );
-console.log('\nJSON: bench-results/redis.json');
+writeResults('redis', {
+  node: process.version,
+  messages: MESSAGES,
+  size: SIZE,
+  subscribers: SUBSCRIBERS,
+  results,
+});

@@ -1,7 +1,8 @@
 // One app instance for the Redis fan-out benchmark (redis.mjs): WS /fanout subscribes every
 // connection to one topic; the text message "publish:<n>:<size>" publishes n binary messages of
 // <size> bytes to it. With REDIS_URL it uses RedisBroker (instances share the topic), else the
-// in-memory broker. Prints "LISTENING <port>" once it accepts connections.
+// in-memory broker. Listens on 127.0.0.1 on the port of its first argument (0, the default,
+// picks a free one) and prints "LISTENING <port>" once it accepts connections.
 
 import { RedisBroker } from '@gale/redis';
 import { Application, MemoryBroker, silentLogger, WebSocketHandler } from '@gale/server';
@@ -28,6 +29,6 @@ const app = new Application([['/fanout', Fanout]], {
   accessLog: false,
   websocketMaxBufferedAmount: 64 * 1024 * 1024,
 });
-const server = await app.listen(0, '127.0.0.1');
+const server = await app.listen(Number(process.argv[2] ?? 0), '127.0.0.1');
 console.log(`LISTENING ${server.address().port}`);
 process.on('SIGTERM', () => void app.close(500).then(() => process.exit(0)));
