@@ -20,9 +20,13 @@ class FakeSocket extends Duplex {
   readonly written: Buffer[] = [];
   isEnded = false;
 
-  override write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean {
-    this.written.push(Buffer.from(chunk));
-    return super.write(chunk, callback);
+  constructor() {
+    super();
+    const write = this.write as (...args: unknown[]) => boolean;
+    this.write = ((...args: unknown[]) => {
+      this.written.push(Buffer.from(args[0] as Uint8Array));
+      return write.apply(this, args);
+    }) as typeof this.write;
   }
 
   override _read(): void {}
@@ -47,7 +51,7 @@ class FakeSocket extends Duplex {
   }
 
   /** The peer takes `count` chunks from the queue (everything by default). */
-  take(count = Number.POSITIVE_INFINITY): void {
+  peerReads(count = Number.POSITIVE_INFINITY): void {
     for (let taken = 0; taken < count && this.held.length > 0; taken++) this.held.shift()!();
   }
 
@@ -204,7 +208,7 @@ describe('the pump', () => {
     await nextTurn();
     expect(delegate.messages).toEqual(['a']);
     expect(socket.closeCode()).toBe(1011);
-    socket.take();
+    socket.peerReads();
     const closed = closedOnce(socket);
     clock.advance(5_000); // the close timer: the peer never answered
     await closed;
@@ -225,7 +229,7 @@ describe('the pump', () => {
     );
     await nextTurn();
     await nextTurn();
-    socket.take();
+    socket.peerReads();
     socket.push(null); // the peer's FIN
     socket.destroy();
     await closed;
@@ -275,7 +279,7 @@ describe('the send-queue policy', () => {
     await nextTurn();
     expect(connection.bufferedAmount).toBeGreaterThan(60 * 1024);
     clock.advance(9_999);
-    socket.take();
+    socket.peerReads();
     await expect(sent).resolves.toBeUndefined();
     clock.advance(10_000);
     expect(connection.isClosed).toBe(false);
@@ -302,7 +306,7 @@ describe('the send-queue policy', () => {
     const { socket, connection, clock } = open(recorder(), policy, 64 * 1024);
     for (let i = 0; i < 4; i++) void connection.send(new Uint8Array(2_000), true, false);
     await nextTurn();
-    socket.take(1); // it reads one message in the first window…
+    socket.peerReads(1); // it reads one message in the first window…
     clock.advance(10_000);
     await nextTurn();
     expect(connection.isClosed).toBe(false); // …so the check at 10 s saw progress
@@ -315,7 +319,7 @@ describe('the send-queue policy', () => {
     const { socket, connection, clock } = open(recorder(), policy, 64 * 1024);
     void connection.send(new Uint8Array(5_000), true, false);
     await nextTurn();
-    socket.take();
+    socket.peerReads();
     await nextTurn();
     clock.advance(100_000);
     expect(connection.isClosed).toBe(false);
@@ -326,7 +330,7 @@ describe('the send-queue policy', () => {
     const { socket, connection } = open(recorder(), policy, 4_000);
     void connection.send(new Uint8Array(3_000), true, false);
     await nextTurn();
-    socket.take(); // the peer reads
+    socket.peerReads(); // the peer reads
     void connection.send(new Uint8Array(3_000), true, false);
     await nextTurn();
     void connection.send(new Uint8Array(3_000), true, false);
@@ -335,7 +339,7 @@ describe('the send-queue policy', () => {
     expect(connection.isClosing).toBe(true);
     expect(socket.closeCode()).toBe(1008);
     expect(socket.opcodes()).toEqual([Opcode.BINARY, Opcode.BINARY, Opcode.BINARY, Opcode.CLOSE]);
-    socket.take();
+    socket.peerReads();
     await nextTurn();
     expect(socket.isEnded).toBe(true);
     expect(() => connection.send('more', false, false)).toThrow(WebSocketClosedError);
