@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { HTTPError, type TopicSubscriber, WebSocketHandler } from '@gale/server';
+import { HTTPError, WebSocketHandler } from '@gale/server';
 import { type ChatRoom, ROOM_TOPIC, type RoomTab, roomOf, sessionTopic } from './chat-room.js';
 import { NOT_SENT, StoreUnavailableError, UNAVAILABLE } from './errors.js';
 import { parseClientFrame, type ServerFrame } from './frames.js';
@@ -26,11 +26,6 @@ export class ChatSocket extends WebSocketHandler {
   readonly #id = randomUUID();
   #session: Session | undefined;
   #entered: Promise<void> = Promise.resolve();
-
-  // Receives what is published to this session's topic, which only ever means "logged out".
-  readonly #logoutListener: TopicSubscriber = {
-    sendFrame: () => this.close(LOGGED_OUT, 'Logged out'),
-  };
 
   // How the room reaches this tab (a fresh history after a Redis outage; eviction).
   readonly #tab: RoomTab = {
@@ -76,10 +71,6 @@ export class ChatSocket extends WebSocketHandler {
   }
 
   override onClose(): void {
-    void this.application.broker.unsubscribe(
-      sessionTopic(this.#requireSession().id),
-      this.#logoutListener,
-    );
     // After open() finished: a tab that closes while entering must not stay present.
     void this.#entered
       .catch(() => {})
@@ -93,7 +84,8 @@ export class ChatSocket extends WebSocketHandler {
   }
 
   async #enter(session: Session): Promise<void> {
-    await this.application.broker.subscribe(sessionTopic(session.id), this.#logoutListener);
+    // What is published to this session's topic only ever means "logged out".
+    await this.subscribe(sessionTopic(session.id), () => this.close(LOGGED_OUT, 'Logged out'));
     // Subscribed before the history is read, so nothing said meanwhile is missed.
     await this.subscribe(ROOM_TOPIC);
     try {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import type { Logger } from '@gale/server';
 import {
   type Broker,
   LocalTopics,
-  type Logger,
   type PublishOptions,
   type TopicMessage,
   type TopicSubscriber,
-} from '@gale/server';
+} from '@gale/server/broker';
 import { Redis, type RedisOptions } from 'ioredis';
 import { BrokerUnavailableError } from './errors.js';
 
@@ -146,6 +146,7 @@ export class RedisBroker implements Broker {
         : message instanceof Uint8Array
           ? null
           : JSON.stringify(message);
+    // The same form every instance delivers: an object as its JSON text.
     this.#local.deliver(topic, text ?? (message as Uint8Array), options?.exclude);
 
     // The payload is written once, straight behind the header.

@@ -1,4 +1,4 @@
-import { frameMessage, type TopicSubscriber } from '@gale/server';
+import { frameMessage, type TopicSubscriber } from '@gale/server/broker';
 import { type RedisProcess, startRedis } from '@gale/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,8 +30,8 @@ function recorder(): TopicSubscriber & { frames: Buffer[] } {
   const frames: Buffer[] = [];
   return {
     frames,
-    sendFrame(chunks) {
-      frames.push(Buffer.concat(chunks));
+    deliver(_message, frame) {
+      frames.push(Buffer.concat(frame()));
     },
   };
 }

@@ -396,11 +396,8 @@ export class Application {
   // A connection ended, however: forget it, release its topics, then tell the handler.
   #connectionClosed(handler: WebSocketHandler): void {
     this.#handlers.delete(handler);
-    const connection = connectionOf(handler);
-    if (connection) {
-      for (const topic of subscriptionsOf(handler)) {
-        void this.broker.unsubscribe(topic, connection);
-      }
+    for (const [topic, subscribers] of subscriptionsOf(handler)) {
+      for (const subscriber of subscribers) void this.broker.unsubscribe(topic, subscriber);
     }
     handler.onClose();
   }

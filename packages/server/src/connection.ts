@@ -7,6 +7,7 @@ import {
   type ConnectionSettings,
 } from '@gale/io';
 import type { ResolvedSettings } from './settings.js';
+import type { TopicSubscriber } from './topics.js';
 
 /** What every connection of an application shares: settings and the application's callbacks. */
 export interface ConnectionHost<D extends ConnectionDelegate = ConnectionDelegate> {
@@ -17,12 +18,6 @@ export interface ConnectionHost<D extends ConnectionDelegate = ConnectionDelegat
   connectionClosed(delegate: D, info: CloseInfo): void;
   /** A delegate method threw or rejected: log it; the connection fails with 1011. */
   logException(delegate: D, error: unknown, where: string): void;
-}
-
-/** Something topics can write a pre-framed message to (see `topics.ts`). */
-export interface TopicSubscriber {
-  /** Writes frame bytes built once for every subscriber. Ignored once the connection is closing. */
-  sendFrame(chunks: readonly Uint8Array[]): void;
 }
 
 /**
@@ -43,8 +38,14 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     this.#host = host;
   }
 
-  sendFrame(chunks: readonly Uint8Array[]): void {
-    this.sendFrames(chunks);
+  /** A topic's message, as a socket subscriber: the framed bytes every subscriber shares. */
+  deliver(_message: string | Uint8Array, frame: () => readonly Uint8Array[]): void {
+    this.sendFrames(frame());
+  }
+
+  /** A handler callback outside the message loop threw (a topic listener): as `onMessage` would. */
+  handlerFailed(error: unknown, where: string): void {
+    this.delegateFailed(error, where);
   }
 
   protected override pingTimedOut(): void {

@@ -1,10 +1,10 @@
+export { type Clock, systemClock } from '@gale/io/clock';
 export {
   Application,
   type ApplicationOptions,
   type HandlerClass,
   type Route,
 } from './application.js';
-export type { TopicSubscriber } from './connection.js';
 export {
   type ErrorCode,
   GaleError,
@@ -23,12 +23,6 @@ export { Request } from './request.js';
 export { RequestHandler } from './request-handler.js';
 export { createSignedValue, decodeSignedValue } from './secure-cookie.js';
 export { DEFAULTS, type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
-export {
-  type Broker,
-  frameMessage,
-  LocalTopics,
-  MemoryBroker,
-  type PublishOptions,
-  type TopicMessage,
-} from './topics.js';
+// The broker SPI (LocalTopics, MemoryBroker, frameMessage, TopicSubscriber) is @gale/server/broker.
+export type { Broker, PublishOptions, TopicMessage } from './topics.js';
 export { WebSocketHandler, type WriteOptions } from './websocket-handler.js';

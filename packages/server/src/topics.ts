@@ -1,8 +1,20 @@
 import { encodeFrame, encodeTextFrame, Opcode } from '@gale/frame';
-import type { TopicSubscriber } from './connection.js';
 
 /** What may be published: text, bytes, or an object sent as JSON text. */
 export type TopicMessage = string | Uint8Array | object;
+
+/**
+ * Something that receives the messages of the topics it subscribed to: a connection (which writes
+ * the framed bytes to its socket) or a callback (`WebSocketHandler.subscribe(topic, listener)`).
+ */
+export interface TopicSubscriber {
+  /**
+   * A message published to one of its topics: text as a string, bytes as a Uint8Array, an object
+   * as its JSON text. `frame()` returns the message framed as a server sends it, built once for
+   * every subscriber that asks (the same bytes for every socket).
+   */
+  deliver(message: string | Uint8Array, frame: () => readonly Uint8Array[]): void;
+}
 
 /** Options for `publish`. */
 export interface PublishOptions {
@@ -24,9 +36,10 @@ export interface Broker {
 }
 
 /**
- * The subscribers of this process, by topic. `deliver` frames a message once and writes the same
- * bytes to every subscriber; writes to one socket within a tick leave together (the connection
- * corks its socket until the next tick).
+ * The subscribers of this process, by topic. `deliver` hands a message to every subscriber;
+ * the framed bytes are built once, on the first socket's request, and every socket writes the
+ * same bytes (the connection corks its socket until the turn ends, so one socket's messages of a
+ * turn leave together).
  */
 export class LocalTopics {
   readonly #topics = new Map<string, Set<TopicSubscriber>>();
@@ -52,14 +65,22 @@ export class LocalTopics {
     return this.#topics.get(topic)?.size ?? 0;
   }
 
-  /** Frames `message` once and writes it to every local subscriber of `topic` but `exclude`. */
+  /** Hands `message` to every local subscriber of `topic` but `exclude`. */
   deliver(topic: string, message: TopicMessage, exclude?: TopicSubscriber): void {
     const set = this.#topics.get(topic);
     if (set === undefined || set.size === 0) return;
+    const payload =
+      typeof message === 'string' || message instanceof Uint8Array
+        ? message
+        : JSON.stringify(message);
     // Sent uncompressed (RSV1 clear) even to connections that negotiated permessage-deflate:
     // compression is per message (RFC 7692 §6), and one set of bytes serves everyone.
-    const chunks = frameMessage(message);
-    for (const subscriber of set) if (subscriber !== exclude) subscriber.sendFrame(chunks);
+    let frames: Uint8Array[] | undefined;
+    const frame = (): readonly Uint8Array[] => {
+      frames ??= frameMessage(payload);
+      return frames;
+    };
+    for (const subscriber of set) if (subscriber !== exclude) subscriber.deliver(payload, frame);
   }
 }
 

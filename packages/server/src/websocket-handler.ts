@@ -2,6 +2,7 @@ import type { DeflateOptions } from '@gale/frame';
 import type { WebSocketConnection } from './connection.js';
 import { InvalidArgumentError, WebSocketClosedError } from './errors.js';
 import { Handler } from './handler.js';
+import type { TopicSubscriber } from './topics.js';
 
 /** Options for `writeMessage`. */
 export interface WriteOptions {
@@ -18,7 +19,7 @@ let internals: {
     connection: WebSocketConnection,
     subprotocol: string | null,
   ): void;
-  subscriptions(handler: WebSocketHandler): ReadonlySet<string>;
+  subscriptions(handler: WebSocketHandler): ReadonlyMap<string, readonly TopicSubscriber[]>;
 };
 
 /** @internal The connection behind a handler, for the Application and topics. */
@@ -35,12 +36,14 @@ export function bindConnection(
   internals.bind(handler, connection, subprotocol);
 }
 
-/** @internal Topics the handler subscribed to, released when it closes. */
-export function subscriptionsOf(handler: WebSocketHandler): ReadonlySet<string> {
+/** @internal The handler's subscriptions by topic, released when it closes. */
+export function subscriptionsOf(
+  handler: WebSocketHandler,
+): ReadonlyMap<string, readonly TopicSubscriber[]> {
   return internals.subscriptions(handler);
 }
 
-const NO_TOPICS: ReadonlySet<string> = new Set();
+const NO_TOPICS: ReadonlyMap<string, readonly TopicSubscriber[]> = new Map();
 
 /**
  * Subclass to handle a WebSocket route, as in Tornado: override `open`, `onMessage` and `onClose`
@@ -55,7 +58,7 @@ const NO_TOPICS: ReadonlySet<string> = new Set();
 export class WebSocketHandler extends Handler {
   #connection: WebSocketConnection | undefined = undefined;
   #subprotocol: string | null = null;
-  #topics: Set<string> | undefined = undefined;
+  #topics: Map<string, TopicSubscriber[]> | undefined = undefined;
 
   static {
     internals = {
@@ -149,19 +152,51 @@ export class WebSocketHandler extends Handler {
     this.#open().socket.setNoDelay?.(value);
   }
 
-  /** Receives every message later published to `topic`. */
-  subscribe(topic: string): void | Promise<void> {
+  /**
+   * Subscribes this connection to `topic`. Without `listener`, every message published there
+   * later is written to the socket (framed once for every subscriber). With one, `listener` is
+   * called with each message instead (text as a string, bytes as a Uint8Array, an object as its
+   * JSON text): to act on an event, such as closing this connection when a logout is published.
+   * A listener that throws is logged and fails the connection with 1011, as `onMessage` does.
+   * Every subscription ends when the connection closes.
+   */
+  subscribe(
+    topic: string,
+    listener?: (message: string | Uint8Array) => void,
+  ): void | Promise<void> {
     const connection = this.#open();
-    this.#topics ??= new Set();
-    this.#topics.add(topic);
-    return this.application.broker.subscribe(topic, connection);
+    let subscriber: TopicSubscriber = connection;
+    if (listener !== undefined) {
+      subscriber = {
+        deliver: (message) => {
+          try {
+            listener(message);
+          } catch (error) {
+            connection.handlerFailed(error, `topic listener (${topic})`);
+          }
+        },
+      };
+    }
+    this.#topics ??= new Map();
+    const subscribers = this.#topics.get(topic);
+    if (subscribers === undefined) this.#topics.set(topic, [subscriber]);
+    else if (subscribers.includes(subscriber)) return;
+    else subscribers.push(subscriber);
+    return this.application.broker.subscribe(topic, subscriber);
   }
 
-  /** Stops receiving `topic`. */
+  /** Ends this connection's subscriptions to `topic`: the socket's and every listener's. */
   unsubscribe(topic: string): void | Promise<void> {
-    this.#topics?.delete(topic);
-    const connection = this.#connection;
-    if (connection) return this.application.broker.unsubscribe(topic, connection);
+    const subscribers = this.#topics?.get(topic);
+    if (subscribers === undefined) return;
+    this.#topics!.delete(topic);
+    const broker = this.application.broker;
+    const pending: Promise<void>[] = [];
+    for (const subscriber of subscribers) {
+      const done = broker.unsubscribe(topic, subscriber);
+      if (done !== undefined) pending.push(done);
+    }
+    if (pending.length > 0) return Promise.all(pending).then(() => {});
   }
 
   /** The code of the peer's Close frame, or null if it sent none. */

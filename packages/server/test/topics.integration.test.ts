@@ -78,6 +78,72 @@ describe('topics', () => {
   });
 });
 
+describe('topic listeners', () => {
+  // A handler that listens to 'events' (its socket does not subscribe) and echoes what it heard.
+  const heard: Array<string | Uint8Array> = [];
+  class Listening extends WebSocketHandler {
+    override open(): void {
+      this.subscribe('events', (message) => {
+        heard.push(message);
+        if (message === 'throw') throw new Error('listener failed');
+        if (message === 'logout') this.close(4001, 'Logged out');
+      });
+    }
+  }
+
+  async function listening() {
+    heard.length = 0;
+    const logger = {
+      lines: [] as string[],
+      info() {},
+      warn() {},
+      error(line: string) {
+        logger.lines.push(line);
+      },
+    };
+    const app = new Application([['/events', Listening]], { logger, accessLog: false });
+    apps.push(app);
+    const server = await app.listen(0, '127.0.0.1');
+    const port = (server.address() as AddressInfo).port;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/events`);
+    const received: Array<string | Buffer> = [];
+    ws.on('message', (data: Buffer, isBinary) => received.push(isBinary ? data : data.toString()));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    await new Promise((resolve) => ws.once('open', resolve));
+    await until(() => app.connectionCount === 1, 'the connection');
+    return { app, ws, received, closed, logger };
+  }
+
+  it('hands a listener each message (objects as JSON text) instead of writing it to the socket', async () => {
+    const { app, received } = await listening();
+    app.publish('events', 'hello');
+    app.publish('events', new Uint8Array([1, 2]));
+    app.publish('events', { type: 'joined' });
+    expect(heard).toEqual(['hello', new Uint8Array([1, 2]), '{"type":"joined"}']);
+    await nextLoop();
+    expect(received).toEqual([]);
+  });
+
+  it('lets a listener close its connection, and ends the subscription with it', async () => {
+    const { app, closed } = await listening();
+    app.publish('events', 'logout');
+    expect(await closed).toEqual({ code: 4001, reason: 'Logged out' });
+    await until(() => app.connectionCount === 0, 'the close');
+    app.publish('events', 'after the close');
+    expect(heard).toEqual(['logout']);
+  });
+
+  it('logs a listener that throws and fails only its connection with 1011', async () => {
+    const { app, closed, logger } = await listening();
+    app.publish('events', 'throw');
+    expect((await closed).code).toBe(1011);
+    expect(logger.lines.some((line) => line.includes('topic listener (events)'))).toBe(true);
+    await until(() => app.connectionCount === 0, 'the close');
+  });
+});
+
 describe('slow consumers', () => {
   it('closes clients that never read, while the others receive every message', async () => {
     const limit = 512 * 1024;
