@@ -1,31 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import {
-  buildRejection,
-  buildResponse,
-  HandshakeError,
-  negotiateDeflate,
-  type PerMessageDeflate,
-  Protocol,
-  validateRequest,
-} from '@gale/frame';
+import { buildRejection, HandshakeError, validateRequest } from '@gale/frame';
 import { type Clock, type ConnectionSettings, systemClock } from '@gale/io';
-import { type ConnectionHost, WebSocketConnection } from './connection.js';
-import { HTTPError, InvalidSettingError } from './errors.js';
+import type { ConnectionHost } from './connection.js';
+import { InvalidSettingError } from './errors.js';
 import type { RouteOptions } from './handler.js';
-import { logAccess } from './log.js';
 import { Request } from './request.js';
 import { RequestHandler } from './request-handler.js';
-import { type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
 import { createStaticHandler } from './static-files.js';
+import { logAccess } from './log.js';
+import { type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
 import { type Broker, MemoryBroker, type TopicMessage } from './topics.js';
-import {
-  bindConnection,
-  connectionOf,
-  subscriptionsOf,
-  WebSocketHandler,
-} from './websocket-handler.js';
+import { abortHandshake, handleUpgrade, type UpgradeContext } from './upgrade.js';
+import { connectionOf, subscriptionsOf, WebSocketHandler } from './websocket-handler.js';
 
 /** A handler class a route can name. */
 export type HandlerClass =
@@ -83,6 +71,7 @@ export class Application {
   readonly #static: ReturnType<typeof createStaticHandler> | undefined;
   readonly #host: ConnectionHost<WebSocketHandler>;
   readonly #clock: Clock;
+  readonly #upgradeContext: UpgradeContext;
 
   constructor(routes: readonly Route[], options: ApplicationOptions = {}) {
     const { broker, clock = systemClock, ...settings } = options;
@@ -103,6 +92,13 @@ export class Application {
     this.#static = this.settings.staticPath
       ? createStaticHandler(this.settings.staticPath)
       : undefined;
+    this.#upgradeContext = {
+      settings: this.settings,
+      host: this.#host,
+      upgrading: this.#upgrading,
+      opened: (handler) => this.#handlers.add(handler),
+      log: (status, req, startedAt) => this.#log(status, req, startedAt),
+    };
   }
 
   /** WebSocket connections currently open. */
@@ -172,7 +168,14 @@ export class Application {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const match = this.#match(req.url ?? '/', true);
     if (match === undefined) return false;
-    void this.#upgrade(req, socket, head, match.route, match.args);
+    const handler = new (
+      match.route.handler as new (
+        a: Application,
+        r: Request,
+        o: RouteOptions,
+      ) => WebSocketHandler
+    )(this, new Request(req), match.route.options);
+    void handleUpgrade(this.#upgradeContext, handler, req, socket, head, match.args);
     return true;
   }
 
@@ -280,119 +283,6 @@ export class Application {
     await this.broker.close?.();
   }
 
-  async #upgrade(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    route: CompiledRoute,
-    args: string[],
-  ): Promise<void> {
-    const startedAt = process.hrtime.bigint();
-    socket.on('error', destroySocket);
-    // Until the 101 is written the socket belongs to neither node:http (which let go of it at the
-    // upgrade) nor a connection: close() must find it here.
-    this.#upgrading.add(socket);
-    try {
-      await this.#handshake(req, socket, head, route, args, startedAt);
-    } finally {
-      this.#upgrading.delete(socket);
-    }
-  }
-
-  async #handshake(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    route: CompiledRoute,
-    args: string[],
-    startedAt: bigint,
-  ): Promise<void> {
-    const settings = this.settings;
-    const reject = (status: number, message: string, headers?: Record<string, string>): void => {
-      abortHandshake(socket, status, message, headers);
-      this.#log(status, req, startedAt);
-    };
-    const request = new Request(req);
-    const handler = new (
-      route.handler as new (
-        a: Application,
-        r: Request,
-        o: RouteOptions,
-      ) => WebSocketHandler
-    )(this, request, route.options);
-
-    let subprotocol: string | null;
-    let extension: PerMessageDeflate | null = null;
-    let extensionsHeader: string | null = null;
-    let key: string;
-    try {
-      // Awaited only when it is a promise: a synchronous prepare() costs no extra tick.
-      const prepared = handler.prepare();
-      if (prepared !== undefined) await prepared;
-      if (socket.destroyed) return;
-      const handshake = validateRequest({ method: req.method ?? 'GET', headers: req.headers });
-      key = handshake.key;
-      if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
-        return reject(403, 'Cross origin websockets not allowed');
-      }
-      subprotocol = handler.selectSubprotocol(handshake.subprotocols);
-      if (subprotocol !== null && !handshake.subprotocols.includes(subprotocol)) {
-        settings.logger.error(
-          `selectSubprotocol returned ${JSON.stringify(subprotocol)}, which was not offered`,
-        );
-        return reject(500, 'Internal Server Error');
-      }
-      const compression = handler.getCompressionOptions();
-      if (compression !== null) {
-        const negotiated = negotiateDeflate(handshake.extensions, {
-          ...settings.compression,
-          ...compression,
-        });
-        if (negotiated !== null) {
-          extension = negotiated.extension;
-          extensionsHeader = negotiated.response;
-        }
-      }
-    } catch (error) {
-      if (error instanceof HTTPError)
-        return reject(error.status, error.message, { ...error.headers });
-      if (error instanceof HandshakeError)
-        return reject(error.status, error.message, { ...error.headers });
-      settings.logger.error('Uncaught exception before the WebSocket upgrade', error);
-      return reject(500, 'Internal Server Error');
-    }
-
-    const headers: Record<string, string[]> = {};
-    for (const [name, values] of handler.responseHeaders) headers[name] = [...values];
-    this.#upgrading.delete(socket); // from here on close() reaches it as a connection (1001)
-    socket.write(buildResponse({ key, subprotocol, extensions: extensionsHeader, headers }));
-    this.#log(101, req, startedAt);
-    request.release();
-
-    const protocol = new Protocol({
-      side: 'server',
-      maxMessageSize: settings.websocketMaxMessageSize,
-      extension,
-    });
-    socket.off('error', destroySocket); // the connection listens for errors from here on
-    const connection = new WebSocketConnection(socket, protocol, handler, this.#host);
-    bindConnection(handler, connection, subprotocol);
-    this.#handlers.add(handler);
-    if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
-    if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
-
-    try {
-      const opened = handler.open(...args);
-      if (opened !== undefined) await opened;
-    } catch (error) {
-      this.#host.logException(handler, error, 'open');
-      connection.fail(1011);
-      connection.start(new Uint8Array(0));
-      return;
-    }
-    connection.start(head);
-  }
-
   // A connection ended, however: forget it, release its topics, then tell the handler.
   #connectionClosed(handler: WebSocketHandler): void {
     this.#handlers.delete(handler);
@@ -440,10 +330,6 @@ export class Application {
   }
 }
 
-function destroySocket(this: Duplex): void {
-  this.destroy();
-}
-
 function compileRoute([pattern, handler, options = {}]: Route): CompiledRoute {
   const isWebSocket = handler.prototype instanceof WebSocketHandler;
   if (!isWebSocket && !(handler.prototype instanceof RequestHandler)) {
@@ -463,17 +349,6 @@ function compileRoute([pattern, handler, options = {}]: Route): CompiledRoute {
     throw new InvalidSettingError(`invalid route pattern ${String(pattern)}`, { cause: error });
   }
   return { regex, handler, options, isWebSocket };
-}
-
-// Every refused upgrade goes through here: an HTTP response, then the socket is closed.
-function abortHandshake(
-  socket: Duplex,
-  status: number,
-  message: string,
-  headers?: Record<string, string>,
-): void {
-  if (socket.writable) socket.end(buildRejection(status, message, headers));
-  else socket.destroy();
 }
 
 function sendPlain(res: ServerResponse, status: number, message: string): void {

@@ -1,0 +1,190 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  buildRejection,
+  buildResponse,
+  HandshakeError,
+  negotiateDeflate,
+  type PerMessageDeflate,
+  Protocol,
+  validateRequest,
+} from '@gale/frame';
+import { type ConnectionHost, WebSocketConnection } from './connection.js';
+import { HTTPError } from './errors.js';
+import type { ResolvedSettings } from './settings.js';
+import { bindConnection, type WebSocketHandler } from './websocket-handler.js';
+
+/** What the upgrade needs from the application that routed it. */
+export interface UpgradeContext {
+  readonly settings: ResolvedSettings;
+  readonly host: ConnectionHost<WebSocketHandler>;
+  /**
+   * Sockets between the upgrade request and the 101: they belong to neither node:http (which let
+   * go of them at the upgrade) nor a connection, so the application's `close()` finds them here.
+   */
+  readonly upgrading: Set<Duplex>;
+  /** The 101 was written: the handler has a connection, and `open()` is next. */
+  opened(handler: WebSocketHandler): void;
+  /** One access-log line for the upgrade request. */
+  log(status: number, req: IncomingMessage, startedAt: bigint): void;
+}
+
+/** What the handshake agreed, for {@link completeUpgrade}. */
+interface Agreement {
+  readonly key: string;
+  readonly subprotocol: string | null;
+  readonly extension: PerMessageDeflate | null;
+  readonly extensionsHeader: string | null;
+}
+
+/**
+ * Runs a WebSocket upgrade for `handler` (its route matched), in the order of ws's
+ * `WebSocketServer.handleUpgrade`: the handler's `prepare()` (an `HTTPError` answers with its
+ * status), the request's validity (method GET else 405; Upgrade, Connection, key, Host, version
+ * 13 else 400/426), `checkOrigin` (403), `selectSubprotocol` (500 if it picks one not offered) and
+ * `getCompressionOptions` (permessage-deflate). Every refusal goes through {@link abortHandshake};
+ * an accepted request goes on to {@link completeUpgrade}. Resolves once `open()` has run.
+ */
+export async function handleUpgrade(
+  context: UpgradeContext,
+  handler: WebSocketHandler,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  args: readonly string[],
+): Promise<void> {
+  const startedAt = process.hrtime.bigint();
+  socket.on('error', destroySocket);
+  context.upgrading.add(socket);
+  try {
+    const agreement = await negotiate(context, handler, req, socket, startedAt);
+    if (agreement === null) return;
+    await completeUpgrade(context, handler, req, socket, head, args, agreement, startedAt);
+  } finally {
+    context.upgrading.delete(socket);
+  }
+}
+
+// Everything before the 101; null when the upgrade was refused (answered) or the socket is gone.
+async function negotiate(
+  context: UpgradeContext,
+  handler: WebSocketHandler,
+  req: IncomingMessage,
+  socket: Duplex,
+  startedAt: bigint,
+): Promise<Agreement | null> {
+  const { settings } = context;
+  const refuse = (status: number, message: string, headers?: Record<string, string>): null => {
+    abortHandshake(socket, status, message, headers);
+    context.log(status, req, startedAt);
+    return null;
+  };
+  try {
+    // Awaited only when it is a promise: a synchronous prepare() costs no extra tick.
+    const prepared = handler.prepare();
+    if (prepared !== undefined) await prepared;
+    if (socket.destroyed) return null;
+    const handshake = validateRequest({ method: req.method ?? 'GET', headers: req.headers });
+    if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
+      return refuse(403, 'Cross origin websockets not allowed');
+    }
+    const subprotocol = handler.selectSubprotocol(handshake.subprotocols);
+    if (subprotocol !== null && !handshake.subprotocols.includes(subprotocol)) {
+      settings.logger.error(
+        `selectSubprotocol returned ${JSON.stringify(subprotocol)}, which was not offered`,
+      );
+      return refuse(500, 'Internal Server Error');
+    }
+    let extension: PerMessageDeflate | null = null;
+    let extensionsHeader: string | null = null;
+    const compression = handler.getCompressionOptions();
+    if (compression !== null) {
+      const negotiated = negotiateDeflate(handshake.extensions, {
+        ...settings.compression,
+        ...compression,
+      });
+      if (negotiated !== null) {
+        extension = negotiated.extension;
+        extensionsHeader = negotiated.response;
+      }
+    }
+    return { key: handshake.key, subprotocol, extension, extensionsHeader };
+  } catch (error) {
+    if (error instanceof HTTPError || error instanceof HandshakeError) {
+      return refuse(error.status, error.message, { ...error.headers });
+    }
+    settings.logger.error('Uncaught exception before the WebSocket upgrade', error);
+    return refuse(500, 'Internal Server Error');
+  }
+}
+
+/**
+ * Writes the 101, hands the socket to a new `WebSocketConnection` (@gale/io) bound to `handler`,
+ * runs `open(...args)` and then lets messages (those in `head` first) reach the handler. An
+ * exception in `open()` is logged and fails the connection with 1011.
+ */
+export async function completeUpgrade(
+  context: UpgradeContext,
+  handler: WebSocketHandler,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  args: readonly string[],
+  agreement: Agreement,
+  startedAt: bigint,
+): Promise<void> {
+  const headers: Record<string, string[]> = {};
+  for (const [name, values] of handler.responseHeaders) headers[name] = [...values];
+  context.upgrading.delete(socket); // from here on close() reaches it as a connection (1001)
+  socket.write(
+    buildResponse({
+      key: agreement.key,
+      subprotocol: agreement.subprotocol,
+      extensions: agreement.extensionsHeader,
+      headers,
+    }),
+  );
+  context.log(101, req, startedAt);
+  handler.request.release();
+
+  const protocol = new Protocol({
+    side: 'server',
+    maxMessageSize: context.settings.websocketMaxMessageSize,
+    extension: agreement.extension,
+  });
+  socket.off('error', destroySocket); // the connection listens for errors from here on
+  const connection = new WebSocketConnection(socket, protocol, handler, context.host);
+  bindConnection(handler, connection, agreement.subprotocol);
+  context.opened(handler);
+  if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+  if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
+
+  try {
+    const opened = handler.open(...args);
+    if (opened !== undefined) await opened;
+  } catch (error) {
+    context.host.logException(handler, error, 'open');
+    connection.fail(1011);
+    connection.start();
+    return;
+  }
+  connection.start(head);
+}
+
+/**
+ * Refuses an upgrade: the HTTP response (`status`, a plain-text `message`, extra `headers`), then
+ * the socket is closed. Every refusal goes through here.
+ */
+export function abortHandshake(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+): void {
+  if (socket.writable) socket.end(buildRejection(status, message, headers));
+  else socket.destroy();
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
