@@ -1,7 +1,7 @@
 import type { Application } from './application.js';
 import { InvalidArgumentError, InvalidSettingError } from './errors.js';
-import type { Request } from './request.js';
-import { decodeSignedValue } from './secure-cookie.js';
+import type { Request } from './http/request.js';
+import { decodeSignedValue } from './http/secure-cookie.js';
 import type { ResolvedSettings } from './settings.js';
 
 /** Options given with a route (`[pattern, Handler, options]`), handed to every instance. */

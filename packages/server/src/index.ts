@@ -18,10 +18,11 @@ export {
   WebSocketError,
 } from './errors.js';
 export { Handler, type RouteOptions } from './handler.js';
+export { Request } from './http/request.js';
+export type { CookieOptions, SecureCookieOptions } from './http/cookies.js';
+export { RequestHandler, type SendErrorOptions } from './http/request-handler.js';
+export { createSignedValue, decodeSignedValue } from './http/secure-cookie.js';
 export { type Logger, logAccess, silentLogger } from './log.js';
-export { Request } from './request.js';
-export { RequestHandler } from './request-handler.js';
-export { createSignedValue, decodeSignedValue } from './secure-cookie.js';
 export { DEFAULTS, type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
 // The broker SPI (LocalTopics, MemoryBroker, frameMessage, TopicSubscriber) is @gale/server/broker.
 export type { Broker, PublishOptions, TopicMessage } from './topics.js';

@@ -1,40 +1,24 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
-import { type SerializeOptions, stringifySetCookie } from 'cookie';
 import {
   HTTPError,
   InvalidArgumentError,
   InvalidSettingError,
   InvalidStateError,
-} from './errors.js';
-import { Handler } from './handler.js';
-import { logAccess } from './log.js';
+} from '../errors.js';
+import { Handler } from '../handler.js';
+import { logAccess } from '../log.js';
+import { argumentValues, lastValue } from './arguments.js';
+import {
+  FORM_TYPE,
+  isJsonType,
+  mediaType,
+  parseFormBody,
+  parseJsonBody,
+  readBody,
+} from './body.js';
+import { type CookieOptions, type SecureCookieOptions, serializeCookie } from './cookies.js';
 import { createSignedValue } from './secure-cookie.js';
-
-/**
- * Attributes of a cookie set with `setCookie`; `path` defaults to `/`, `httpOnly` to true and
- * `sameSite` to `'lax'`. Pass the options object to `setCookie` or `clearCookie`.
- */
-export interface CookieOptions {
-  readonly domain?: string;
-  readonly path?: string;
-  readonly expires?: Date;
-  /** Seconds until the cookie expires (`Max-Age`). */
-  readonly maxAge?: number;
-  /** Days until the cookie expires (Tornado's `expires_days`); sets `Expires`. */
-  readonly expiresDays?: number;
-  readonly httpOnly?: boolean;
-  readonly secure?: boolean;
-  readonly sameSite?: boolean | 'lax' | 'strict' | 'none';
-  readonly partitioned?: boolean;
-  readonly priority?: 'low' | 'medium' | 'high';
-}
-
-/** Attributes of a cookie set with `setSecureCookie`. */
-export interface SecureCookieOptions extends Omit<CookieOptions, 'expiresDays'> {
-  /** Days until the cookie expires: 30 by default, as Tornado; null for a session cookie. */
-  readonly expiresDays?: number | null;
-}
 
 /** What `sendError` puts in the error response besides the status. */
 export interface SendErrorOptions {
@@ -60,9 +44,6 @@ type MethodName = (typeof HTTP_METHODS)[keyof typeof HTTP_METHODS];
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
-const FORM_TYPE = 'application/x-www-form-urlencoded';
-const MS_PER_DAY = 86_400_000;
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Tornado's `RequestHandler` for the HTTP routes of an app: subclass it, override the methods the
@@ -179,7 +160,9 @@ export class RequestHandler extends Handler {
    * body that is not UTF-8 JSON; see `body()` for 413.
    */
   json<T = unknown>(): Promise<T> {
-    this.#json ??= this.#parseJson();
+    this.#json ??= this.body().then((body) =>
+      parseJsonBody(this.request.headers['content-type'], body),
+    );
     return this.#json as Promise<T>;
   }
 
@@ -188,7 +171,9 @@ export class RequestHandler extends Handler {
    * `application/x-www-form-urlencoded` (multipart bodies are not parsed); see `body()` for 413.
    */
   form(): Promise<URLSearchParams> {
-    this.#form ??= this.#parseForm();
+    this.#form ??= this.body().then((body) =>
+      parseFormBody(this.request.headers['content-type'], body),
+    );
     return this.#form;
   }
 
@@ -392,7 +377,7 @@ export class RequestHandler extends Handler {
    * cookie grammar does not allow.
    */
   setCookie(name: string, value: string, options: CookieOptions = {}): void {
-    this.#setCookie(name, value, options);
+    this.#addCookie(serializeCookie(name, value, options));
   }
 
   /**
@@ -403,7 +388,7 @@ export class RequestHandler extends Handler {
     name: string,
     options: Pick<CookieOptions, 'domain' | 'path' | 'secure' | 'sameSite' | 'partitioned'> = {},
   ): void {
-    this.#setCookie(name, '', { ...options, expires: new Date(0), maxAge: 0 });
+    this.#addCookie(serializeCookie(name, '', { ...options, expires: new Date(0), maxAge: 0 }));
   }
 
   /**
@@ -420,11 +405,13 @@ export class RequestHandler extends Handler {
     const { expiresDays = 30, ...rest } = options;
     const signed = createSignedValue(secret, name, value);
     // Sent as is, not URL-encoded: it is all cookie-safe characters, and Tornado reads it raw.
-    this.#setCookie(
-      name,
-      signed,
-      expiresDays === null ? rest : { ...rest, expiresDays },
-      (text) => text,
+    this.#addCookie(
+      serializeCookie(
+        name,
+        signed,
+        expiresDays === null ? rest : { ...rest, expiresDays },
+        (text) => text,
+      ),
     );
   }
 
@@ -499,141 +486,7 @@ export class RequestHandler extends Handler {
     return this.#response;
   }
 
-  #setCookie(
-    name: string,
-    value: string,
-    options: CookieOptions,
-    encode?: (text: string) => string,
-  ): void {
-    const { expiresDays, ...attributes } = options;
-    const serialize: SerializeOptions = {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'lax',
-      ...attributes,
-    };
-    if (expiresDays !== undefined)
-      serialize.expires = new Date(Date.now() + expiresDays * MS_PER_DAY);
-    if (encode) serialize.encode = encode;
-    let header: string;
-    try {
-      header = stringifySetCookie(name, value, serialize);
-    } catch (error) {
-      // The cookie package throws a TypeError naming the part its grammar refuses.
-      const why = error instanceof Error ? error.message : String(error);
-      throw new InvalidArgumentError(`cannot set cookie ${JSON.stringify(name)}: ${why}`, {
-        cause: error,
-      });
-    }
-    this.#cookies.set(`${name};${serialize.path ?? ''};${serialize.domain ?? ''}`, header);
+  #addCookie({ key, header }: { readonly key: string; readonly header: string }): void {
+    this.#cookies.set(key, header);
   }
-
-  async #parseJson(): Promise<unknown> {
-    if (!isJsonType(mediaType(this.request.headers['content-type']))) {
-      throw new HTTPError(415, 'Expected a application/json body');
-    }
-    const text = decodeUtf8(await this.body());
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new HTTPError(400, 'Invalid JSON body');
-    }
-  }
-
-  async #parseForm(): Promise<URLSearchParams> {
-    if (mediaType(this.request.headers['content-type']) !== FORM_TYPE) {
-      throw new HTTPError(415, `Expected a ${FORM_TYPE} body`);
-    }
-    return new URLSearchParams(decodeUtf8(await this.body()));
-  }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const tooLarge = (): void => {
-      // Keep reading, but into nothing: node:http then sees the end of this request and can
-      // serve the next one on the connection. Its requestTimeout bounds a client that never stops.
-      req.resume();
-      reject(new HTTPError(413, `Request body larger than ${limit} bytes`));
-    };
-    const declared = Number(req.headers['content-length']);
-    if (declared > limit) return tooLarge();
-    if (req.readableEnded) return resolve(Buffer.alloc(0));
-    if (req.destroyed) return reject(new HTTPError(400, 'Incomplete request body'));
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        chunks.length = 0;
-        tooLarge();
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size));
-    };
-    const onError = (error: Error): void => {
-      cleanup();
-      reject(new HTTPError(400, 'Incomplete request body', { cause: error }));
-    };
-    // 'close' before 'end': the client went away (without an 'error' on some Node versions).
-    const onClose = (): void => {
-      cleanup();
-      reject(new HTTPError(400, 'Incomplete request body'));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-  });
-}
-
-function mediaType(header: string | undefined): string {
-  return (header ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
-}
-
-function isJsonType(type: string): boolean {
-  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
-}
-
-function decodeUtf8(body: Buffer): string {
-  try {
-    return UTF8.decode(body);
-  } catch {
-    throw new HTTPError(400, 'Request body is not valid UTF-8');
-  }
-}
-
-function lastValue(
-  name: string,
-  values: readonly string[],
-  defaultValue: string | undefined,
-): string {
-  const value = values.at(-1) ?? defaultValue;
-  if (value === undefined) throw new HTTPError(400, `Missing argument ${name}`);
-  return value;
-}
-
-function argumentValues(name: string, value: unknown): string[] {
-  if (value === null || value === undefined) return [];
-  if (Array.isArray(value)) return value.flatMap((item: unknown) => scalarValue(name, item));
-  return scalarValue(name, value);
-}
-
-function scalarValue(name: string, value: unknown): string[] {
-  if (value === null) return [];
-  if (typeof value === 'string') return [value];
-  if (typeof value === 'number' || typeof value === 'boolean') return [String(value)];
-  throw new HTTPError(400, `Invalid argument ${name}`);
 }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { parseCookie } from 'cookie';
-import { InvalidStateError } from './errors.js';
+import { InvalidStateError } from '../errors.js';
 
 /**
  * The HTTP request behind a handler (for a WebSocket, the upgrade request): what handlers read

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import sirv from 'sirv';
-import { InvalidSettingError } from './errors.js';
+import { InvalidSettingError } from '../errors.js';
 
 /**
  * Serves the files under `root` (a built front end) with sirv: ETags and 304s, and, for paths
