@@ -18,8 +18,8 @@ export {
   WebSocketError,
 } from './errors.js';
 export { Handler, type RouteOptions } from './handler.js';
-export { Request } from './http/request.js';
 export type { CookieOptions, SecureCookieOptions } from './http/cookies.js';
+export { Request } from './http/request.js';
 export { RequestHandler, type SendErrorOptions } from './http/request-handler.js';
 export { createSignedValue, decodeSignedValue } from './http/secure-cookie.js';
 export { type Logger, logAccess, silentLogger } from './log.js';

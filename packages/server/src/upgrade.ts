@@ -29,8 +29,20 @@ export interface UpgradeContext {
   log(status: number, req: IncomingMessage, startedAt: bigint): void;
 }
 
+/** One upgrade request on its way: what node:http handed over, and the route's arguments. */
+export interface UpgradeRequest {
+  readonly req: IncomingMessage;
+  readonly socket: Duplex;
+  /** Bytes that came after the request head (the first frames, if the client did not wait). */
+  readonly head: Buffer;
+  /** The route's groups, for `open()`. */
+  readonly args: readonly string[];
+  /** When the request arrived (`process.hrtime.bigint()`), for the access log. */
+  readonly startedAt: bigint;
+}
+
 /** What the handshake agreed, for {@link completeUpgrade}. */
-interface Agreement {
+export interface Agreement {
   readonly key: string;
   readonly subprotocol: string | null;
   readonly extension: PerMessageDeflate | null;
@@ -53,13 +65,13 @@ export async function handleUpgrade(
   head: Buffer,
   args: readonly string[],
 ): Promise<void> {
-  const startedAt = process.hrtime.bigint();
+  const request: UpgradeRequest = { req, socket, head, args, startedAt: process.hrtime.bigint() };
   socket.on('error', destroySocket);
   context.upgrading.add(socket);
   try {
-    const agreement = await negotiate(context, handler, req, socket, startedAt);
+    const agreement = await negotiate(context, handler, request);
     if (agreement === null) return;
-    await completeUpgrade(context, handler, req, socket, head, args, agreement, startedAt);
+    await completeUpgrade(context, handler, request, agreement);
   } finally {
     context.upgrading.delete(socket);
   }
@@ -69,9 +81,7 @@ export async function handleUpgrade(
 async function negotiate(
   context: UpgradeContext,
   handler: WebSocketHandler,
-  req: IncomingMessage,
-  socket: Duplex,
-  startedAt: bigint,
+  { req, socket, startedAt }: UpgradeRequest,
 ): Promise<Agreement | null> {
   const { settings } = context;
   const refuse = (status: number, message: string, headers?: Record<string, string>): null => {
@@ -126,12 +136,8 @@ async function negotiate(
 export async function completeUpgrade(
   context: UpgradeContext,
   handler: WebSocketHandler,
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-  args: readonly string[],
+  { req, socket, head, args, startedAt }: UpgradeRequest,
   agreement: Agreement,
-  startedAt: bigint,
 ): Promise<void> {
   const headers: Record<string, string[]> = {};
   for (const [name, values] of handler.responseHeaders) headers[name] = [...values];
