@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { type ErrorCase, itKeepsTheErrorFamily } from '@gale/test-utils';
 import { describe, expect, it } from 'vitest';
 import * as frame from './index.js';
 import {
@@ -11,78 +12,59 @@ import {
   WebSocketError,
 } from './index.js';
 
-const cause = new Error('the cause');
-
 // Every error class @gale/frame exports: how to make one with `cause`, and the code it documents.
-const CASES = [
+const CASES: ErrorCase[] = [
   {
     name: 'WebSocketError',
     Class: WebSocketError,
-    make: () => new WebSocketError('ERR_INTERNAL', 'x', { cause }),
+    make: (cause: Error) => new WebSocketError('ERR_INTERNAL', 'x', { cause }),
     code: 'ERR_INTERNAL',
+    documented: null,
   },
   {
     name: 'ProtocolError',
     Class: ProtocolError,
-    make: () => new ProtocolError('ERR_INVALID_OPCODE', 'x', 1002, { cause }),
+    make: (cause: Error) => new ProtocolError('ERR_INVALID_OPCODE', 'x', 1002, { cause }),
     code: 'ERR_INVALID_OPCODE',
   },
   {
     name: 'PayloadTooBigError',
     Class: PayloadTooBigError,
-    make: () => new PayloadTooBigError('x', { cause }),
+    make: (cause: Error) => new PayloadTooBigError('x', { cause }),
     code: 'ERR_MESSAGE_TOO_BIG',
   },
   {
     name: 'InvalidStateError',
     Class: InvalidStateError,
-    make: () => new InvalidStateError('x', { cause }),
+    make: (cause: Error) => new InvalidStateError('x', { cause }),
     code: 'ERR_INVALID_STATE',
   },
   {
     name: 'InvalidArgumentError',
     Class: InvalidArgumentError,
-    make: () => new InvalidArgumentError('x', { cause }),
+    make: (cause: Error) => new InvalidArgumentError('x', { cause }),
     code: 'ERR_INVALID_ARGUMENT',
   },
   {
     name: 'HandshakeError',
     Class: HandshakeError,
-    make: () => new HandshakeError('ERR_HANDSHAKE_STATUS', 'x', 404, {}, { cause }),
+    make: (cause: Error) => new HandshakeError('ERR_HANDSHAKE_STATUS', 'x', 404, {}, { cause }),
     code: 'ERR_HANDSHAKE_STATUS',
   },
   {
     name: 'WebSocketClosedError',
     Class: WebSocketClosedError,
-    make: () => new WebSocketClosedError(undefined, { cause }),
+    make: (cause: Error) => new WebSocketClosedError(undefined, { cause }),
     code: 'ERR_WEBSOCKET_CLOSED',
   },
 ];
 
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-
 describe('the error family', () => {
-  it('lists every error class @gale/frame exports', () => {
-    const exported = Object.values(frame).filter(
-      (value) => typeof value === 'function' && value.prototype instanceof Error,
-    );
-    expect(new Set(exported)).toEqual(new Set(CASES.map(({ Class }) => Class)));
-  });
-
-  it.each(CASES)('$name is a WebSocketError with its code, its name and the cause', (each) => {
-    const error = each.make();
-    expect(error).toBeInstanceOf(each.Class);
-    expect(error).toBeInstanceOf(WebSocketError);
-    expect(error).toBeInstanceOf(Error);
-    expect(each.Class.name).toBe(each.name);
-    expect(error.name).toBe(each.name);
-    expect(error.code).toBe(each.code);
-    expect(error.cause).toBe(cause);
-  });
-
-  it.each(CASES.slice(1))('the README error table has $name with $code', ({ name, code }) => {
-    const row = readme.split('\n').find((line) => line.includes(`\`${code}\``));
-    expect(row ?? '(no row)', code).toContain(`\`${name}\``);
+  itKeepsTheErrorFamily({
+    exports: frame,
+    root: WebSocketError,
+    cases: CASES,
+    readme: new URL('../README.md', import.meta.url),
   });
 
   // @gale/client's browser build imports @gale/frame/errors (this module) as it is.

@@ -1,4 +1,5 @@
 export { launchChromium } from './chromium.js';
+export { type ErrorCase, itKeepsTheErrorFamily } from './error-family.js';
 export { ManualClock } from './manual-clock.js';
 export { runReadmeExample } from './readme-example.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
