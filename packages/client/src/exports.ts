@@ -5,15 +5,7 @@ export {
   DEFAULT_RECONNECT,
   type ReconnectPolicy,
 } from './backoff.js';
-export {
-  ClientConnection,
-  type ClientConnectionEventMap,
-  ConnectionCloseEvent,
-  DropEvent,
-  ReconnectingEvent,
-  StateChangeEvent,
-  type WriteOptions,
-} from './connection.js';
+export { ClientConnection, type WriteOptions } from './connection.js';
 export type { ControllerHost } from './controller.js';
 export {
   AbortError,
@@ -32,6 +24,13 @@ export {
   WebSocketClosedError,
   WebSocketError,
 } from './errors.js';
+export {
+  type ClientConnectionEventMap,
+  ConnectionCloseEvent,
+  DropEvent,
+  ReconnectingEvent,
+  StateChangeEvent,
+} from './events.js';
 export type {
   CloseInfo,
   ConnectionState,
