@@ -4,8 +4,8 @@ import {
   ConnectTimeoutError,
   HandshakeError,
   InvalidArgumentError,
-  InvalidStateError,
   MessageDroppedError,
+  reportCallbackError,
   WebSocketClosedError,
 } from './errors.js';
 import {
@@ -15,6 +15,7 @@ import {
   ReconnectingEvent,
   StateChangeEvent,
 } from './events.js';
+import { Inbox } from './inbox.js';
 import type { CloseInfo, ConnectionState, ConnectOptions, Message } from './options.js';
 import type { Connector, Transport, TransportHandlers } from './transport.js';
 
@@ -67,7 +68,6 @@ export class ClientConnection extends EventTarget {
   readonly #connector: Connector;
   readonly #policy: ReconnectPolicy | null;
   readonly #shouldReconnect: (info: CloseInfo) => boolean;
-  readonly #readQueueSize: number;
   readonly #sendQueueSize: number;
 
   #state: ConnectionState = 'connecting';
@@ -87,13 +87,7 @@ export class ClientConnection extends EventTarget {
   #closed: Promise<void>;
   #resolveClosed!: () => void;
 
-  // Read side: messages waiting for readMessage(), or readers waiting for messages.
-  #messages: Message[] = [];
-  #messagesHead = 0;
-  #readers: Array<(message: Message | null) => void> = [];
-  #paused = false;
-  #callbackBusy = false;
-
+  readonly #inbox: Inbox;
   #sendQueue: Pending[] = [];
 
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -133,7 +127,10 @@ export class ClientConnection extends EventTarget {
     this.#shouldReconnect =
       (typeof reconnect === 'object' ? reconnect.shouldReconnect : undefined) ??
       defaultShouldReconnect;
-    this.#readQueueSize = positive(options.readQueueSize, DEFAULT_READ_QUEUE, 'readQueueSize');
+    this.#inbox = new Inbox(
+      positive(options.readQueueSize, DEFAULT_READ_QUEUE, 'readQueueSize'),
+      options.onMessage,
+    );
     this.#sendQueueSize = positive(options.sendQueueSize, DEFAULT_SEND_QUEUE, 'sendQueueSize', 0);
     const heartbeat = options.heartbeat;
     if (heartbeat !== undefined && !(heartbeat.interval > 0 && heartbeat.timeout > 0)) {
@@ -193,23 +190,7 @@ export class ClientConnection extends EventTarget {
    * Throws `InvalidStateError` when the connection was created with `onMessage`.
    */
   readMessage(): Promise<Message | null> {
-    if (this.#options.onMessage !== undefined) {
-      throw new InvalidStateError('readMessage() is not available when onMessage is set');
-    }
-    if (this.#messagesHead < this.#messages.length) {
-      const message = this.#messages[this.#messagesHead]!;
-      this.#messages[this.#messagesHead++] = '';
-      if (this.#messagesHead === this.#messages.length) {
-        this.#messages.length = 0;
-        this.#messagesHead = 0;
-      }
-      if (this.#paused && this.#messages.length - this.#messagesHead < this.#readQueueSize) {
-        this.#resumeReading();
-      }
-      return Promise.resolve(message);
-    }
-    if (this.#state === 'closed') return Promise.resolve(null);
-    return new Promise((resolve) => this.#readers.push(resolve));
+    return this.#inbox.read();
   }
 
   /** The next message parsed as JSON (text or UTF-8 bytes), or null once closed. */
@@ -320,7 +301,7 @@ export class ClientConnection extends EventTarget {
     if (this.#state === 'open' && this.#transport !== null) {
       this.#setState('closing');
       this.#transport.close(closeCode, reason ?? '');
-      if (this.#paused) this.#transport.resume();
+      this.#inbox.keepReading();
     } else {
       this.#cancelAttempt();
       this.#finish(
@@ -400,7 +381,7 @@ export class ClientConnection extends EventTarget {
     this.#subprotocol = transport.subprotocol;
     this.#closeCode = null;
     this.#closeReason = null;
-    if (this.#paused) transport.pause();
+    this.#inbox.attach(transport);
     this.#setState('open');
     this.#startHeartbeat();
     if (!this.#openedSettled) {
@@ -416,9 +397,9 @@ export class ClientConnection extends EventTarget {
       if (hook !== undefined) {
         try {
           const result = hook(this);
-          if (result !== undefined) Promise.resolve(result).catch(reportHookError);
+          if (result !== undefined) Promise.resolve(result).catch(reportCallbackError);
         } catch (error) {
-          reportHookError(error);
+          reportCallbackError(error);
         }
       }
       this.dispatchEvent(new Event('reconnect'));
@@ -456,6 +437,7 @@ export class ClientConnection extends EventTarget {
 
   #onTransportClosed(info: CloseInfo): void {
     this.#transport = null;
+    this.#inbox.detach();
     this.#stopHeartbeat();
     if (info.code !== 1005 && info.code !== 1006) {
       this.#closeCode = info.code;
@@ -489,6 +471,7 @@ export class ClientConnection extends EventTarget {
   #finish(info: CloseInfo, error: Error | undefined, dropReason?: string): void {
     if (this.#state === 'closed') return;
     this.#transport = null;
+    this.#inbox.detach();
     this.#stopHeartbeat();
     clearTimeout(this.#retryTimer);
     this.#options.signal?.removeEventListener('abort', this.#onAbortSignal);
@@ -503,9 +486,7 @@ export class ClientConnection extends EventTarget {
     for (const entry of queue) {
       entry.reject(this.#drop(entry.data, `never sent: ${why}`, error));
     }
-    const readers = this.#readers;
-    this.#readers = [];
-    for (const reader of readers) reader(null);
+    this.#inbox.end();
     this.#resolveClosed();
     this.dispatchEvent(new ConnectionCloseEvent(info));
   }
@@ -543,69 +524,7 @@ export class ClientConnection extends EventTarget {
       clearTimeout(this.#heartbeatDeadline);
       this.#heartbeatDeadline = undefined;
     }
-    const onMessage = this.#options.onMessage;
-    if (onMessage !== undefined) {
-      this.#messages.push(data);
-      this.#runCallbacks(onMessage);
-      return;
-    }
-    const reader = this.#readers.shift();
-    if (reader !== undefined) {
-      reader(data);
-      return;
-    }
-    this.#messages.push(data);
-    if (!this.#paused && this.#messages.length - this.#messagesHead >= this.#readQueueSize) {
-      this.#pauseReading();
-    }
-  }
-
-  // onMessage in strict order: a returned promise holds back the next message and pauses reading.
-  #runCallbacks(onMessage: (message: Message) => void | Promise<void>): void {
-    while (!this.#callbackBusy && this.#messagesHead < this.#messages.length) {
-      const message = this.#messages[this.#messagesHead++]!;
-      if (this.#messagesHead === this.#messages.length) {
-        this.#messages.length = 0;
-        this.#messagesHead = 0;
-      }
-      let result: void | Promise<void>;
-      try {
-        result = onMessage(message);
-      } catch (error) {
-        reportHookError(error);
-        continue;
-      }
-      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-        this.#callbackBusy = true;
-        this.#pauseReading();
-        (result as Promise<void>).then(
-          () => this.#callbackDone(onMessage),
-          (error: unknown) => {
-            reportHookError(error);
-            this.#callbackDone(onMessage);
-          },
-        );
-      }
-    }
-  }
-
-  #callbackDone(onMessage: (message: Message) => void | Promise<void>): void {
-    this.#callbackBusy = false;
-    this.#resumeReading();
-    this.#runCallbacks(onMessage);
-  }
-
-  // Reading pauses while readQueueSize messages are unread or an async onMessage runs, but not
-  // once close() was called: the server's Close frame must get through (else close() would wait
-  // for closeTimeout), and the messages that arrive before it join the queue.
-  #pauseReading(): void {
-    this.#paused = true;
-    if (!this.#deliberate) this.#transport?.pause();
-  }
-
-  #resumeReading(): void {
-    this.#paused = false;
-    this.#transport?.resume();
+    this.#inbox.deliver(data);
   }
 
   // --- heartbeat (application level, for browsers) --------------------------------------------
@@ -724,10 +643,4 @@ function positive(value: number | undefined, fallback: number, name: string, min
     throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
   }
   return value;
-}
-
-// A user callback threw: report it as an uncaught error would be, without breaking the
-// connection's bookkeeping (Tornado logs handler errors the same way).
-function reportHookError(error: unknown): void {
-  console.error('@gale/client: a callback threw', error);
 }

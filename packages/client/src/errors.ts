@@ -93,3 +93,12 @@ export function rejected(error: unknown): Promise<never> {
   promise.catch(() => {});
   return promise;
 }
+
+/**
+ * @internal A user callback (`onMessage`, `onReconnect`) threw or rejected: reported as an
+ * uncaught error would be, without breaking the connection's bookkeeping (Tornado logs handler
+ * errors the same way).
+ */
+export function reportCallbackError(error: unknown): void {
+  console.error('@gale/client: a callback threw', error);
+}
