@@ -4,7 +4,6 @@ import {
   ConnectTimeoutError,
   HandshakeError,
   InvalidArgumentError,
-  MessageDroppedError,
   reportCallbackError,
   WebSocketClosedError,
 } from './errors.js';
@@ -17,19 +16,13 @@ import {
 } from './events.js';
 import { Inbox } from './inbox.js';
 import type { CloseInfo, ConnectionState, ConnectOptions, Message } from './options.js';
+import { Outbox } from './outbox.js';
 import type { Connector, Transport, TransportHandlers } from './transport.js';
 
 /** Options accepted by `writeMessage`. */
 export interface WriteOptions {
   /** Send a string as a binary message (its UTF-8 bytes). */
   readonly binary?: boolean;
-}
-
-interface Pending {
-  readonly data: Message;
-  readonly binary: boolean;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
 }
 
 const NOOP = (): void => {};
@@ -68,7 +61,6 @@ export class ClientConnection extends EventTarget {
   readonly #connector: Connector;
   readonly #policy: ReconnectPolicy | null;
   readonly #shouldReconnect: (info: CloseInfo) => boolean;
-  readonly #sendQueueSize: number;
 
   #state: ConnectionState = 'connecting';
   #transport: Transport | null = null;
@@ -88,7 +80,7 @@ export class ClientConnection extends EventTarget {
   #resolveClosed!: () => void;
 
   readonly #inbox: Inbox;
-  #sendQueue: Pending[] = [];
+  readonly #outbox: Outbox;
 
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #heartbeatDeadline: ReturnType<typeof setTimeout> | undefined;
@@ -131,7 +123,10 @@ export class ClientConnection extends EventTarget {
       positive(options.readQueueSize, DEFAULT_READ_QUEUE, 'readQueueSize'),
       options.onMessage,
     );
-    this.#sendQueueSize = positive(options.sendQueueSize, DEFAULT_SEND_QUEUE, 'sendQueueSize', 0);
+    this.#outbox = new Outbox(
+      positive(options.sendQueueSize, DEFAULT_SEND_QUEUE, 'sendQueueSize', 0),
+      (error) => this.dispatchEvent(new DropEvent(error)),
+    );
     const heartbeat = options.heartbeat;
     if (heartbeat !== undefined && !(heartbeat.interval > 0 && heartbeat.timeout > 0)) {
       throw new InvalidArgumentError('heartbeat.interval and heartbeat.timeout must be > 0');
@@ -225,11 +220,11 @@ export class ClientConnection extends EventTarget {
     this.#checkWritable();
     const binary = isBinary(message, options);
     const data = toData(message, binary);
-    if (this.#state === 'open' && this.#sendQueue.length === 0) {
+    if (this.#state === 'open' && this.#outbox.isEmpty) {
       // The transport's promise is already handled against unhandled rejections.
       return this.#transport!.send(data, binary, true);
     }
-    return this.#enqueue(data, binary);
+    return this.#outbox.enqueue(data, binary);
   }
 
   /**
@@ -244,34 +239,17 @@ export class ClientConnection extends EventTarget {
     this.#checkWritable();
     const binary = isBinary(message, options);
     const data = toData(message, binary);
-    if (this.#state === 'open' && this.#sendQueue.length === 0) {
+    if (this.#state === 'open' && this.#outbox.isEmpty) {
       this.#transport!.send(data, binary, false);
       return;
     }
-    void this.#enqueue(data, binary);
+    void this.#outbox.enqueue(data, binary);
   }
 
   #checkWritable(): void {
     if (this.#state === 'closing' || this.#state === 'closed' || this.#deliberate) {
       throw new WebSocketClosedError();
     }
-  }
-
-  #enqueue(data: Message, binary: boolean): Promise<void> {
-    let done: Promise<void>;
-    if (this.#sendQueue.length >= this.#sendQueueSize) {
-      done = Promise.reject(
-        this.#drop(data, `the send queue is full (sendQueueSize ${this.#sendQueueSize})`),
-      );
-    } else {
-      done = new Promise<void>((resolve, reject) => {
-        this.#sendQueue.push({ data, binary, resolve, reject });
-      });
-    }
-    // Handled here so that a caller who ignores it never crashes the process; awaiting it still
-    // rejects.
-    done.catch(NOOP);
-    return done;
   }
 
   /**
@@ -388,37 +366,28 @@ export class ClientConnection extends EventTarget {
       this.#openedSettled = true;
       this.#resolveOpened();
     }
-    // What onReconnect writes synchronously (a resubscription) goes before the queue: with the
-    // queue set aside, its writes find an open connection and an empty queue.
-    const queued = this.#sendQueue;
-    this.#sendQueue = [];
-    if (isReconnect) {
-      const hook = this.#options.onReconnect;
-      if (hook !== undefined) {
-        try {
-          const result = hook(this);
-          if (result !== undefined) Promise.resolve(result).catch(reportCallbackError);
-        } catch (error) {
-          reportCallbackError(error);
-        }
-      }
-      this.dispatchEvent(new Event('reconnect'));
-    }
-    this.#flushQueue(queued.concat(this.#sendQueue));
+    // What onReconnect writes synchronously (a resubscription) goes before the queue.
+    this.#outbox.flush(
+      transport,
+      () => this.#state === 'open' && this.#transport === transport,
+      isReconnect ? this.#reconnected : undefined,
+    );
   }
 
-  #flushQueue(queue: Pending[]): void {
-    this.#sendQueue = [];
-    for (let i = 0; i < queue.length; i++) {
-      const entry = queue[i]!;
-      if (this.#state !== 'open' || this.#transport === null) {
-        // The socket went away while the hook ran: keep the rest, in order.
-        this.#sendQueue = queue.slice(i).concat(this.#sendQueue);
-        return;
+  // The queue is set aside while this runs: what it writes finds an open connection and an empty
+  // queue, and goes out first.
+  readonly #reconnected = (): void => {
+    const hook = this.#options.onReconnect;
+    if (hook !== undefined) {
+      try {
+        const result = hook(this);
+        if (result !== undefined) Promise.resolve(result).catch(reportCallbackError);
+      } catch (error) {
+        reportCallbackError(error);
       }
-      this.#transport.send(entry.data, entry.binary, true).then(entry.resolve, entry.reject);
     }
-  }
+    this.dispatchEvent(new Event('reconnect'));
+  };
 
   #onConnectFailed(error: Error): void {
     const info: CloseInfo = { code: 1006, reason: '', wasClean: false, error };
@@ -480,25 +449,13 @@ export class ClientConnection extends EventTarget {
       this.#openedSettled = true;
       this.#rejectOpened(error ?? new WebSocketClosedError('The connection closed before opening'));
     }
-    const queue = this.#sendQueue;
-    this.#sendQueue = [];
-    const why = dropReason ?? (this.#deliberate ? 'close() was called' : 'the connection closed');
-    for (const entry of queue) {
-      entry.reject(this.#drop(entry.data, `never sent: ${why}`, error));
-    }
+    this.#outbox.dropAll(
+      dropReason ?? (this.#deliberate ? 'close() was called' : 'the connection closed'),
+      error,
+    );
     this.#inbox.end();
     this.#resolveClosed();
     this.dispatchEvent(new ConnectionCloseEvent(info));
-  }
-
-  #drop(data: Message, reason: string, cause?: Error): MessageDroppedError {
-    const error = new MessageDroppedError(
-      `Message dropped: ${reason}`,
-      data,
-      cause === undefined ? undefined : { cause },
-    );
-    this.dispatchEvent(new DropEvent(error));
-    return error;
   }
 
   readonly #onAbortSignal = (): void => {
