@@ -1,8 +1,7 @@
-import { backoffDelay, type ReconnectPolicy, resolveReconnect } from './backoff.js';
+import { systemClock } from '@gale/io/clock';
 import {
   AbortError,
   ConnectTimeoutError,
-  HandshakeError,
   InvalidArgumentError,
   reportCallbackError,
   WebSocketClosedError,
@@ -17,6 +16,7 @@ import {
 import { Inbox } from './inbox.js';
 import type { CloseInfo, ConnectionState, ConnectOptions, Message } from './options.js';
 import { Outbox } from './outbox.js';
+import { Reconnection } from './reconnection.js';
 import type { Connector, Transport, TransportHandlers } from './transport.js';
 
 /** Options accepted by `writeMessage`. */
@@ -35,16 +35,6 @@ function unref(timer: unknown): void {
   (timer as { unref?: () => void } | undefined)?.unref?.();
 }
 
-/** The default `shouldReconnect`: a handshake refused with 4xx would be refused again. */
-function defaultShouldReconnect(info: CloseInfo): boolean {
-  const error = info.error;
-  if (error instanceof HandshakeError) {
-    const status = error.status;
-    return !(status >= 400 && status < 500 && status !== 408 && status !== 429);
-  }
-  return true;
-}
-
 /**
  * One WebSocket client connection: Tornado's `WebSocketClientConnection` with async iteration,
  * flow-controlled writes and opt-in reconnection. Create it with `websocketConnect()` or
@@ -59,15 +49,12 @@ export class ClientConnection extends EventTarget {
   readonly #href: URL;
   readonly #options: ConnectOptions;
   readonly #connector: Connector;
-  readonly #policy: ReconnectPolicy | null;
-  readonly #shouldReconnect: (info: CloseInfo) => boolean;
+  readonly #reconnection: Reconnection;
 
   #state: ConnectionState = 'connecting';
   #transport: Transport | null = null;
   #generation = 0;
   #attempt: AbortController | null = null;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #retries = 0;
   #hasOpened = false;
   #deliberate = false;
   #closeCode: number | null = null;
@@ -111,14 +98,7 @@ export class ClientConnection extends EventTarget {
     this.#href = href;
     this.#options = options;
     this.#connector = connector;
-    const reconnect = options.reconnect;
-    this.#policy =
-      reconnect === undefined || reconnect === false
-        ? null
-        : resolveReconnect(reconnect === true ? {} : reconnect);
-    this.#shouldReconnect =
-      (typeof reconnect === 'object' ? reconnect.shouldReconnect : undefined) ??
-      defaultShouldReconnect;
+    this.#reconnection = new Reconnection(options.reconnect, systemClock);
     this.#inbox = new Inbox(
       positive(options.readQueueSize, DEFAULT_READ_QUEUE, 'readQueueSize'),
       options.onMessage,
@@ -343,8 +323,7 @@ export class ClientConnection extends EventTarget {
   }
 
   #cancelAttempt(): void {
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#reconnection.cancel();
     this.#generation++;
     const attempt = this.#attempt;
     this.#attempt = null;
@@ -355,7 +334,7 @@ export class ClientConnection extends EventTarget {
     const isReconnect = this.#hasOpened;
     this.#transport = transport;
     this.#hasOpened = true;
-    this.#retries = 0;
+    this.#reconnection.reset();
     this.#subprotocol = transport.subprotocol;
     this.#closeCode = null;
     this.#closeReason = null;
@@ -392,16 +371,7 @@ export class ClientConnection extends EventTarget {
   #onConnectFailed(error: Error): void {
     const info: CloseInfo = { code: 1006, reason: '', wasClean: false, error };
     if (this.#deliberate) return;
-    // A caller mistake (an option this build cannot honour) fails the same way every time.
-    if (
-      this.#policy === null ||
-      error instanceof InvalidArgumentError ||
-      !this.#shouldReconnect(info)
-    ) {
-      this.#finish(info, error);
-      return;
-    }
-    this.#scheduleRetry(info);
+    this.#retryOrFinish(info);
   }
 
   #onTransportClosed(info: CloseInfo): void {
@@ -412,28 +382,23 @@ export class ClientConnection extends EventTarget {
       this.#closeCode = info.code;
       this.#closeReason = info.reason === '' ? null : info.reason;
     }
-    if (this.#deliberate || this.#policy === null || !this.#shouldReconnect(info)) {
+    if (this.#deliberate) {
       this.#finish(info, info.error);
       return;
     }
-    this.#scheduleRetry(info);
+    this.#retryOrFinish(info);
   }
 
-  #scheduleRetry(info: CloseInfo): void {
-    const policy = this.#policy!;
-    if (this.#retries >= policy.maxRetries) {
-      this.#finish(info, info.error, `reconnection gave up after ${this.#retries} attempts`);
+  #retryOrFinish(info: CloseInfo): void {
+    const decision = this.#reconnection.next(info);
+    if (!decision.retry) {
+      this.#finish(info, info.error, decision.dropReason);
       return;
     }
-    const attempt = this.#retries++;
-    const delay = backoffDelay(attempt, policy);
     this.#setState(this.#hasOpened ? 'reconnecting' : 'connecting');
-    this.dispatchEvent(new ReconnectingEvent(attempt, delay, info));
+    this.dispatchEvent(new ReconnectingEvent(decision.attempt, decision.delay, info));
     if (this.#deliberate) return; // a listener closed it
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#connect();
-    }, delay);
+    this.#reconnection.schedule(decision.delay, () => this.#connect());
   }
 
   // Closed for good: settle everything that is still waiting, report every unsent message.
@@ -442,7 +407,7 @@ export class ClientConnection extends EventTarget {
     this.#transport = null;
     this.#inbox.detach();
     this.#stopHeartbeat();
-    clearTimeout(this.#retryTimer);
+    this.#reconnection.cancel();
     this.#options.signal?.removeEventListener('abort', this.#onAbortSignal);
     this.#setState('closed');
     if (!this.#openedSettled) {
