@@ -13,6 +13,7 @@ import {
   ReconnectingEvent,
   StateChangeEvent,
 } from './events.js';
+import { Heartbeat } from './heartbeat.js';
 import { Inbox } from './inbox.js';
 import type { CloseInfo, ConnectionState, ConnectOptions, Message } from './options.js';
 import { Outbox } from './outbox.js';
@@ -30,10 +31,6 @@ const DEFAULT_CONNECT_TIMEOUT = 20_000;
 const DEFAULT_READ_QUEUE = 16;
 const DEFAULT_SEND_QUEUE = 256;
 const encoder = new TextEncoder();
-
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void } | undefined)?.unref?.();
-}
 
 /**
  * One WebSocket client connection: Tornado's `WebSocketClientConnection` with async iteration,
@@ -69,8 +66,7 @@ export class ClientConnection extends EventTarget {
   readonly #inbox: Inbox;
   readonly #outbox: Outbox;
 
-  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
-  #heartbeatDeadline: ReturnType<typeof setTimeout> | undefined;
+  readonly #heartbeat: Heartbeat | null;
 
   /**
    * @internal Use `createConnection()` or `websocketConnect()`, which pick the connector of the
@@ -111,6 +107,7 @@ export class ClientConnection extends EventTarget {
     if (heartbeat !== undefined && !(heartbeat.interval > 0 && heartbeat.timeout > 0)) {
       throw new InvalidArgumentError('heartbeat.interval and heartbeat.timeout must be > 0');
     }
+    this.#heartbeat = heartbeat === undefined ? null : new Heartbeat(heartbeat, systemClock);
 
     this.opened = new Promise<void>((resolve, reject) => {
       this.#resolveOpened = resolve;
@@ -340,7 +337,7 @@ export class ClientConnection extends EventTarget {
     this.#closeReason = null;
     this.#inbox.attach(transport);
     this.#setState('open');
-    this.#startHeartbeat();
+    this.#heartbeat?.start(transport, () => this.#state === 'open');
     if (!this.#openedSettled) {
       this.#openedSettled = true;
       this.#resolveOpened();
@@ -377,7 +374,7 @@ export class ClientConnection extends EventTarget {
   #onTransportClosed(info: CloseInfo): void {
     this.#transport = null;
     this.#inbox.detach();
-    this.#stopHeartbeat();
+    this.#heartbeat?.stop();
     if (info.code !== 1005 && info.code !== 1006) {
       this.#closeCode = info.code;
       this.#closeReason = info.reason === '' ? null : info.reason;
@@ -406,7 +403,7 @@ export class ClientConnection extends EventTarget {
     if (this.#state === 'closed') return;
     this.#transport = null;
     this.#inbox.detach();
-    this.#stopHeartbeat();
+    this.#heartbeat?.stop();
     this.#reconnection.cancel();
     this.#options.signal?.removeEventListener('abort', this.#onAbortSignal);
     this.#setState('closed');
@@ -442,39 +439,8 @@ export class ClientConnection extends EventTarget {
   // --- receiving ------------------------------------------------------------------------------
 
   #deliver(data: Message): void {
-    if (this.#heartbeatDeadline !== undefined) {
-      clearTimeout(this.#heartbeatDeadline);
-      this.#heartbeatDeadline = undefined;
-    }
+    this.#heartbeat?.received();
     this.#inbox.deliver(data);
-  }
-
-  // --- heartbeat (application level, for browsers) --------------------------------------------
-
-  #startHeartbeat(): void {
-    const heartbeat = this.#options.heartbeat;
-    if (heartbeat === undefined) return;
-    const transport = this.#transport!;
-    const message = heartbeat.message ?? '{"type":"ping"}';
-    this.#heartbeatTimer = setInterval(() => {
-      if (this.#transport !== transport || this.#state !== 'open') return;
-      transport.send(message, typeof message !== 'string', false);
-      if (this.#heartbeatDeadline === undefined) {
-        this.#heartbeatDeadline = setTimeout(() => {
-          this.#heartbeatDeadline = undefined;
-          if (this.#transport === transport) transport.abort('heartbeat timed out');
-        }, heartbeat.timeout);
-        unref(this.#heartbeatDeadline);
-      }
-    }, heartbeat.interval);
-    unref(this.#heartbeatTimer);
-  }
-
-  #stopHeartbeat(): void {
-    clearInterval(this.#heartbeatTimer);
-    clearTimeout(this.#heartbeatDeadline);
-    this.#heartbeatTimer = undefined;
-    this.#heartbeatDeadline = undefined;
   }
 
   #setState(state: ConnectionState): void {
