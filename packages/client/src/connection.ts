@@ -1,24 +1,18 @@
 import { systemClock } from '@gale/io/clock';
 import {
   AbortError,
-  ConnectTimeoutError,
   InvalidArgumentError,
   reportCallbackError,
   WebSocketClosedError,
 } from './errors.js';
-import {
-  type ClientConnectionEventMap,
-  ConnectionCloseEvent,
-  DropEvent,
-  ReconnectingEvent,
-  StateChangeEvent,
-} from './events.js';
+import { type ClientConnectionEventMap, DropEvent } from './events.js';
 import { Heartbeat } from './heartbeat.js';
 import { Inbox } from './inbox.js';
-import type { CloseInfo, ConnectionState, ConnectOptions, Message } from './options.js';
+import { Lifecycle, type LifecycleHooks } from './lifecycle.js';
+import type { ConnectionState, ConnectOptions, Message } from './options.js';
 import { Outbox } from './outbox.js';
 import { Reconnection } from './reconnection.js';
-import type { Connector, Transport, TransportHandlers } from './transport.js';
+import type { Connector, Transport } from './transport.js';
 
 /** Options accepted by `writeMessage`. */
 export interface WriteOptions {
@@ -26,11 +20,13 @@ export interface WriteOptions {
   readonly binary?: boolean;
 }
 
-const NOOP = (): void => {};
-const DEFAULT_CONNECT_TIMEOUT = 20_000;
 const DEFAULT_READ_QUEUE = 16;
 const DEFAULT_SEND_QUEUE = 256;
 const encoder = new TextEncoder();
+
+// The public face of units that each do one thing: `Lifecycle` (states, attempts, the end),
+// `Reconnection`, `Inbox` (reading), `Outbox` (writes while disconnected) and `Heartbeat`; this
+// class checks arguments and wires them together.
 
 /**
  * One WebSocket client connection: Tornado's `WebSocketClientConnection` with async iteration,
@@ -43,29 +39,10 @@ export class ClientConnection extends EventTarget {
   /** Settles with the first successful handshake; rejects if the connection closes before. */
   readonly opened: Promise<void>;
 
-  readonly #href: URL;
   readonly #options: ConnectOptions;
-  readonly #connector: Connector;
-  readonly #reconnection: Reconnection;
-
-  #state: ConnectionState = 'connecting';
-  #transport: Transport | null = null;
-  #generation = 0;
-  #attempt: AbortController | null = null;
-  #hasOpened = false;
-  #deliberate = false;
-  #closeCode: number | null = null;
-  #closeReason: string | null = null;
-  #subprotocol: string | null = null;
-  #resolveOpened!: () => void;
-  #rejectOpened!: (error: Error) => void;
-  #openedSettled = false;
-  #closed: Promise<void>;
-  #resolveClosed!: () => void;
-
+  readonly #lifecycle: Lifecycle;
   readonly #inbox: Inbox;
   readonly #outbox: Outbox;
-
   readonly #heartbeat: Heartbeat | null;
 
   /**
@@ -74,27 +51,11 @@ export class ClientConnection extends EventTarget {
    */
   constructor(url: string | URL, options: ConnectOptions, connector: Connector) {
     super();
-    let href: URL;
-    try {
-      href = new URL(url);
-    } catch (error) {
-      throw new InvalidArgumentError(`Invalid URL ${JSON.stringify(String(url))}`, {
-        cause: error,
-      });
-    }
-    if (!['ws:', 'wss:', 'http:', 'https:'].includes(href.protocol)) {
-      throw new InvalidArgumentError(
-        `Unsupported URL scheme ${JSON.stringify(href.protocol)}: use ws: or wss:`,
-      );
-    }
-    if (href.hash !== '') {
-      throw new InvalidArgumentError('A WebSocket URL must not have a fragment (RFC 6455 §3)');
-    }
+    const href = parseUrl(url);
     this.url = href.href;
-    this.#href = href;
     this.#options = options;
-    this.#connector = connector;
-    this.#reconnection = new Reconnection(options.reconnect, systemClock);
+    const clock = systemClock;
+    const reconnection = new Reconnection(options.reconnect, clock);
     this.#inbox = new Inbox(
       positive(options.readQueueSize, DEFAULT_READ_QUEUE, 'readQueueSize'),
       options.onMessage,
@@ -107,17 +68,17 @@ export class ClientConnection extends EventTarget {
     if (heartbeat !== undefined && !(heartbeat.interval > 0 && heartbeat.timeout > 0)) {
       throw new InvalidArgumentError('heartbeat.interval and heartbeat.timeout must be > 0');
     }
-    this.#heartbeat = heartbeat === undefined ? null : new Heartbeat(heartbeat, systemClock);
-
-    this.opened = new Promise<void>((resolve, reject) => {
-      this.#resolveOpened = resolve;
-      this.#rejectOpened = reject;
+    this.#heartbeat = heartbeat === undefined ? null : new Heartbeat(heartbeat, clock);
+    this.#lifecycle = new Lifecycle({
+      url: href,
+      options,
+      connector,
+      reconnection,
+      clock,
+      events: this,
+      hooks: this.#hooks,
     });
-    // A caller that only uses events must not get an unhandled rejection.
-    this.opened.catch(NOOP);
-    this.#closed = new Promise<void>((resolve) => {
-      this.#resolveClosed = resolve;
-    });
+    this.opened = this.#lifecycle.opened;
 
     const signal = options.signal;
     if (signal !== undefined) {
@@ -127,32 +88,32 @@ export class ClientConnection extends EventTarget {
       }
       signal.addEventListener('abort', this.#onAbortSignal, { once: true });
     }
-    this.#connect();
+    this.#lifecycle.start();
   }
 
   /** Where the connection is in its life (see `ConnectionState`). */
   get state(): ConnectionState {
-    return this.#state;
+    return this.#lifecycle.state;
   }
 
   /** The code of the peer's last Close frame, or null if it sent none. */
   get closeCode(): number | null {
-    return this.#closeCode;
+    return this.#lifecycle.closeCode;
   }
 
   /** The reason of the peer's last Close frame, or null if it sent none. */
   get closeReason(): string | null {
-    return this.#closeReason;
+    return this.#lifecycle.closeReason;
   }
 
   /** The subprotocol the server selected, or null. */
   get selectedSubprotocol(): string | null {
-    return this.#subprotocol;
+    return this.#lifecycle.subprotocol;
   }
 
   /** Bytes written but not yet handed to the kernel (Node) or the network (browser). */
   get bufferedAmount(): number {
-    return this.#transport?.bufferedAmount ?? 0;
+    return this.#lifecycle.transport?.bufferedAmount ?? 0;
   }
 
   /**
@@ -197,10 +158,9 @@ export class ClientConnection extends EventTarget {
     this.#checkWritable();
     const binary = isBinary(message, options);
     const data = toData(message, binary);
-    if (this.#state === 'open' && this.#outbox.isEmpty) {
-      // The transport's promise is already handled against unhandled rejections.
-      return this.#transport!.send(data, binary, true);
-    }
+    const transport = this.#openTransport();
+    // The transport's promise is already handled against unhandled rejections.
+    if (transport !== null) return transport.send(data, binary, true);
     return this.#outbox.enqueue(data, binary);
   }
 
@@ -216,17 +176,23 @@ export class ClientConnection extends EventTarget {
     this.#checkWritable();
     const binary = isBinary(message, options);
     const data = toData(message, binary);
-    if (this.#state === 'open' && this.#outbox.isEmpty) {
-      this.#transport!.send(data, binary, false);
-      return;
-    }
-    void this.#outbox.enqueue(data, binary);
+    const transport = this.#openTransport();
+    if (transport !== null) transport.send(data, binary, false);
+    else void this.#outbox.enqueue(data, binary);
   }
 
   #checkWritable(): void {
-    if (this.#state === 'closing' || this.#state === 'closed' || this.#deliberate) {
+    const state = this.#lifecycle.state;
+    if (state === 'closing' || state === 'closed' || this.#lifecycle.isClosedByCaller) {
       throw new WebSocketClosedError();
     }
+  }
+
+  // Where a write goes straight out: an open transport with nothing queued before it.
+  #openTransport(): Transport | null {
+    return this.#lifecycle.state === 'open' && this.#outbox.isEmpty
+      ? this.#lifecycle.transport
+      : null;
   }
 
   /**
@@ -238,8 +204,8 @@ export class ClientConnection extends EventTarget {
     if (bytes.length > 125) {
       throw new InvalidArgumentError('A ping payload must be 125 bytes or less (RFC 6455 §5.5)');
     }
-    if (this.#state !== 'open') throw new WebSocketClosedError();
-    this.#transport!.ping(bytes);
+    if (this.#lifecycle.state !== 'open') throw new WebSocketClosedError();
+    this.#lifecycle.transport!.ping(bytes);
   }
 
   /**
@@ -249,108 +215,41 @@ export class ClientConnection extends EventTarget {
    * queued are dropped and reported.
    */
   close(code?: number, reason?: string): Promise<void> {
-    if (this.#state === 'closed' || this.#deliberate) return this.#closed;
+    const lifecycle = this.#lifecycle;
+    if (lifecycle.state === 'closed' || lifecycle.isClosedByCaller) return lifecycle.closed;
     const closeCode = code ?? (reason === undefined ? undefined : 1000);
     checkClose(closeCode, reason);
-    this.#deliberate = true;
-    if (this.#state === 'open' && this.#transport !== null) {
-      this.#setState('closing');
-      this.#transport.close(closeCode, reason ?? '');
-      this.#inbox.keepReading();
-    } else {
-      this.#cancelAttempt();
-      this.#finish(
-        { code: closeCode ?? 1005, reason: reason ?? '', wasClean: true },
-        new WebSocketClosedError('close() was called before the connection opened'),
-      );
-    }
-    return this.#closed;
+    lifecycle.close(closeCode, reason ?? '');
+    return lifecycle.closed;
   }
 
-  // --- connecting -----------------------------------------------------------------------------
+  // How the units follow the lifecycle.
+  readonly #hooks: LifecycleHooks = {
+    adopt: (transport) => this.#inbox.attach(transport),
+    opened: (transport, isReconnect) => {
+      const isOpen = (): boolean =>
+        this.#lifecycle.state === 'open' && this.#lifecycle.transport === transport;
+      this.#heartbeat?.start(transport, isOpen);
+      // What onReconnect writes synchronously (a resubscription) goes before the queue.
+      this.#outbox.flush(transport, isOpen, isReconnect ? this.#reconnected : undefined);
+    },
+    message: (data) => {
+      this.#heartbeat?.received();
+      this.#inbox.deliver(data);
+    },
+    closing: () => this.#inbox.keepReading(),
+    detach: () => {
+      this.#heartbeat?.stop();
+      this.#inbox.detach();
+    },
+    finished: (why, error) => {
+      this.#options.signal?.removeEventListener('abort', this.#onAbortSignal);
+      this.#outbox.dropAll(why, error);
+      this.#inbox.end();
+    },
+  };
 
-  #connect(): void {
-    const attempt = new AbortController();
-    this.#attempt = attempt;
-    const generation = ++this.#generation;
-    const timeout = this.#options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
-    const timer = setTimeout(() => attempt.abort(new ConnectTimeoutError(timeout)), timeout);
-    let adopted = false;
-    let earlyClose: CloseInfo | null = null;
-    const handlers: TransportHandlers = {
-      onMessage: (data) => {
-        if (generation === this.#generation) this.#deliver(data);
-      },
-      onPing: NOOP,
-      onPong: NOOP,
-      onClose: (info) => {
-        if (generation !== this.#generation) return;
-        if (adopted) this.#onTransportClosed(info);
-        else earlyClose = info;
-      },
-    };
-    let pending: Promise<Transport>;
-    try {
-      pending = this.#connector(this.#href, this.#options, handlers, attempt.signal);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (transport) => {
-        clearTimeout(timer);
-        if (generation !== this.#generation || this.#attempt !== attempt) {
-          transport.abort('superseded');
-          return;
-        }
-        this.#attempt = null;
-        adopted = true;
-        this.#onOpen(transport);
-        if (earlyClose !== null) this.#onTransportClosed(earlyClose);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        if (generation !== this.#generation || this.#attempt !== attempt) return;
-        this.#attempt = null;
-        const reason = attempt.signal.aborted ? attempt.signal.reason : error;
-        // Connectors reject with Gale errors and the signal's reason is one of ours; a non-Error
-        // value would be a bug, wrapped only so that `info.error` is always an Error.
-        this.#onConnectFailed(reason instanceof Error ? reason : new Error(String(reason)));
-      },
-    );
-  }
-
-  #cancelAttempt(): void {
-    this.#reconnection.cancel();
-    this.#generation++;
-    const attempt = this.#attempt;
-    this.#attempt = null;
-    attempt?.abort(new WebSocketClosedError('The connection was closed'));
-  }
-
-  #onOpen(transport: Transport): void {
-    const isReconnect = this.#hasOpened;
-    this.#transport = transport;
-    this.#hasOpened = true;
-    this.#reconnection.reset();
-    this.#subprotocol = transport.subprotocol;
-    this.#closeCode = null;
-    this.#closeReason = null;
-    this.#inbox.attach(transport);
-    this.#setState('open');
-    this.#heartbeat?.start(transport, () => this.#state === 'open');
-    if (!this.#openedSettled) {
-      this.#openedSettled = true;
-      this.#resolveOpened();
-    }
-    // What onReconnect writes synchronously (a resubscription) goes before the queue.
-    this.#outbox.flush(
-      transport,
-      () => this.#state === 'open' && this.#transport === transport,
-      isReconnect ? this.#reconnected : undefined,
-    );
-  }
-
-  // The queue is set aside while this runs: what it writes finds an open connection and an empty
+  // Runs with the send queue set aside: what it writes finds an open connection and an empty
   // queue, and goes out first.
   readonly #reconnected = (): void => {
     const hook = this.#options.onReconnect;
@@ -365,88 +264,17 @@ export class ClientConnection extends EventTarget {
     this.dispatchEvent(new Event('reconnect'));
   };
 
-  #onConnectFailed(error: Error): void {
-    const info: CloseInfo = { code: 1006, reason: '', wasClean: false, error };
-    if (this.#deliberate) return;
-    this.#retryOrFinish(info);
-  }
-
-  #onTransportClosed(info: CloseInfo): void {
-    this.#transport = null;
-    this.#inbox.detach();
-    this.#heartbeat?.stop();
-    if (info.code !== 1005 && info.code !== 1006) {
-      this.#closeCode = info.code;
-      this.#closeReason = info.reason === '' ? null : info.reason;
-    }
-    if (this.#deliberate) {
-      this.#finish(info, info.error);
-      return;
-    }
-    this.#retryOrFinish(info);
-  }
-
-  #retryOrFinish(info: CloseInfo): void {
-    const decision = this.#reconnection.next(info);
-    if (!decision.retry) {
-      this.#finish(info, info.error, decision.dropReason);
-      return;
-    }
-    this.#setState(this.#hasOpened ? 'reconnecting' : 'connecting');
-    this.dispatchEvent(new ReconnectingEvent(decision.attempt, decision.delay, info));
-    if (this.#deliberate) return; // a listener closed it
-    this.#reconnection.schedule(decision.delay, () => this.#connect());
-  }
-
-  // Closed for good: settle everything that is still waiting, report every unsent message.
-  #finish(info: CloseInfo, error: Error | undefined, dropReason?: string): void {
-    if (this.#state === 'closed') return;
-    this.#transport = null;
-    this.#inbox.detach();
-    this.#heartbeat?.stop();
-    this.#reconnection.cancel();
-    this.#options.signal?.removeEventListener('abort', this.#onAbortSignal);
-    this.#setState('closed');
-    if (!this.#openedSettled) {
-      this.#openedSettled = true;
-      this.#rejectOpened(error ?? new WebSocketClosedError('The connection closed before opening'));
-    }
-    this.#outbox.dropAll(
-      dropReason ?? (this.#deliberate ? 'close() was called' : 'the connection closed'),
-      error,
-    );
-    this.#inbox.end();
-    this.#resolveClosed();
-    this.dispatchEvent(new ConnectionCloseEvent(info));
-  }
-
   readonly #onAbortSignal = (): void => {
     this.#abortBySignal(this.#options.signal?.reason);
   };
 
+  // An open connection closes; one still connecting ends at once with AbortError.
   #abortBySignal(reason: unknown): void {
-    if (this.#state === 'open') {
+    if (this.#lifecycle.state === 'open') {
       void this.close();
       return;
     }
-    if (this.#state === 'closing' || this.#state === 'closed') return;
-    this.#deliberate = true;
-    this.#cancelAttempt();
-    const error = new AbortError(reason);
-    this.#finish({ code: 1006, reason: '', wasClean: false, error }, error);
-  }
-
-  // --- receiving ------------------------------------------------------------------------------
-
-  #deliver(data: Message): void {
-    this.#heartbeat?.received();
-    this.#inbox.deliver(data);
-  }
-
-  #setState(state: ConnectionState): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    this.dispatchEvent(new StateChangeEvent(state));
+    this.#lifecycle.abort(new AbortError(reason));
   }
 
   /** Typed listeners for the events in `ClientConnectionEventMap`. */
@@ -485,6 +313,26 @@ export class ClientConnection extends EventTarget {
   ): void {
     super.removeEventListener(type, listener, options);
   }
+}
+
+function parseUrl(url: string | URL): URL {
+  let href: URL;
+  try {
+    href = new URL(url);
+  } catch (error) {
+    throw new InvalidArgumentError(`Invalid URL ${JSON.stringify(String(url))}`, {
+      cause: error,
+    });
+  }
+  if (!['ws:', 'wss:', 'http:', 'https:'].includes(href.protocol)) {
+    throw new InvalidArgumentError(
+      `Unsupported URL scheme ${JSON.stringify(href.protocol)}: use ws: or wss:`,
+    );
+  }
+  if (href.hash !== '') {
+    throw new InvalidArgumentError('A WebSocket URL must not have a fragment (RFC 6455 §3)');
+  }
+  return href;
 }
 
 // RFC 6455 §7.4: what an application may send — 1000, or 3000–4999 (registered and private use);
