@@ -54,7 +54,7 @@ export class ClientConnection extends EventTarget {
     const href = parseUrl(url);
     this.url = href.href;
     this.#options = options;
-    const clock = systemClock;
+    const clock = options.clock ?? systemClock;
     const reconnection = new Reconnection(options.reconnect, clock);
     this.#inbox = new Inbox(
       positive(options.readQueueSize, DEFAULT_READ_QUEUE, 'readQueueSize'),

@@ -99,8 +99,9 @@ export interface ConnectOptions {
   /** Time allowed for the closing handshake before the socket is destroyed. Default 5,000. */
   readonly closeTimeout?: number;
   /**
-   * Where the connection's timers come from (close, ping; tests pass a clock they step by hand).
-   * The runtime's own timers by default.
+   * Where the connection's timers come from: the connect timeout, the reconnection backoff, the
+   * heartbeat, the close timeout and (Node) the pings. Tests pass a clock they step by hand. The
+   * runtime's own timers by default.
    */
   readonly clock?: Clock;
 }

@@ -1,5 +1,7 @@
 // The browser transport: the native `WebSocket` behind the internal Transport interface. This file
-// is served to browsers as a plain ES module, so it imports nothing from `node:` or @gale/frame.
+// is served to browsers as a plain ES module, so it imports nothing from `node:`, and from the
+// other Gale packages only their browser-safe subpaths.
+import { type Clock, systemClock } from '@gale/io/clock';
 import { ConnectionError, InvalidArgumentError, rejected, WebSocketClosedError } from './errors.js';
 import type { CloseInfo, ConnectOptions, Message } from './options.js';
 import type { Connector, Transport, TransportHandlers } from './transport.js';
@@ -20,7 +22,11 @@ const NODE_ONLY_OPTIONS = {
  */
 const LOW_WATER_MARK = 16 * 1024;
 
-/** How often, in ms, `bufferedAmount` is polled while sends wait for it to drain. */
+/**
+ * How often, in ms, `bufferedAmount` is polled while sends wait for it to drain. The poll runs
+ * on the runtime's timers, not the `clock` option: it watches the browser's buffer, not time
+ * passing, and a clock a test steps by hand would hold every write promise back.
+ */
 const DRAIN_POLL_INTERVAL = 10;
 
 /** The default `closeTimeout`, in ms. */
@@ -101,6 +107,7 @@ export const connectBrowser: Connector = async (url, options, handlers, signal) 
           handlers,
           options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
           options.maxMessageSize ?? Number.POSITIVE_INFINITY,
+          options.clock ?? systemClock,
         ),
       );
     };
@@ -118,9 +125,10 @@ class BrowserTransport implements Transport {
   readonly #ws: WebSocket;
   readonly #handlers: TransportHandlers;
   readonly #closeTimeout: number;
+  readonly #clock: Clock;
   readonly #waiters: DrainWaiter[] = [];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: unknown;
   #error: Error | undefined;
   #isClosed = false;
 
@@ -129,10 +137,12 @@ class BrowserTransport implements Transport {
     handlers: TransportHandlers,
     closeTimeout: number,
     maxMessageSize: number,
+    clock: Clock,
   ) {
     this.#ws = ws;
     this.#handlers = handlers;
     this.#closeTimeout = closeTimeout;
+    this.#clock = clock;
     ws.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
       const { data } = event;
       // What the Node build's parser enforces with 1009; a page may not send 1009, so the
@@ -209,7 +219,7 @@ class BrowserTransport implements Transport {
       });
     }
     // The browser waits for the server's Close as long as it likes; `closeTimeout` bounds it.
-    this.#closeTimer ??= setTimeout(
+    this.#closeTimer ??= this.#clock.setTimeout(
       () => this.abort(`no Close frame within ${this.#closeTimeout} ms (close timed out)`),
       this.#closeTimeout,
     );
@@ -251,7 +261,7 @@ class BrowserTransport implements Transport {
   #finish(info: CloseInfo): void {
     this.#isClosed = true;
     clearTimeout(this.#drainTimer);
-    clearTimeout(this.#closeTimer);
+    this.#clock.clearTimeout(this.#closeTimer);
     this.#drainTimer = undefined;
     this.#closeTimer = undefined;
     // Bytes still buffered when the socket closed never left.
