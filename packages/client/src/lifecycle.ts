@@ -276,7 +276,6 @@ export class Lifecycle {
     if (this.#state === 'closed') return;
     this.#transport = null;
     this.#hooks.detach();
-    this.#reconnection.cancel();
     this.#setState('closed');
     if (!this.#isOpenedSettled) {
       this.#isOpenedSettled = true;
