@@ -1,24 +1,12 @@
-import { ManualClock } from '@gale/test-utils';
 import { describe, expect, it } from 'vitest';
-import { FakeConnector, settle } from '../test/fake-connector.ts';
-import { ClientConnection } from './connection.js';
+import { connectFake, settle } from '../test/fake-connector.ts';
 import { InvalidArgumentError, WebSocketClosedError } from './errors.js';
 import type { ConnectOptions } from './options.js';
 
 // What ClientConnection does itself, over the units: checking arguments and shaping messages.
 
-function connect(url = 'ws://gale.test/', options: ConnectOptions = {}) {
-  const connector = new FakeConnector();
-  const connection = new ClientConnection(
-    url,
-    { clock: new ManualClock(), ...options },
-    connector.connect,
-  );
-  return { connector, connection };
-}
-
 async function opened(options: ConnectOptions = {}) {
-  const { connector, connection } = connect('ws://gale.test/', options);
+  const { connector, connection } = connectFake(options);
   const transport = connector.last.open();
   await settle();
   return { connector, connection, transport };
@@ -27,15 +15,17 @@ async function opened(options: ConnectOptions = {}) {
 describe('ClientConnection', () => {
   it('refuses a malformed URL, another scheme or a fragment with InvalidArgumentError, connecting nowhere', () => {
     for (const url of ['not a url', 'ftp://gale.test/', 'ws://gale.test/#top']) {
-      expect(() => connect(url), url).toThrow(InvalidArgumentError);
+      expect(() => connectFake({}, url), url).toThrow(InvalidArgumentError);
     }
-    expect(connect('https://gale.test/a?b=1').connection.url).toBe('https://gale.test/a?b=1');
+    expect(connectFake({}, 'https://gale.test/a?b=1').connection.url).toBe(
+      'https://gale.test/a?b=1',
+    );
   });
 
   it('refuses a readQueueSize or sendQueueSize that is not a whole number in range', () => {
-    expect(() => connect(undefined, { readQueueSize: 0 })).toThrow(InvalidArgumentError);
-    expect(() => connect(undefined, { sendQueueSize: -1 })).toThrow(InvalidArgumentError);
-    expect(() => connect(undefined, { sendQueueSize: 1.5 })).toThrow(InvalidArgumentError);
+    expect(() => connectFake({ readQueueSize: 0 })).toThrow(InvalidArgumentError);
+    expect(() => connectFake({ sendQueueSize: -1 })).toThrow(InvalidArgumentError);
+    expect(() => connectFake({ sendQueueSize: 1.5 })).toThrow(InvalidArgumentError);
   });
 
   it('sends a string as text, bytes and buffers as binary, a string as binary on request, anything else as JSON', async () => {

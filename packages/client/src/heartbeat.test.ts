@@ -1,28 +1,13 @@
 import { ManualClock } from '@gale/test-utils';
 import { describe, expect, it } from 'vitest';
-import {
-  FakeConnector,
-  FakeTransport,
-  recordEvents,
-  settle,
-  TimerRecordingClock,
-} from '../test/fake-connector.ts';
-import { ClientConnection } from './connection.js';
+import { connectFake, FakeTransport, settle, TimerRecordingClock } from '../test/fake-connector.ts';
 import { ConnectionError, InvalidArgumentError } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
-import type { ConnectOptions } from './options.js';
-
-const NO_HANDLERS = {
-  onMessage: () => {},
-  onPing: () => {},
-  onPong: () => {},
-  onClose: () => {},
-};
 
 function beating(options: { interval: number; timeout: number; message?: string | Uint8Array }) {
   const clock = new ManualClock();
   const heartbeat = new Heartbeat(options, clock);
-  const transport = new FakeTransport(NO_HANDLERS, null);
+  const transport = new FakeTransport();
   let isOpen = true;
   heartbeat.start(transport, () => isOpen);
   return {
@@ -82,7 +67,7 @@ describe('Heartbeat', () => {
   it("never keeps a Node process alive: both timers are unref'd", () => {
     const clock = new TimerRecordingClock();
     const heartbeat = new Heartbeat({ interval: 100, timeout: 250 }, clock);
-    heartbeat.start(new FakeTransport(NO_HANDLERS, null), () => true);
+    heartbeat.start(new FakeTransport(), () => true);
     clock.advance(100);
     expect(clock.timers).toEqual([
       { ms: 100, isUnref: true },
@@ -118,19 +103,8 @@ describe('Heartbeat', () => {
 });
 
 describe("a connection's heartbeat", () => {
-  function connect(options: ConnectOptions) {
-    const clock = new ManualClock();
-    const connector = new FakeConnector();
-    const connection = new ClientConnection(
-      'ws://gale.test/',
-      { clock, ...options },
-      connector.connect,
-    );
-    return { clock, connector, connection, events: recordEvents(connection) };
-  }
-
   it('drops a socket whose server stops answering, then reconnects', async () => {
-    const { clock, connector, connection, events } = connect({
+    const { clock, connector, connection, events } = connectFake({
       heartbeat: { interval: 1000, timeout: 500, message: 'ping' },
       reconnect: { minDelay: 100, jitter: 0 },
     });
@@ -156,7 +130,7 @@ describe("a connection's heartbeat", () => {
   });
 
   it('leaves no timer behind once closed', async () => {
-    const { clock, connector, connection } = connect({
+    const { clock, connector, connection } = connectFake({
       heartbeat: { interval: 1000, timeout: 500 },
     });
     const transport = connector.last.open();
@@ -169,10 +143,10 @@ describe("a connection's heartbeat", () => {
   });
 
   it('refuses an interval or timeout that is not positive', () => {
-    expect(() => connect({ heartbeat: { interval: 0, timeout: 10 } })).toThrow(
+    expect(() => connectFake({ heartbeat: { interval: 0, timeout: 10 } })).toThrow(
       InvalidArgumentError,
     );
-    expect(() => connect({ heartbeat: { interval: 10, timeout: -1 } })).toThrow(
+    expect(() => connectFake({ heartbeat: { interval: 10, timeout: -1 } })).toThrow(
       InvalidArgumentError,
     );
   });

@@ -1,21 +1,12 @@
-import { ManualClock } from '@gale/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FakeConnector, FakeTransport, settle } from '../test/fake-connector.ts';
-import { ClientConnection } from './connection.js';
+import { connectFake, FakeTransport, settle } from '../test/fake-connector.ts';
 import { InvalidStateError } from './errors.js';
 import { Inbox } from './inbox.js';
-import type { ConnectOptions, Message } from './options.js';
-
-const NO_HANDLERS = {
-  onMessage: () => {},
-  onPing: () => {},
-  onPong: () => {},
-  onClose: () => {},
-};
+import type { Message } from './options.js';
 
 function attached(readQueueSize: number, onMessage?: (message: Message) => void | Promise<void>) {
   const inbox = new Inbox(readQueueSize, onMessage);
-  const transport = new FakeTransport(NO_HANDLERS, null);
+  const transport = new FakeTransport();
   inbox.attach(transport);
   return { inbox, transport };
 }
@@ -68,7 +59,7 @@ describe('Inbox', () => {
     const { inbox, transport } = attached(1);
     inbox.deliver('a');
     inbox.detach();
-    const next = new FakeTransport(NO_HANDLERS, null);
+    const next = new FakeTransport();
     inbox.attach(next);
     expect(transport.calls).toEqual(['pause']);
     expect(next.calls).toEqual(['pause']);
@@ -143,19 +134,8 @@ describe('Inbox', () => {
 });
 
 describe("a connection's reading", () => {
-  function connect(options: ConnectOptions = {}) {
-    const clock = new ManualClock();
-    const connector = new FakeConnector();
-    const connection = new ClientConnection(
-      'ws://gale.test/',
-      { clock, ...options },
-      connector.connect,
-    );
-    return { clock, connector, connection };
-  }
-
   it('pauses the transport at readQueueSize unread messages and resumes it as they are read', async () => {
-    const { connector, connection } = connect({ readQueueSize: 2 });
+    const { connector, connection } = connectFake({ readQueueSize: 2 });
     const transport = connector.last.open();
     await settle();
     transport.receive('a');
@@ -169,7 +149,7 @@ describe("a connection's reading", () => {
   });
 
   it('pauses at 16 unread messages by default', async () => {
-    const { connector } = connect();
+    const { connector } = connectFake();
     const transport = connector.last.open();
     await settle();
     for (let i = 0; i < 15; i++) transport.receive(String(i));
@@ -179,7 +159,7 @@ describe("a connection's reading", () => {
   });
 
   it('resumes a paused transport on close(), so that the Close frame gets through, and keeps what arrives', async () => {
-    const { connector, connection } = connect({ readQueueSize: 1 });
+    const { connector, connection } = connectFake({ readQueueSize: 1 });
     const transport = connector.last.open();
     await settle();
     transport.receive('a');
@@ -195,7 +175,7 @@ describe("a connection's reading", () => {
   });
 
   it('pauses the new transport after a reconnection while the queue is still full', async () => {
-    const { clock, connector, connection } = connect({
+    const { clock, connector, connection } = connectFake({
       readQueueSize: 1,
       reconnect: { minDelay: 10, jitter: 0 },
     });
@@ -212,7 +192,7 @@ describe("a connection's reading", () => {
   });
 
   it('refuses readMessage() with InvalidStateError when onMessage is set', () => {
-    const { connection } = connect({ onMessage: () => {} });
+    const { connection } = connectFake({ onMessage: () => {} });
     expect(() => connection.readMessage()).toThrow(InvalidStateError);
   });
 });

@@ -1,11 +1,5 @@
-import { ManualClock } from '@gale/test-utils';
 import { describe, expect, it } from 'vitest';
-import {
-  FakeConnector,
-  recordEvents,
-  settle,
-  TimerRecordingClock,
-} from '../test/fake-connector.ts';
+import { connectFake, FakeConnector, settle, TimerRecordingClock } from '../test/fake-connector.ts';
 import { ClientConnection } from './connection.js';
 import {
   AbortError,
@@ -14,24 +8,15 @@ import {
   HandshakeError,
   WebSocketClosedError,
 } from './errors.js';
-import type { ConnectOptions } from './options.js';
 
 // The connection's life through a fake connector, its timers on a clock the test steps.
 
-function connect(options: ConnectOptions = {}) {
-  const clock = new ManualClock();
-  const connector = new FakeConnector();
-  const connection = new ClientConnection(
-    'ws://gale.test/socket',
-    { clock, ...options },
-    connector.connect,
-  );
-  return { clock, connector, connection, events: recordEvents(connection) };
-}
-
 describe('the lifecycle', () => {
   it('starts connecting at once, to the URL with the options given', () => {
-    const { connector, connection } = connect({ subprotocols: ['chat'] });
+    const { connector, connection } = connectFake(
+      { subprotocols: ['chat'] },
+      'ws://gale.test/socket',
+    );
     expect(connection.state).toBe('connecting');
     expect(connector.attempts).toHaveLength(1);
     expect(connector.last.url.href).toBe('ws://gale.test/socket');
@@ -39,7 +24,7 @@ describe('the lifecycle', () => {
   });
 
   it('goes open → reconnecting → open → closing → closed, one statechange each', async () => {
-    const { clock, connector, connection, events } = connect({
+    const { clock, connector, connection, events } = connectFake({
       reconnect: { minDelay: 100, jitter: 0 },
     });
     const first = connector.last.open();
@@ -71,7 +56,7 @@ describe('the lifecycle', () => {
   });
 
   it('resolves opened with the first handshake and reports what the transport agreed', async () => {
-    const { connector, connection } = connect();
+    const { connector, connection } = connectFake();
     connector.last.open('chat.v2');
     await expect(connection.opened).resolves.toBeUndefined();
     expect(connection.state).toBe('open');
@@ -79,7 +64,7 @@ describe('the lifecycle', () => {
   });
 
   it("keeps the server's close code and reason once its socket ended", async () => {
-    const { connector, connection, events } = connect();
+    const { connector, connection, events } = connectFake();
     connector.last.open().end({ code: 4001, reason: 'bye', wasClean: true });
     await settle();
     expect(connection.closeCode).toBe(4001);
@@ -88,7 +73,7 @@ describe('the lifecycle', () => {
   });
 
   it('gives up an attempt after connectTimeout: opened rejects with ConnectTimeoutError', async () => {
-    const { clock, connector, connection, events } = connect({ connectTimeout: 5000 });
+    const { clock, connector, connection, events } = connectFake({ connectTimeout: 5000 });
     clock.advance(4999);
     expect(connector.last.signal.aborted).toBe(false);
     clock.advance(1);
@@ -101,13 +86,13 @@ describe('the lifecycle', () => {
   });
 
   it('waits 20 s for an attempt by default, and clears the timer once the attempt ends', async () => {
-    const { clock, connector } = connect();
+    const { clock, connector } = connectFake();
     clock.advance(19_999);
     expect(connector.last.signal.aborted).toBe(false);
     clock.advance(1);
     expect(connector.last.signal.aborted).toBe(true);
 
-    const opened = connect();
+    const opened = connectFake();
     opened.connector.last.open();
     await settle();
     expect(opened.clock.pending).toBe(0);
@@ -120,7 +105,7 @@ describe('the lifecycle', () => {
   });
 
   it('rejects opened with the error of a failed attempt and closes, without reconnect', async () => {
-    const { connector, connection, events } = connect();
+    const { connector, connection, events } = connectFake();
     const refused = new HandshakeError('ERR_HANDSHAKE_STATUS', 'Server responded with 503', 503);
     connector.last.fail(refused);
     await expect(connection.opened).rejects.toBe(refused);
@@ -129,7 +114,7 @@ describe('the lifecycle', () => {
   });
 
   it('ends at once when close() comes while connecting: the attempt aborts, opened rejects', async () => {
-    const { connector, connection, events } = connect();
+    const { connector, connection, events } = connectFake();
     const attempt = connector.last;
     await connection.close();
     expect(attempt.signal.aborted).toBe(true);
@@ -140,7 +125,7 @@ describe('the lifecycle', () => {
 
   it('rejects opened with AbortError when the signal aborts while connecting', async () => {
     const controller = new AbortController();
-    const { connector, connection } = connect({ signal: controller.signal });
+    const { connector, connection } = connectFake({ signal: controller.signal });
     controller.abort('page left');
     expect(connector.last.signal.aborted).toBe(true);
     const error = await connection.opened.catch((reason: unknown) => reason);
@@ -151,7 +136,7 @@ describe('the lifecycle', () => {
 
   it('closes an open connection when the signal aborts', async () => {
     const controller = new AbortController();
-    const { connector, connection } = connect({ signal: controller.signal });
+    const { connector, connection } = connectFake({ signal: controller.signal });
     const transport = connector.last.open();
     await settle();
     controller.abort();
@@ -160,7 +145,7 @@ describe('the lifecycle', () => {
   });
 
   it('reports a socket that ended before it was adopted, after adopting it', async () => {
-    const { connector, events } = connect();
+    const { connector, events } = connectFake();
     const transport = connector.last.open();
     // The socket dies between the handshake and the connection taking it over.
     transport.end({ code: 1006, reason: '', wasClean: false, error: new ConnectionError('gone') });

@@ -1,17 +1,7 @@
-import { ManualClock } from '@gale/test-utils';
 import { describe, expect, it } from 'vitest';
-import { FakeConnector, FakeTransport, recordEvents, settle } from '../test/fake-connector.ts';
-import { ClientConnection } from './connection.js';
+import { connectFake, FakeTransport, settle } from '../test/fake-connector.ts';
 import { ConnectionError, MessageDroppedError, WebSocketClosedError } from './errors.js';
-import type { ConnectOptions } from './options.js';
 import { Outbox } from './outbox.js';
-
-const NO_HANDLERS = {
-  onMessage: () => {},
-  onPing: () => {},
-  onPong: () => {},
-  onClose: () => {},
-};
 
 function outbox(sendQueueSize: number) {
   const drops: MessageDroppedError[] = [];
@@ -40,7 +30,7 @@ describe('Outbox', () => {
     );
     expect(drops).toEqual([error]);
 
-    const transport = new FakeTransport(NO_HANDLERS, null);
+    const transport = new FakeTransport();
     queue.flush(transport, () => true);
     await Promise.all(kept);
     expect(transport.sentData).toEqual(['a', 'b']);
@@ -51,7 +41,7 @@ describe('Outbox', () => {
     const bytes = new Uint8Array([1, 2]);
     const writes = [queue.enqueue('a', false), queue.enqueue(bytes, true)];
     expect(queue.isEmpty).toBe(false);
-    const transport = new FakeTransport(NO_HANDLERS, null);
+    const transport = new FakeTransport();
     queue.flush(transport, () => true);
     expect(queue.isEmpty).toBe(true);
     expect(transport.sent).toEqual([
@@ -65,7 +55,7 @@ describe('Outbox', () => {
     const { outbox: queue } = outbox(8);
     void queue.enqueue('queued 1', false);
     void queue.enqueue('queued 2', false);
-    const transport = new FakeTransport(NO_HANDLERS, null);
+    const transport = new FakeTransport();
     queue.flush(
       transport,
       () => true,
@@ -83,11 +73,11 @@ describe('Outbox', () => {
   it('keeps the rest in order when the transport goes away during the flush', () => {
     const { outbox: queue } = outbox(8);
     for (const message of ['a', 'b', 'c']) void queue.enqueue(message, false);
-    const transport = new FakeTransport(NO_HANDLERS, null);
+    const transport = new FakeTransport();
     let open = 2;
     queue.flush(transport, () => open-- > 0);
     expect(transport.sentData).toEqual(['a', 'b']);
-    const next = new FakeTransport(NO_HANDLERS, null);
+    const next = new FakeTransport();
     queue.flush(next, () => true);
     expect(next.sentData).toEqual(['c']);
   });
@@ -95,7 +85,7 @@ describe('Outbox', () => {
   it('rejects a flushed write whose bytes never left with the transport’s error', async () => {
     const { outbox: queue } = outbox(8);
     const write = queue.enqueue('a', false);
-    const transport = new FakeTransport(NO_HANDLERS, null);
+    const transport = new FakeTransport();
     transport.end();
     queue.flush(transport, () => true);
     await expect(write).rejects.toBeInstanceOf(WebSocketClosedError);
@@ -116,19 +106,8 @@ describe('Outbox', () => {
 });
 
 describe("a connection's writes while disconnected", () => {
-  function connect(options: ConnectOptions = {}) {
-    const clock = new ManualClock();
-    const connector = new FakeConnector();
-    const connection = new ClientConnection(
-      'ws://gale.test/',
-      { clock, ...options },
-      connector.connect,
-    );
-    return { clock, connector, connection, events: recordEvents(connection) };
-  }
-
   it('queues writes until open, sends them in order, then writes go straight out', async () => {
-    const { connector, connection } = connect();
+    const { connector, connection } = connectFake();
     const queued = [connection.writeMessage('a'), connection.writeMessage({ b: 2 })];
     connection.send('c');
     const transport = connector.last.open();
@@ -146,7 +125,7 @@ describe("a connection's writes while disconnected", () => {
   });
 
   it('sends a write made as the state turns open after the writes queued before it', async () => {
-    const { connector, connection } = connect();
+    const { connector, connection } = connectFake();
     connection.addEventListener('statechange', (event) => {
       if (event.state === 'open') void connection.writeMessage('from a listener');
     });
@@ -157,7 +136,7 @@ describe("a connection's writes while disconnected", () => {
   });
 
   it('drops a write beyond sendQueueSize with a drop event and a rejected promise, and sends the rest', async () => {
-    const { connector, connection, events } = connect({ sendQueueSize: 2 });
+    const { connector, connection, events } = connectFake({ sendQueueSize: 2 });
     const kept = [connection.writeMessage('a'), connection.writeMessage('b')];
     const beyond = connection.writeMessage('c');
     connection.send('d'); // fire and forget: reported by the event alone
@@ -173,13 +152,13 @@ describe("a connection's writes while disconnected", () => {
   });
 
   it('with sendQueueSize 0, drops every write made while disconnected', async () => {
-    const { connection, events } = connect({ sendQueueSize: 0 });
+    const { connection, events } = connectFake({ sendQueueSize: 0 });
     await expect(connection.writeMessage('a')).rejects.toBeInstanceOf(MessageDroppedError);
     expect(events.drops.map((drop) => drop.data)).toEqual(['a']);
   });
 
   it('drops what is still queued when close() is called, with a drop event each', async () => {
-    const { connection, events } = connect();
+    const { connection, events } = connectFake();
     const writes = [connection.writeMessage('a'), connection.writeMessage('b')];
     await connection.close();
     for (const write of writes) await expect(write).rejects.toBeInstanceOf(MessageDroppedError);
@@ -192,7 +171,7 @@ describe("a connection's writes while disconnected", () => {
   });
 
   it('drops what is queued when the first attempt fails without reconnect, with its error as the cause', async () => {
-    const { connector, connection, events } = connect();
+    const { connector, connection, events } = connectFake();
     const write = connection.writeMessage('a');
     const failure = new ConnectionError('refused');
     connector.last.fail(failure);
@@ -204,7 +183,7 @@ describe("a connection's writes while disconnected", () => {
   });
 
   it('throws WebSocketClosedError at once once closing or closed, and queues nothing', async () => {
-    const { connector, connection, events } = connect();
+    const { connector, connection, events } = connectFake();
     const transport = connector.last.open();
     await settle();
     const closed = connection.close();

@@ -1,13 +1,8 @@
 import { ManualClock } from '@gale/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  FakeConnector,
-  recordEvents,
-  settle,
-  TimerRecordingClock,
-} from '../test/fake-connector.ts';
+import { connectFake, settle, TimerRecordingClock } from '../test/fake-connector.ts';
 import { backoffCap } from './backoff.js';
-import { ClientConnection } from './connection.js';
+import type { ClientConnection } from './connection.js';
 import {
   ConnectionError,
   HandshakeError,
@@ -15,7 +10,7 @@ import {
   MessageDroppedError,
   WebSocketClosedError,
 } from './errors.js';
-import type { CloseInfo, ConnectOptions, ReconnectOptions } from './options.js';
+import type { CloseInfo, ReconnectOptions } from './options.js';
 import { Reconnection, type RetryDecision } from './reconnection.js';
 
 const lost: CloseInfo = { code: 1006, reason: '', wasClean: false };
@@ -168,21 +163,10 @@ describe('a connection with reconnect', () => {
     vi.restoreAllMocks();
   });
 
-  function connect(options: ConnectOptions) {
-    const clock = new ManualClock();
-    const connector = new FakeConnector();
-    const connection = new ClientConnection(
-      'ws://gale.test/',
-      { clock, ...options },
-      connector.connect,
-    );
-    return { clock, connector, connection, events: recordEvents(connection) };
-  }
-
   it('waits each drawn delay on its clock before the next attempt, the attempts counting from 0', async () => {
     // The jitter draws: the low bound, the middle, the cap.
     vi.spyOn(Math, 'random').mockImplementation(sequence(0, 0.5, 1 - 2 ** -53));
-    const { clock, connector, connection, events } = connect({
+    const { clock, connector, connection, events } = connectFake({
       reconnect: { minDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5 },
     });
     connector.last.open();
@@ -206,7 +190,7 @@ describe('a connection with reconnect', () => {
   });
 
   it('starts again from attempt 0 after each successful reconnection', async () => {
-    const { clock, connector, events } = connect({ reconnect: { minDelay: 10, jitter: 0 } });
+    const { clock, connector, events } = connectFake({ reconnect: { minDelay: 10, jitter: 0 } });
     connector.last.open();
     await settle();
     for (let loss = 0; loss < 3; loss++) {
@@ -230,7 +214,7 @@ describe('a connection with reconnect', () => {
   });
 
   it('does not retry a handshake refused with 401 by default', async () => {
-    const { connector, connection, events } = connect({ reconnect: true });
+    const { connector, connection, events } = connectFake({ reconnect: true });
     connector.last.fail(refused(401).error!);
     await expect(connection.opened).rejects.toBeInstanceOf(HandshakeError);
     expect(events.reconnecting).toEqual([]);
@@ -239,7 +223,7 @@ describe('a connection with reconnect', () => {
 
   it('retries a handshake refused with 503, or with 429, by default', async () => {
     for (const status of [503, 429]) {
-      const { clock, connector, connection, events } = connect({
+      const { clock, connector, connection, events } = connectFake({
         reconnect: { minDelay: 10, jitter: 0 },
       });
       connector.last.fail(refused(status).error!);
@@ -253,7 +237,7 @@ describe('a connection with reconnect', () => {
   });
 
   it('follows shouldReconnect: a lost socket it refuses closes the connection', async () => {
-    const { connector, connection, events } = connect({
+    const { connector, connection, events } = connectFake({
       reconnect: { shouldReconnect: (info) => info.code !== 4001 },
     });
     connector.last.open();
@@ -265,7 +249,7 @@ describe('a connection with reconnect', () => {
   });
 
   it('gives up after maxRetries: closed, opened rejected, queued writes dropped and reported', async () => {
-    const { clock, connector, connection, events } = connect({
+    const { clock, connector, connection, events } = connectFake({
       reconnect: { minDelay: 10, jitter: 0, maxRetries: 2 },
     });
     const queued = [connection.writeMessage('q1'), connection.writeMessage({ q: 2 })];
@@ -300,7 +284,7 @@ describe('a connection with reconnect', () => {
 
   it('sends what onReconnect writes ahead of the messages queued while disconnected', async () => {
     const hooked: ClientConnection[] = [];
-    const { clock, connector, connection, events } = connect({
+    const { clock, connector, connection, events } = connectFake({
       reconnect: { minDelay: 10, jitter: 0 },
       onReconnect: (reconnected) => {
         hooked.push(reconnected);
@@ -322,7 +306,7 @@ describe('a connection with reconnect', () => {
   });
 
   it('never reconnects after close() during the backoff, and drops what was queued', async () => {
-    const { clock, connector, connection, events } = connect({
+    const { clock, connector, connection, events } = connectFake({
       reconnect: { minDelay: 100, jitter: 0 },
     });
     connector.last.open();
@@ -346,7 +330,7 @@ describe('a connection with reconnect', () => {
   });
 
   it('never reconnects once a reconnecting listener called close()', async () => {
-    const { clock, connector, connection, events } = connect({ reconnect: { minDelay: 10 } });
+    const { clock, connector, connection, events } = connectFake({ reconnect: { minDelay: 10 } });
     connection.addEventListener('reconnecting', () => void connection.close());
     connector.last.open();
     await settle();
@@ -357,7 +341,9 @@ describe('a connection with reconnect', () => {
   });
 
   it('never has two sockets: a close() during an attempt aborts it', async () => {
-    const { clock, connector, connection } = connect({ reconnect: { minDelay: 10, jitter: 0 } });
+    const { clock, connector, connection } = connectFake({
+      reconnect: { minDelay: 10, jitter: 0 },
+    });
     connector.last.open();
     await settle();
     connector.last.transport!.end();

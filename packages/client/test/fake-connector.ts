@@ -1,6 +1,6 @@
 import { setImmediate } from 'node:timers/promises';
 import { ManualClock } from '@gale/test-utils';
-import type { ClientConnection } from '../src/connection.ts';
+import { ClientConnection } from '../src/connection.ts';
 import { ConnectionError, type MessageDroppedError, WebSocketClosedError } from '../src/errors.ts';
 import { type ReconnectingEvent, StateChangeEvent } from '../src/events.ts';
 import type { CloseInfo, ConnectionState, ConnectOptions, Message } from '../src/options.ts';
@@ -9,6 +9,13 @@ import type { Connector, Transport, TransportHandlers } from '../src/transport.t
 // A `Connector` whose sockets a test controls: no network, no timers. Each connection attempt is
 // a `FakeAttempt` the test opens (getting a `FakeTransport`) or fails; a transport records what
 // the connection did to it and lets the test deliver messages and end it.
+
+const NO_HANDLERS: TransportHandlers = {
+  onMessage: () => {},
+  onPing: () => {},
+  onPong: () => {},
+  onClose: () => {},
+};
 
 /** What the connection sent on a transport. */
 export interface SentMessage {
@@ -30,7 +37,8 @@ export class FakeTransport implements Transport {
   #isPaused = false;
   #isClosed = false;
 
-  constructor(handlers: TransportHandlers, subprotocol: string | null) {
+  /** Without `handlers`, a transport no connection listens to (for a unit on its own). */
+  constructor(handlers: TransportHandlers = NO_HANDLERS, subprotocol: string | null = null) {
     this.#handlers = handlers;
     this.subprotocol = subprotocol;
   }
@@ -175,6 +183,25 @@ export class FakeConnector {
  */
 export async function settle(): Promise<void> {
   await setImmediate();
+}
+
+/** A connection made by `connectFake()`, with what it runs on. */
+export interface FakeConnection {
+  readonly clock: ManualClock;
+  readonly connector: FakeConnector;
+  readonly connection: ClientConnection;
+  readonly events: RecordedEvents;
+}
+
+/**
+ * A `ClientConnection` to `url` over a `FakeConnector`, its timers on a `ManualClock`, its events
+ * recorded from the start. Throws as the constructor does for a bad URL or options.
+ */
+export function connectFake(options: ConnectOptions = {}, url = 'ws://gale.test/'): FakeConnection {
+  const clock = new ManualClock();
+  const connector = new FakeConnector();
+  const connection = new ClientConnection(url, { clock, ...options }, connector.connect);
+  return { clock, connector, connection, events: recordEvents(connection) };
 }
 
 /** Everything a connection dispatched, in order, by kind. */
