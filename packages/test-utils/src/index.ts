@@ -1,8 +1,11 @@
 export { launchChromium } from './chromium.js';
 export { type ErrorCase, itKeepsTheErrorFamily } from './error-family.js';
+export { Inbox } from './inbox.js';
 export { ManualClock } from './manual-clock.js';
 export { runReadmeExample } from './readme-example.js';
+export { type LogRecord, type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
+export { type Listenable, type Served, serve } from './serve.js';
 export {
   type PeerProcess,
   type ServerProcess,
