@@ -1,15 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serve as listen, recordingLogger } from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   Application,
   type ApplicationOptions,
   decodeSignedValue,
   HTTPError,
-  type Logger,
   RequestHandler,
   type Route,
   WebSocketError,
@@ -24,28 +23,12 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close(500)));
 });
 
-interface LogLine {
-  readonly level: 'info' | 'warn' | 'error';
-  readonly message: string;
-}
-
-function recordingLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return {
-    lines,
-    info: (message) => lines.push({ level: 'info', message }),
-    warn: (message) => lines.push({ level: 'warn', message }),
-    error: (message) => lines.push({ level: 'error', message }),
-  };
-}
-
 async function serve(routes: Route[], options: ApplicationOptions = {}) {
   const logger = recordingLogger();
   const app = new Application(routes, { logger, cookieSecret: SECRET, ...options });
   apps.push(app);
-  const server = await app.listen(0, '127.0.0.1');
-  const { port } = server.address() as AddressInfo;
-  return { app, port, logger, url: (path: string) => `http://127.0.0.1:${port}${path}` };
+  const { port, http } = await listen(app);
+  return { app, port, logger, url: http };
 }
 
 // --- Handlers ---
@@ -428,7 +411,7 @@ describe('methods and errors', () => {
     expect(JSON.parse(body)).toEqual({ status: 500, message: 'Internal Server Error' });
     expect(body).not.toMatch(/hunter2|partial/);
 
-    const errors = logger.lines.filter((line) => line.level === 'error').map((l) => l.message);
+    const errors = logger.records.filter((line) => line.level === 'error').map((l) => l.message);
     const uncaught = errors.find((m) => m.startsWith('Uncaught exception GET /broken (127.0.0.1)'));
     expect(uncaught).toContain('Error: database password is hunter2');
     expect(uncaught).toMatch(/\n\s+at .*BrokenHandler\.get/);
@@ -466,7 +449,7 @@ describe('output', () => {
     const { url, logger } = await serve(routes);
     const res = await fetch(url('/write/array'));
     expect(res.status).toBe(500);
-    expect(logger.lines.some((l) => l.message.includes('wrap arrays in an object'))).toBe(true);
+    expect(logger.lines.some((l) => l.includes('wrap arrays in an object'))).toBe(true);
   });
 
   it('writes bytes and strings with a Content-Length', async () => {
@@ -572,7 +555,7 @@ describe('access log', () => {
     await fetch(url('/greet/ann?x=1'));
     await fetch(url('/readonly'), { method: 'DELETE' });
     await fetch(url('/broken'));
-    const access = logger.lines.filter((l) => /^\d{3} /.test(l.message));
+    const access = logger.records.filter((l) => /^\d{3} /.test(l.message));
     expect(access).toHaveLength(3);
     expect(access[0]?.level).toBe('info');
     expect(access[0]?.message).toMatch(/^200 GET \/greet\/ann \(127\.0\.0\.1\) \d+\.\d{2}ms$/);
@@ -585,7 +568,7 @@ describe('access log', () => {
   it('writes none when accessLog is off', async () => {
     const { url, logger } = await serve(routes, { accessLog: false });
     await fetch(url('/greet/ann'));
-    expect(logger.lines).toEqual([]);
+    expect(logger.records).toEqual([]);
   });
 });
 

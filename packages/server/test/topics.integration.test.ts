@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextLoop } from 'node:timers/promises';
+import { serve as listen, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -28,8 +29,7 @@ class Subscriber extends WebSocketHandler {
 async function serve(options: ApplicationOptions = {}) {
   const app = new Application([['/news', Subscriber]], { logger: silentLogger, ...options });
   apps.push(app);
-  const server = await app.listen(0, '127.0.0.1');
-  return { app, port: (server.address() as AddressInfo).port };
+  return listen(app);
 }
 
 function reader(port: number): Promise<{ ws: WebSocket; received: Array<string | Buffer> }> {
@@ -40,11 +40,6 @@ function reader(port: number): Promise<{ ws: WebSocket; received: Array<string |
     ws.once('open', () => resolve({ ws, received }));
     ws.once('error', reject);
   });
-}
-
-async function until(condition: () => boolean, what: string, limit = 2_000): Promise<void> {
-  for (let i = 0; i < limit && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!condition()) throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('topics', () => {

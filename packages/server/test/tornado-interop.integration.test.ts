@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { assertTornado, PYTHON } from '@gale/test-utils';
+import { assertTornado, serve as listen, PYTHON } from '@gale/test-utils';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   Application,
@@ -174,9 +173,8 @@ async function serve(options: ApplicationOptions = {}) {
     ...options,
   });
   apps.push(app);
-  const server = await app.listen(0, '127.0.0.1');
-  const { port } = server.address() as AddressInfo;
-  return { port, url: (path: string) => `ws://127.0.0.1:${port}${path}` };
+  const { port, ws } = await listen(app);
+  return { port, url: ws };
 }
 
 describe('messages from a Tornado client', () => {

@@ -1,14 +1,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
-import { ManualClock, until } from '@gale/test-utils';
+import { Inbox, serve as listen, ManualClock, recordingLogger, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
   Application,
   type ApplicationOptions,
   HTTPError,
-  type Logger,
   type Route,
   WebSocketClosedError,
   WebSocketHandler,
@@ -21,36 +20,17 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close(500)));
 });
 
-function recordingLogger(): Logger & { lines: string[]; errors: unknown[] } {
-  const lines: string[] = [];
-  const errors: unknown[] = [];
-  return {
-    lines,
-    errors,
-    info: (m) => lines.push(m),
-    warn: (m) => lines.push(m),
-    error: (m, ...context) => {
-      lines.push(m);
-      errors.push(...context);
-    },
-  };
-}
-
 async function serve(routes: Route[], options: ApplicationOptions = {}) {
   const logger = recordingLogger();
   const app = new Application(routes, { logger, ...options });
   apps.push(app);
-  const server = await app.listen(0, '127.0.0.1');
-  const { port } = server.address() as AddressInfo;
-  return { app, port, logger, url: (path: string) => `ws://127.0.0.1:${port}${path}` };
+  const { port, ws } = await listen(app);
+  return { app, port, logger, url: ws };
 }
 
 // Messages are queued from the moment a client exists: one the server writes in open() can arrive
 // in the same read as the 101, before a test could attach a listener.
-const inboxes = new WeakMap<
-  WebSocket,
-  { queue: Array<string | Buffer>; waiting: Array<(m: string | Buffer) => void> }
->();
+const inboxes = new WeakMap<WebSocket, Inbox<string | Buffer>>();
 
 function client(
   url: string,
@@ -58,17 +38,11 @@ function client(
   protocols?: string[],
 ): WebSocket {
   const ws = new WebSocket(url, protocols, { perMessageDeflate: false, ...options });
-  const inbox = {
-    queue: [] as Array<string | Buffer>,
-    waiting: [] as Array<(m: string | Buffer) => void>,
-  };
+  const inbox = new Inbox<string | Buffer>();
   inboxes.set(ws, inbox);
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    const message = isBinary ? data : data.toString();
-    const waiter = inbox.waiting.shift();
-    if (waiter) waiter(message);
-    else inbox.queue.push(message);
-  });
+  ws.on('message', (data: Buffer, isBinary: boolean) =>
+    inbox.push(isBinary ? data : data.toString()),
+  );
   return ws;
 }
 
@@ -101,10 +75,7 @@ function statusOf(url: string, options: WebSocket.ClientOptions = {}): Promise<n
 }
 
 function nextMessage(ws: WebSocket): Promise<string | Buffer> {
-  const inbox = inboxes.get(ws)!;
-  const queued = inbox.queue.shift();
-  if (queued !== undefined) return Promise.resolve(queued);
-  return new Promise((resolve) => inbox.waiting.push(resolve));
+  return inboxes.get(ws)!.next();
 }
 
 function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
