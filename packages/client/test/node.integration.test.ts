@@ -10,6 +10,7 @@ import {
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Application, HTTPError, silentLogger, WebSocketHandler } from '@gale/server';
+import { Inbox, serve } from '@gale/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WsSocket from 'ws';
 import { WebSocketServer } from 'ws';
@@ -38,26 +39,6 @@ const MiB = 1024 * 1024;
 const ACCEPTED_SUBPROTOCOLS = ['chat', 'superchat'];
 /** An Origin both servers refuse with 403. */
 const FOREIGN_ORIGIN = 'http://evil.example';
-
-// ─── A queue that can be awaited ─────────────────────────────────────────────────────────────
-
-class Inbox<T> {
-  readonly #items: T[] = [];
-  readonly #waiting: Array<(item: T) => void> = [];
-  readonly all: T[] = [];
-
-  push(item: T): void {
-    this.all.push(item);
-    const waiter = this.#waiting.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-
-  next(): Promise<T> {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift() as T);
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-}
 
 // ─── The server side of one connection ───────────────────────────────────────────────────────
 
@@ -307,14 +288,10 @@ async function startGaleServer(): Promise<TestServer> {
       websocketMaxBufferedAmount: 256 * MiB,
     },
   );
-  const http = await app.listen(0, '127.0.0.1');
+  const { server, port } = await serve(app);
   // Registered after the application's own listener: it only notes the socket.
-  http.on('upgrade', (request, socket) => peers.upgrading(request.url, socket));
-  return {
-    port: (http.address() as AddressInfo).port,
-    peers,
-    stop: () => app.close(500),
-  };
+  server.on('upgrade', (request, socket) => peers.upgrading(request.url, socket));
+  return { port, peers, stop: () => app.close(500) };
 }
 
 // ─── Client-side helpers ─────────────────────────────────────────────────────────────────────

@@ -1,8 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createServer as createNetServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Application, HTTPError, silentLogger, WebSocketHandler } from '@gale/server';
+import { freePort, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   backoffCap,
@@ -150,15 +150,6 @@ async function startServer(): Promise<RestartableServer> {
   return server;
 }
 
-/** A port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
 // ─── Client-side bookkeeping ─────────────────────────────────────────────────────────────────
 
 interface Observed {
@@ -188,14 +179,6 @@ function observe(url: string, options: ConnectOptions): Observed {
   connection.addEventListener('drop', (event) => observed.drops.push(event.error.data));
   connection.addEventListener('close', (event) => observed.closes.push(event.info));
   return observed;
-}
-
-/** Polls `condition` until it holds; fails with `what` after a generous limit. */
-async function until(condition: () => boolean, what: string, limitMs = 20_000): Promise<void> {
-  for (let waited = 0; !condition(); waited += 5) {
-    if (waited > limitMs) throw new Error(`timed out waiting until ${what}`);
-    await sleep(5);
-  }
 }
 
 function expectDelaysWithinBounds(
@@ -488,7 +471,7 @@ describe('reconnect', () => {
   });
 
   it('retries the first connection too, and rejects opened once retries are exhausted', async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const observed = observe(`ws://127.0.0.1:${port}/`, {
       reconnect: { minDelay: 5, maxDelay: 20, maxRetries: 2 },
     });
@@ -502,7 +485,7 @@ describe('reconnect', () => {
   it('connects once a server that was down at first comes up', async () => {
     const server = new RestartableServer();
     servers.push(server);
-    server.port = await deadPort();
+    server.port = await freePort();
     const observed = observe(server.url('/record?client=late'), { reconnect: policy });
     observed.connection.writeMessage('hello').catch(() => {});
     await until(() => observed.reconnecting.length >= 2, 'two attempts failed');
