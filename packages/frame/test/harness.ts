@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { Inbox } from '@gale/test-utils';
 import {
   buildRejection,
   buildResponse,
@@ -40,37 +41,6 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = new Uint8Array(0);
 
-/**
- * An unbounded queue: `push` from event listeners, `next` from tests. `end` makes every pending
- * and later `next` on a drained queue reject, so a test waiting for an event that can no longer
- * come fails at once instead of timing out.
- */
-export class EventQueue<T> {
-  readonly received: T[] = [];
-  #read = 0;
-  #waiters: Array<{ resolve: (value: T) => void; reject: (error: Error) => void }> = [];
-  #ended = false;
-  #why = '';
-
-  push(value: T): void {
-    this.received.push(value);
-    const waiter = this.#waiters.shift();
-    if (waiter !== undefined) waiter.resolve(this.received[this.#read++]!);
-  }
-
-  next(): Promise<T> {
-    if (this.#read < this.received.length) return Promise.resolve(this.received[this.#read++]!);
-    if (this.#ended) return Promise.reject(new Error(this.#why));
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
-  }
-
-  end(why = 'the queue ended'): void {
-    this.#ended = true;
-    this.#why = why;
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(new Error(why));
-  }
-}
-
 /** Called for every protocol event of a server connection, after it was recorded. */
 export type EventHandler = (event: ProtocolEvent, connection: Connection) => void;
 
@@ -104,7 +74,7 @@ export class Connection {
   readonly #socket: Socket;
   readonly #handler: EventHandler | null;
   readonly #closeTimeout: number;
-  readonly #queue = new EventQueue<ProtocolEvent>();
+  readonly #queue = new Inbox<ProtocolEvent>();
   #closeStatus: ClosedStatus | null = null;
   #closeTimer: NodeJS.Timeout | undefined;
   #transportEnded = false;
@@ -423,7 +393,7 @@ function badRequest(message: string): HandshakeError {
  */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const sockets = new Set<Socket>();
-  const connections = new EventQueue<Connection>();
+  const connections = new Inbox<Connection>();
   const rejections: Rejection[] = [];
   const closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
 

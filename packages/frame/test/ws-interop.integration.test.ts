@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { type AddressInfo, connect as netConnect } from 'node:net';
+import { Inbox } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { createRequest, type ProtocolEvent } from '../src/index.js';
@@ -11,7 +12,6 @@ import {
   type ClosedStatus,
   type Connection,
   connectClient,
-  EventQueue,
   type ServerOptions,
   startServer,
   type TestServer,
@@ -77,9 +77,9 @@ function toBuffer(data: RawData): Buffer {
 }
 
 function watchWs(ws: WebSocket): WsPeer {
-  const messages = new EventQueue<WsMessage>();
-  const pings = new EventQueue<Buffer>();
-  const pongs = new EventQueue<Buffer>();
+  const messages = new Inbox<WsMessage>();
+  const pings = new Inbox<Buffer>();
+  const pongs = new Inbox<Buffer>();
   const errors: Error[] = [];
   ws.on('message', (data, isBinary) => messages.push({ data: toBuffer(data), isBinary }));
   ws.on('ping', (data) => pings.push(data));
@@ -126,7 +126,7 @@ async function openWsClient(
 
 async function startWsServer(options: WebSocket.ServerOptions = {}): Promise<WsServer> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
-  const connections = new EventQueue<WsPeer>();
+  const connections = new Inbox<WsPeer>();
   wss.on('connection', (ws) => {
     const peer = watchWs(ws);
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
