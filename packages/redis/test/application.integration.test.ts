@@ -1,7 +1,6 @@
-import type { AddressInfo } from 'node:net';
 import { websocketConnect } from '@gale/client';
 import { Application, silentLogger, WebSocketHandler } from '@gale/server';
-import { type RedisProcess, startRedis } from '@gale/test-utils';
+import { type RedisProcess, serve, startRedis } from '@gale/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/index.ts';
 
@@ -38,8 +37,7 @@ async function instance(): Promise<string> {
     accessLog: false,
   });
   apps.push(app);
-  const server = await app.listen(0, '127.0.0.1');
-  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/room`;
+  return (await serve(app)).ws('/room');
 }
 
 describe('two Applications sharing a RedisBroker', () => {
