@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { launchChromium } from '@gale/test-utils';
+import { freePort, launchChromium, until } from '@gale/test-utils';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -16,26 +15,6 @@ let browser: Browser;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escape codes
 const ANSI = /\u001b\[[0-9;]*m/g;
 
-async function waitFor(
-  done: () => boolean,
-  timeout: number,
-  describe: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`vite did not start:\n${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
   const port = await freePort();
   vite = spawn(process.execPath, [new URL('node_modules/vite/bin/vite.js', appDir).pathname], {
@@ -49,11 +28,9 @@ beforeAll(async () => {
   };
   vite.stdout!.on('data', collect);
   vite.stderr!.on('data', collect);
-  await waitFor(
-    () => output.includes(`http://127.0.0.1:${port}/`),
-    30_000,
-    () => output,
-  );
+  await until(() => output.includes(`http://127.0.0.1:${port}/`), 'its URL', 30_000).catch(() => {
+    throw new Error(`vite did not start:\n${output}`);
+  });
   url = `http://127.0.0.1:${port}/`;
   browser = await launchChromium();
 });
