@@ -78,7 +78,7 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
     heartbeatMs = Math.max(10, Math.min(5000, Math.floor(nicknameReleaseAfterMs / 3))),
     ...settings
   } = options;
-  const logger = settings.logger ?? console;
+  const { logger = console, clock } = settings;
   let store: RedisStore | undefined;
   let broker: RedisBroker | undefined;
   if (redisUrl !== undefined) {
@@ -101,6 +101,7 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
     releaseAfterMs: nicknameReleaseAfterMs,
     heartbeatMs,
     logger,
+    clock,
   });
   const unsubscribe = broker?.onReconnect(() => void room.recover());
   const app = new ChatApplication(

@@ -1,3 +1,4 @@
+import { type Clock, systemClock, unref } from '@gale/io/clock';
 import type { Logger, RouteOptions } from '@gale/server';
 import { StoreUnavailableError } from './errors.js';
 import type { ServerFrame } from './frames.js';
@@ -9,6 +10,9 @@ import { newSessionId, type Session } from './session.js';
 
 /** How many messages a newcomer is shown. */
 export const HISTORY_LENGTH = 50;
+
+/** How long `recover` waits before it tries the store again. */
+const RECOVER_RETRY_MS = 500;
 
 /** The topic every socket of the room subscribes to. */
 export const ROOM_TOPIC = 'chat:room';
@@ -56,6 +60,11 @@ export interface ChatRoomOptions {
    */
   readonly heartbeatMs: number;
   readonly logger: Logger;
+  /**
+   * Where the heartbeat, the retries of `recover` and the wait of `close` take their timers
+   * from. The system clock by default; tests pass one they step.
+   */
+  readonly clock?: Clock | undefined;
 }
 
 /** One tab in the room on this server process. */
@@ -80,11 +89,13 @@ export class ChatRoom {
   readonly #history: History;
   readonly #publishTo: ChatRoomOptions['publish'];
   readonly #releaseAfterMs: number;
+  readonly #heartbeatMs: number;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   /** The tabs on this process, by connection id. */
   readonly #local = new Map<string, LocalConnection>();
   readonly #pending = new Set<Promise<unknown>>();
-  readonly #timer: ReturnType<typeof setInterval>;
+  #timer: unknown;
   #beat: Promise<boolean> | null = null;
   /** Sessions whose nickname could not be held at the last heartbeat. */
   #losing = new Set<string>();
@@ -98,10 +109,10 @@ export class ChatRoom {
     this.#history = options.history;
     this.#publishTo = options.publish;
     this.#releaseAfterMs = options.releaseAfterMs;
+    this.#heartbeatMs = options.heartbeatMs;
     this.#logger = options.logger;
-    this.#timer = setInterval(() => void this.heartbeat(), options.heartbeatMs);
-    // The heartbeat never keeps the process alive.
-    this.#timer.unref?.();
+    this.#clock = options.clock ?? systemClock;
+    this.#scheduleHeartbeat();
   }
 
   /**
@@ -202,10 +213,10 @@ export class ChatRoom {
 
   /**
    * After this process lost the broker (Redis) for a while: its tabs may have missed messages and
-   * notices published elsewhere meanwhile. Once the store answers (it is tried every 500 ms),
-   * runs a heartbeat (the store may have restarted empty), then sends every tab here a fresh
-   * `history` frame, which the page puts in place of what it shows. (When Redis restarted
-   * empty, that history is empty: what was said is gone for newcomers too.)
+   * notices published elsewhere meanwhile. Once the store answers (it is tried every 500 ms, on
+   * the room's clock), runs a heartbeat (the store may have restarted empty), then sends every
+   * tab here a fresh `history` frame, which the page puts in place of what it shows. (When Redis
+   * restarted empty, that history is empty: what was said is gone for newcomers too.)
    */
   async recover(): Promise<void> {
     if (this.#isRecovering) return;
@@ -221,7 +232,7 @@ export class ChatRoom {
         } catch (error) {
           if (!(error instanceof StoreUnavailableError)) throw error;
         }
-        await new Promise((resolve) => setTimeout(resolve, 500).unref?.());
+        await this.#sleep(RECOVER_RETRY_MS);
       }
     } catch (error) {
       this.#logger.error('chat: could not resend the history after reconnecting', error);
@@ -233,15 +244,30 @@ export class ChatRoom {
   /** Stops the heartbeat and waits (up to `timeoutMs`) for the exits and beats under way. */
   async close(timeoutMs = 2000): Promise<void> {
     this.#isClosed = true;
-    clearInterval(this.#timer);
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#clock.clearTimeout(this.#timer);
+    let timer: unknown;
     await Promise.race([
       Promise.allSettled([...this.#pending]),
       new Promise((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
+        timer = this.#clock.setTimeout(() => resolve(undefined), timeoutMs);
       }),
     ]);
-    clearTimeout(timer);
+    this.#clock.clearTimeout(timer);
+  }
+
+  // One timer at a time, set again as each fires: a clock has no setInterval.
+  #scheduleHeartbeat(): void {
+    if (this.#isClosed) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#scheduleHeartbeat();
+      void this.heartbeat();
+    }, this.#heartbeatMs);
+    // The heartbeat never keeps the process alive.
+    unref(this.#timer);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => unref(this.#clock.setTimeout(resolve, ms)));
   }
 
   async #runHeartbeat(): Promise<boolean> {
