@@ -82,12 +82,13 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
   let store: RedisStore | undefined;
   let broker: RedisBroker | undefined;
   if (redisUrl !== undefined) {
-    store = new RedisStore({ url: redisUrl, logger });
+    store = new RedisStore({ url: redisUrl, logger, clock });
     // Channels `gale:chat:room` and `gale:chat:session:<id>`.
     broker = new RedisBroker({ url: redisUrl, logger });
   }
   const registry =
-    givenRegistry ?? (store ? new RedisNicknameRegistry(store) : new MemoryNicknameRegistry());
+    givenRegistry ??
+    (store ? new RedisNicknameRegistry(store) : new MemoryNicknameRegistry({ clock }));
   const presence =
     givenPresence ??
     (store ? new RedisPresence(store, { deadAfterMs: 3 * heartbeatMs }) : new MemoryPresence());

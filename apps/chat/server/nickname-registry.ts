@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '@gale/io/clock';
 import { nicknameKey } from './nickname.js';
 
 /**
@@ -28,19 +29,25 @@ export interface NicknameRegistry {
 
 interface Claim {
   readonly owner: string;
-  /** `Date.now()` when the hold lapses; `Infinity` until released. */
+  /** The clock's `now()` when the hold lapses; `Infinity` until released. */
   readonly until: number;
 }
 
 /** The registry of one process. Lapsed claims are dropped lazily (and in batches). */
 export class MemoryNicknameRegistry implements NicknameRegistry {
   readonly #claims = new Map<string, Claim>();
+  readonly #clock: Clock;
   #sweepAt = 1024;
+
+  /** `clock` measures the holds: the system clock by default; tests pass one they step. */
+  constructor(options: { readonly clock?: Clock | undefined } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   // No await between the check and the set: each call runs to completion, so it is atomic.
   claim(nickname: string, owner: string, holdMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const key = nicknameKey(nickname);
-    const now = Date.now();
+    const now = this.#clock.now();
     const held = this.#claims.get(key);
     if (held !== undefined && held.owner !== owner && held.until > now) {
       return Promise.resolve(false);
@@ -54,7 +61,7 @@ export class MemoryNicknameRegistry implements NicknameRegistry {
     const key = nicknameKey(nickname);
     // Lapsed but still its own (nobody claimed it since): held again.
     if (this.#claims.get(key)?.owner !== owner) return Promise.resolve(false);
-    this.#claims.set(key, { owner, until: Date.now() + holdMs });
+    this.#claims.set(key, { owner, until: this.#clock.now() + holdMs });
     return Promise.resolve(true);
   }
 
@@ -63,7 +70,7 @@ export class MemoryNicknameRegistry implements NicknameRegistry {
     const held = this.#claims.get(key);
     if (held?.owner !== owner) return Promise.resolve(false);
     this.#claims.delete(key);
-    return Promise.resolve(held.until > Date.now());
+    return Promise.resolve(held.until > this.#clock.now());
   }
 
   // Forgets lapsed claims once the map has doubled since the last sweep: amortised O(1) a claim.

@@ -1,37 +1,60 @@
 import { nicknameKey } from './nickname.js';
 import type { NicknameRegistry } from './nickname-registry.js';
-import type { RedisStore } from './redis-store.js';
+import { luaNow, type RedisStore } from './redis-store.js';
 
-// One string key a nickname, `<prefix>nickname:<key>`: `owner:<id>` while held (expiring with the
-// hold), `released:<id>` for a while after its owner released it. Each operation is one script,
-// so the check and the write are atomic across every server process.
+// One string key a nickname, `<prefix>nickname:<key>`: `<until> owner:<id>` while held,
+// `<until> released:<id>` for a while after its owner released it, where <until> is when that
+// lapses (ms, by the store's clock; empty for a claim held until released). A lapsed value counts
+// as no value; Redis deletes it a minute later (GRACE_MS), which is only tidying. Each operation
+// is one script, so the check and the write are atomic across every server process.
+
+/** How long Redis keeps a lapsed value before it deletes it. */
+const GRACE_MS = 60_000;
+
+// ARGV[3] of every script: now (`RedisStore.now()`).
+const PRELUDE = `${luaNow(3)}
+-- The value of the key if it has not lapsed, else nil.
+local function current()
+  local held = redis.call('GET', KEYS[1])
+  if not held then return nil end
+  local untilMs, value = string.match(held, '^(%d*) (.+)$')
+  if not value then return held end
+  if untilMs ~= '' and tonumber(untilMs) <= now then return nil end
+  return value
+end
+-- Sets the value for holdMs from now ('' for no end).
+local function hold(value, holdMs)
+  if holdMs == '' then
+    redis.call('SET', KEYS[1], ' ' .. value)
+  else
+    local ms = tonumber(holdMs)
+    redis.call('SET', KEYS[1], string.format('%d', now + ms) .. ' ' .. value, 'PX', ms + ${GRACE_MS})
+  end
+end
+`;
 
 // KEYS[1] the nickname; ARGV[1] the owner, ARGV[2] the hold in ms ('' for none).
-const CLAIM = `
-local held = redis.call('GET', KEYS[1])
+const CLAIM = `${PRELUDE}
+local held = current()
 local mine = 'owner:' .. ARGV[1]
 if held and held ~= mine and string.sub(held, 1, 6) == 'owner:' then return 0 end
-if ARGV[2] == '' then
-  redis.call('SET', KEYS[1], mine)
-else
-  redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
-end
+hold(mine, ARGV[2])
 return 1
 `;
 
 // Like CLAIM, but never over a release (the tombstone): only "still mine" or "forgotten".
-const RENEW = `
-local held = redis.call('GET', KEYS[1])
+const RENEW = `${PRELUDE}
+local held = current()
 local mine = 'owner:' .. ARGV[1]
 if held and held ~= mine then return 0 end
-redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
+hold(mine, ARGV[2])
 return 1
 `;
 
 // ARGV[2]: how long the tombstone stays.
-const RELEASE = `
-if redis.call('GET', KEYS[1]) ~= 'owner:' .. ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], 'released:' .. ARGV[1], 'PX', ARGV[2])
+const RELEASE = `${PRELUDE}
+if current() ~= 'owner:' .. ARGV[1] then return 0 end
+hold('released:' .. ARGV[1], ARGV[2])
 return 1
 `;
 
@@ -53,15 +76,17 @@ export class RedisNicknameRegistry implements NicknameRegistry {
 
   async claim(nickname: string, owner: string, holdMs?: number): Promise<boolean> {
     const hold = holdMs === undefined || !Number.isFinite(holdMs) ? '' : toMs(holdMs);
-    return (await this.#store.evaluate(CLAIM, [this.#key(nickname)], [owner, hold])) === 1;
+    const args = [owner, hold, this.#store.now()];
+    return (await this.#store.evaluate(CLAIM, [this.#key(nickname)], args)) === 1;
   }
 
   async renew(nickname: string, owner: string, holdMs: number): Promise<boolean> {
-    return (await this.#store.evaluate(RENEW, [this.#key(nickname)], [owner, toMs(holdMs)])) === 1;
+    const args = [owner, toMs(holdMs), this.#store.now()];
+    return (await this.#store.evaluate(RENEW, [this.#key(nickname)], args)) === 1;
   }
 
   async release(nickname: string, owner: string): Promise<boolean> {
-    const args = [owner, toMs(this.#releasedMemoryMs)];
+    const args = [owner, toMs(this.#releasedMemoryMs), this.#store.now()];
     return (await this.#store.evaluate(RELEASE, [this.#key(nickname)], args)) === 1;
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { nicknameKey } from './nickname.js';
 import type { Presence, PresenceChanges, PresenceEntry } from './presence.js';
-import { LUA_NOW, type RedisStore } from './redis-store.js';
+import { luaNow, type RedisStore } from './redis-store.js';
 
 // The keys, under the store's prefix p:
 //   p..'presence:'..key    hash: connection id → id of the server process that holds it
@@ -12,8 +12,8 @@ import { LUA_NOW, type RedisStore } from './redis-store.js';
 // tabs open at once, exactly one sees the count go from 0 to 1. The scripts compute keys from
 // the prefix, so this is for one Redis server (or a primary and its replicas), not Redis Cluster.
 
-// ARGV: prefix, key, nickname, connection id, process id, dead-after ms.
-const JOIN = `${LUA_NOW}
+// ARGV: prefix, key, nickname, connection id, process id, dead-after ms, now.
+const JOIN = `${luaNow(7)}
 local p, k, conn, me = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local h = p .. 'presence:' .. k
 local before = redis.call('HLEN', h)
@@ -55,15 +55,15 @@ redis.call('HDEL', p .. 'presence-names', k)
 return 1
 `;
 
-// ARGV: prefix, process id, dead-after ms, then (key, nickname, connection id) for each of its
-// connections. Returns { joined nicknames, left nicknames }.
-const REFRESH = `${LUA_NOW}
+// ARGV: prefix, process id, dead-after ms, now, then (key, nickname, connection id) for each of
+// its connections. Returns { joined nicknames, left nicknames }.
+const REFRESH = `${luaNow(4)}
 local p, me = ARGV[1], ARGV[2]
 local names = p .. 'presence-names'
 local mine = p .. 'instance:' .. me
 local joined, left = {}, {}
 local want, wantName = {}, {}
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local k = ARGV[i]
   if not want[k] then
     want[k] = {}
@@ -141,7 +141,8 @@ export class RedisPresence implements Presence {
 
   async join(nickname: string, connectionId: string): Promise<boolean> {
     const args = [nicknameKey(nickname), nickname, connectionId, this.instanceId];
-    return (await this.#run(JOIN, ...args, Math.ceil(this.#deadAfterMs))) === 1;
+    const deadAfter = Math.ceil(this.#deadAfterMs);
+    return (await this.#run(JOIN, ...args, deadAfter, this.#store.now())) === 1;
   }
 
   async leave(nickname: string, connectionId: string): Promise<boolean> {
@@ -159,7 +160,8 @@ export class RedisPresence implements Presence {
 
   async refresh(connections: readonly PresenceEntry[]): Promise<PresenceChanges> {
     const args = connections.flatMap((c) => [nicknameKey(c.nickname), c.nickname, c.connectionId]);
-    const reply = await this.#run(REFRESH, this.instanceId, Math.ceil(this.#deadAfterMs), ...args);
+    const deadAfter = Math.ceil(this.#deadAfterMs);
+    const reply = await this.#run(REFRESH, this.instanceId, deadAfter, this.#store.now(), ...args);
     const [joined, left] = reply as [string[], string[]];
     return { joined, left };
   }

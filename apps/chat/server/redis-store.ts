@@ -1,3 +1,4 @@
+import type { Clock } from '@gale/io/clock';
 import type { Logger } from '@gale/server';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from './errors.js';
@@ -10,6 +11,14 @@ export interface RedisStoreOptions {
   readonly prefix?: string;
   /** Where a lost connection is reported (once per loss). Default `console`. */
   readonly logger?: Logger;
+  /**
+   * What the stores' deadlines (nickname holds, the heartbeats of server processes) are measured
+   * by. Default: Redis's own clock (TIME), the one every server process agrees on whatever its
+   * own clock says. Tests give every instance one clock that they step; its `now()` then counts
+   * milliseconds from the epoch Redis's clock counts from if processes using Redis's clock share
+   * this Redis too (a `ManualClock` started at `Date.now()`).
+   */
+  readonly clock?: Clock | undefined;
 }
 
 /**
@@ -25,10 +34,12 @@ export class RedisStore {
   /** Resolves once connected the first time. */
   readonly ready: Promise<void>;
   readonly #redis: Redis;
+  readonly #clock: Clock | undefined;
   #hasBeenReady = false;
 
   constructor(options: RedisStoreOptions) {
     this.prefix = options.prefix ?? 'chat:';
+    this.#clock = options.clock;
     const logger = options.logger ?? console;
     this.#redis = new Redis(options.url, {
       // Queues commands only until the first connection (see `run`); each failed connection
@@ -73,6 +84,14 @@ export class RedisStore {
     return this.run((redis) => redis.eval(script, keys.length, ...keys, ...args));
   }
 
+  /**
+   * The `now` argument of a script that measures deadlines (see {@link luaNow}): the clock's time
+   * in milliseconds, or '' for Redis's own clock.
+   */
+  now(): string {
+    return this.#clock === undefined ? '' : String(Math.floor(this.#clock.now()));
+  }
+
   /** Closes the connection (waiting for the replies still due). */
   async close(): Promise<void> {
     try {
@@ -84,10 +103,16 @@ export class RedisStore {
 }
 
 /**
- * `now` in milliseconds from Redis's clock, so that server processes whose clocks disagree still
- * agree on deadlines (declared first in the scripts that need it).
+ * Lua that declares `now`, in milliseconds: `ARGV[argument]` (what `RedisStore.now()` gave), or
+ * when that is empty Redis's clock, so that server processes whose clocks disagree still agree on
+ * deadlines. Declared first in the scripts that need it.
  */
-export const LUA_NOW = `
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+export function luaNow(argument: number): string {
+  return `
+local now = tonumber(ARGV[${argument}])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
 `;
+}
