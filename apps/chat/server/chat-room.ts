@@ -166,8 +166,12 @@ export class ChatRoom {
     return this.#track(
       (async () => {
         if (await this.#presence.leave(session.nickname, connectionId)) {
-          await this.#announce({ type: 'left', nickname: session.nickname });
-          await this.#registry.renew(session.nickname, session.id, this.#releaseAfterMs);
+          // Held again first: whoever hears that the user left can count the delay from then.
+          try {
+            await this.#registry.renew(session.nickname, session.id, this.#releaseAfterMs);
+          } finally {
+            await this.#announce({ type: 'left', nickname: session.nickname });
+          }
         }
       })(),
     );
