@@ -1,5 +1,5 @@
 import { silentLogger } from '@gale/server';
-import { type RedisProcess, startRedis } from '@gale/test-utils';
+import { ManualClock, type RedisProcess, startRedis } from '@gale/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../server/errors.js';
@@ -28,13 +28,16 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** Two connections (two "processes") with a key prefix no other test uses. */
-async function twoStores(): Promise<readonly [RedisStore, RedisStore]> {
+/**
+ * Two connections (two "processes") with a key prefix no other test uses, measuring deadlines by
+ * `clock` (by Redis's own clock without one).
+ */
+async function twoStores(clock?: ManualClock): Promise<readonly [RedisStore, RedisStore]> {
   unique += 1;
   const prefix = `test${unique}:`;
   const pair = [
-    new RedisStore({ url: redis.url, prefix, logger: silentLogger }),
-    new RedisStore({ url: redis.url, prefix, logger: silentLogger }),
+    new RedisStore({ url: redis.url, prefix, logger: silentLogger, clock }),
+    new RedisStore({ url: redis.url, prefix, logger: silentLogger, clock }),
   ] as const;
   stores.push(...pair);
   await Promise.all(pair.map((store) => store.ready));
@@ -42,24 +45,42 @@ async function twoStores(): Promise<readonly [RedisStore, RedisStore]> {
 }
 
 function pairOf<T>(make: (store: RedisStore) => T) {
-  return async () => {
-    const [one, two] = await twoStores();
+  return async (clock?: ManualClock) => {
+    const [one, two] = await twoStores(clock);
     return [make(one), make(two)] as const;
   };
+}
+
+/** Redis's clock, in milliseconds. */
+async function redisNow(): Promise<number> {
+  const [seconds, microseconds] = await admin.time();
+  return Number(seconds) * 1000 + Math.floor(Number(microseconds) / 1000);
 }
 
 describe('RedisNicknameRegistry', () => {
   registryContract(pairOf((store) => new RedisNicknameRegistry(store)));
 
   it('takes back, on renewal, a nickname the store forgot (Redis restarted empty)', async () => {
-    const [one, two] = (await pairOf((store) => new RedisNicknameRegistry(store))()) as [
-      RedisNicknameRegistry,
-      RedisNicknameRegistry,
-    ];
+    const [one, two] = (await pairOf((store) => new RedisNicknameRegistry(store))(
+      new ManualClock(),
+    )) as [RedisNicknameRegistry, RedisNicknameRegistry];
     expect(await one.claim('ada', 'a', 60_000)).toBe(true);
     await admin.flushall();
     expect(await one.renew('ada', 'a', 60_000)).toBe(true);
     expect(await two.claim('ada', 'b')).toBe(false);
+  });
+
+  it("measures holds by Redis's clock when the store has none", async () => {
+    const [store] = await twoStores();
+    const registry = new RedisNicknameRegistry(store);
+    const before = await redisNow();
+    expect(await registry.claim('ada', 'a', 60_000)).toBe(true);
+    const after = await redisNow();
+    const held = await admin.get(`${store.prefix}nickname:ada`);
+    const until = Number(held?.split(' ')[0]);
+    expect(held).toMatch(/^\d+ owner:a$/);
+    expect(until).toBeGreaterThanOrEqual(before + 60_000);
+    expect(until).toBeLessThanOrEqual(after + 60_000);
   });
 });
 
@@ -67,7 +88,8 @@ describe('RedisPresence', () => {
   presenceContract(pairOf((store) => new RedisPresence(store)));
 
   it('announces the users of a process that stopped beating as left, at the next refresh', async () => {
-    const [storeOne, storeTwo] = await twoStores();
+    const clock = new ManualClock();
+    const [storeOne, storeTwo] = await twoStores(clock);
     const dying = new RedisPresence(storeOne, { deadAfterMs: 50 });
     const alive = new RedisPresence(storeTwo);
     expect(await dying.join('Ada', 'tab1')).toBe(true);
@@ -75,32 +97,32 @@ describe('RedisPresence', () => {
     // Cy also has a tab on the live process: not gone with the dead one.
     expect(await dying.join('Cy', 'tab3')).toBe(true);
     expect(await alive.join('Cy', 'tab4')).toBe(false);
-    const left: string[] = [];
-    await expect
-      .poll(async () => {
-        left.push(
-          ...(
-            await alive.refresh([
-              { nickname: 'Bob', connectionId: 'tab2' },
-              { nickname: 'Cy', connectionId: 'tab4' },
-            ])
-          ).left,
-        );
-        return left;
-      })
-      .toEqual(['Ada']);
+    const refresh = () =>
+      alive.refresh([
+        { nickname: 'Bob', connectionId: 'tab2' },
+        { nickname: 'Cy', connectionId: 'tab4' },
+      ]);
+    // Dead once it has not beaten for 50 ms, and not before.
+    clock.advance(50);
+    expect(await refresh()).toEqual({ joined: [], left: [] });
+    clock.advance(1);
+    expect(await refresh()).toEqual({ joined: [], left: ['Ada'] });
     expect(await alive.count('ada')).toBe(0);
     expect(await alive.count('cy')).toBe(1);
     expect(await alive.count('bob')).toBe(1);
     // Swept once: the next refresh reports nothing.
-    expect(
-      (
-        await alive.refresh([
-          { nickname: 'Bob', connectionId: 'tab2' },
-          { nickname: 'Cy', connectionId: 'tab4' },
-        ])
-      ).left,
-    ).toEqual([]);
+    expect((await refresh()).left).toEqual([]);
+  });
+
+  it("measures deadlines by Redis's clock when the store has none", async () => {
+    const [store] = await twoStores();
+    const presence = new RedisPresence(store, { deadAfterMs: 15_000 });
+    const before = await redisNow();
+    await presence.join('Ada', 'tab1');
+    const after = await redisNow();
+    const deadAt = Number(await admin.zscore(`${store.prefix}instances`, presence.instanceId));
+    expect(deadAt).toBeGreaterThanOrEqual(before + 15_000);
+    expect(deadAt).toBeLessThanOrEqual(after + 15_000);
   });
 
   it('gives the store back the connections it forgot (Redis restarted empty), as joined', async () => {

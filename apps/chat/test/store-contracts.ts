@@ -1,16 +1,18 @@
+import { ManualClock } from '@gale/test-utils';
 import { expect, it } from 'vitest';
 import type { ChatMessage, History } from '../server/history.js';
 import type { NicknameRegistry } from '../server/nickname-registry.js';
 import type { Presence } from '../server/presence.js';
 
 // What every implementation of the three stores must do, in memory or in Redis. Each factory
-// gives two handles on one store: two server processes sharing it (the same object in memory).
+// gives two handles on one store: two server processes sharing it (the same object in memory),
+// measuring time by the clock it is given, which the tests step.
 
-export type Pair<T> = () => Promise<readonly [T, T]>;
+export type Pair<T> = (clock: ManualClock) => Promise<readonly [T, T]>;
 
 export function registryContract(make: Pair<NicknameRegistry>): void {
   it('gives a free nickname to exactly one of many concurrent claimants', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, i) => (i % 2 ? one : two).claim('ada', `owner-${i}`)),
     );
@@ -18,7 +20,7 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
   });
 
   it('treats nicknames case-insensitively and after NFKC', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     expect(await one.claim('Ada', 'a')).toBe(true);
     expect(await two.claim('ADA', 'b')).toBe(false);
     expect(await two.claim('ａｄａ', 'b')).toBe(false);
@@ -27,7 +29,7 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
   });
 
   it('lets the owner claim again, and only the owner release', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     expect(await one.claim('ada', 'a')).toBe(true);
     expect(await two.claim('ada', 'a')).toBe(true);
     expect(await two.release('ada', 'b')).toBe(false);
@@ -38,14 +40,18 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
   });
 
   it('frees a claim whose hold lapsed', async () => {
-    const [one, two] = await make();
+    const clock = new ManualClock();
+    const [one, two] = await make(clock);
     expect(await one.claim('ada', 'a', 30)).toBe(true);
-    await expect.poll(() => two.claim('ada', 'b', 60_000)).toBe(true);
+    clock.advance(29);
+    expect(await two.claim('ada', 'b', 60_000)).toBe(false);
+    clock.advance(1);
+    expect(await two.claim('ada', 'b', 60_000)).toBe(true);
     expect(await one.claim('ada', 'a')).toBe(false);
   });
 
   it("renews only its owner's claim, and not once it was released", async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     expect(await one.claim('ada', 'a', 60_000)).toBe(true);
     expect(await two.renew('ADA', 'a', 60_000)).toBe(true);
     expect(await two.renew('ada', 'b', 60_000)).toBe(false);
@@ -57,9 +63,10 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
   });
 
   it('renews a lapsed claim that nobody took meanwhile', async () => {
-    const [one, two] = await make();
+    const clock = new ManualClock();
+    const [one, two] = await make(clock);
     expect(await one.claim('ada', 'a', 1)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    clock.advance(20);
     expect(await two.renew('ada', 'a', 60_000)).toBe(true);
     expect(await two.claim('ada', 'b')).toBe(false);
   });
@@ -67,7 +74,7 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
 
 export function presenceContract(make: Pair<Presence>): void {
   it('joins on the first connection anywhere and leaves with the last', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     expect(await one.join('ada', 'tab1')).toBe(true);
     expect(await two.join('Ada', 'tab2')).toBe(false);
     expect(await one.count('ada')).toBe(2);
@@ -78,7 +85,7 @@ export function presenceContract(make: Pair<Presence>): void {
   });
 
   it('reports one first join and one last leave under concurrency', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     const ids = Array.from({ length: 20 }, (_, i) => `tab${i}`);
     const joined = await Promise.all(ids.map((id, i) => (i % 2 ? one : two).join('ada', id)));
     expect(joined.filter(Boolean)).toHaveLength(1);
@@ -87,7 +94,7 @@ export function presenceContract(make: Pair<Presence>): void {
   });
 
   it('removes every connection on leaveAll, after which leave reports nothing', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     await one.join('ada', 'tab1');
     await two.join('ada', 'tab2');
     expect(await one.leaveAll('ada')).toBe(true);
@@ -97,7 +104,7 @@ export function presenceContract(make: Pair<Presence>): void {
   });
 
   it('changes nothing on a refresh that matches what it has', async () => {
-    const [one] = await make();
+    const [one] = await make(new ManualClock());
     await one.join('Ada', 'tab1');
     expect(await one.refresh([{ nickname: 'Ada', connectionId: 'tab1' }])).toEqual({
       joined: [],
@@ -116,7 +123,7 @@ export function historyContract(make: Pair<History>): void {
   });
 
   it('keeps the last messages up to its capacity (50), oldest first, for everyone', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     for (let i = 1; i <= 175; i++) await (i % 2 ? one : two).append(message(i));
     const last = await two.last(50);
     expect(last.map((m) => m.text)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i + 126}`));
@@ -126,7 +133,7 @@ export function historyContract(make: Pair<History>): void {
   });
 
   it('returns what there is when it holds fewer', async () => {
-    const [one, two] = await make();
+    const [one, two] = await make(new ManualClock());
     expect(await one.last(50)).toEqual([]);
     await two.append(message(1));
     expect(await one.last(50)).toEqual([message(1)]);

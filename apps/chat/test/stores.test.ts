@@ -1,3 +1,4 @@
+import type { ManualClock } from '@gale/test-utils';
 import { describe } from 'vitest';
 import { MemoryHistory } from '../server/history.js';
 import { MemoryNicknameRegistry } from '../server/nickname-registry.js';
@@ -5,15 +6,15 @@ import { MemoryPresence } from '../server/presence.js';
 import { historyContract, presenceContract, registryContract } from './store-contracts.js';
 
 // The in-memory stores: one process, so both "processes" of the contracts are the same object.
-function both<T>(make: () => T) {
-  return () => {
-    const store = make();
+function both<T>(make: (clock: ManualClock) => T) {
+  return (clock: ManualClock) => {
+    const store = make(clock);
     return Promise.resolve([store, store] as const);
   };
 }
 
 describe('MemoryNicknameRegistry', () => {
-  registryContract(both(() => new MemoryNicknameRegistry()));
+  registryContract(both((clock) => new MemoryNicknameRegistry({ clock })));
 });
 
 describe('MemoryPresence', () => {
