@@ -1,12 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { HandshakeError, websocketConnect } from '@gale/client';
 import { createSignedValue } from '@gale/server';
+import { ManualClock } from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryNicknameRegistry } from '../server/nickname-registry.js';
 import {
   cookieFor,
   type Frame,
-  type LoginAnswer,
   login,
   logout,
   openTab,
@@ -53,11 +53,13 @@ async function refusal(cookie: string | undefined): Promise<number> {
 
 const isMessage = (text: string) => (frame: Frame) =>
   frame.type === 'message' && frame['text'] === text;
+const isNotice = (type: 'joined' | 'left', nickname: string) => (frame: Frame) =>
+  frame.type === type && frame['nickname'] === nickname;
 
 beforeAll(async () => {
-  // The default release delay (30 s): no name lapses while a test runs, however loaded the
-  // machine. The tests of the delay itself start their own server with a short one.
-  server = await startChat();
+  // On a clock that never moves: no name lapses while a test runs, however loaded the machine.
+  // The tests of the release delay start their own server and step its clock.
+  server = await startChat({ clock: new ManualClock() });
 });
 
 afterEach(async () => {
@@ -391,25 +393,22 @@ describe('WS /chat: the room', () => {
 
 describe('a nickname with no tab open and no logout', () => {
   it('is freed once its last tab has been closed for the release delay (here 1 s)', async () => {
-    // Long enough that the new holder's hold (renewed every third of it) cannot lapse on a busy
-    // machine between its login and the old cookie's attempt below.
-    const own = await startChat({ nicknameReleaseAfterMs: 1000 });
+    const clock = new ManualClock();
+    const own = await startChat({ clock, nicknameReleaseAfterMs: 1000 });
     try {
+      const watcher = await openTab(own, await cookieFor(own, 'watcher'), 'watcher');
       const name = nick('gone');
       const cookie = await cookieFor(own, name);
-      await (await openTab(own, cookie)).close();
-      let taken: LoginAnswer | undefined;
-      await expect
-        .poll(
-          async () => {
-            taken = await login(own, name);
-            return taken.status;
-          },
-          { timeout: 5000 },
-        )
-        .toBe(200);
+      await (await openTab(own, cookie, name)).close();
+      // Once the room says so, the hold runs from now.
+      await watcher.until(isNotice('left', name));
+      clock.advance(999);
+      expect((await login(own, name)).status).toBe(409);
+      clock.advance(1);
+      const taken = await login(own, name);
+      expect(taken.status).toBe(200);
       // Someone else's now, held by their open tab: the first browser's cookie no longer lets it in.
-      const holder = await openTab(own, taken!.cookie!);
+      const holder = await openTab(own, taken.cookie!);
       const refused = await websocketConnect(own.ws, { headers: { Cookie: cookie } }).then(
         async (connection) => {
           await connection.close();
@@ -419,31 +418,35 @@ describe('a nickname with no tab open and no logout', () => {
       );
       expect(refused).toBe(401);
       await holder.close();
+      await watcher.close();
     } finally {
       await own.close();
     }
   });
 
   it('comes back to the same browser if nobody took it meanwhile', async () => {
-    const registry = new MemoryNicknameRegistry();
-    const own = await startChat({ registry, nicknameReleaseAfterMs: 50 });
+    const clock = new ManualClock();
+    const registry = new MemoryNicknameRegistry({ clock });
+    const own = await startChat({ clock, registry, nicknameReleaseAfterMs: 50 });
     try {
+      const watcher = await openTab(own, await cookieFor(own, 'watcher'), 'watcher');
       const cookie = await cookieFor(own, 'back');
       await (await openTab(own, cookie, 'back')).close();
+      await watcher.until(isNotice('left', 'back'));
       // Freed once the hold lapsed: a claim by anyone else would now succeed (undone at once).
-      await expect
-        .poll(
-          async () => {
-            const isFree = await registry.claim('back', 'probe');
-            if (isFree) await registry.release('back', 'probe');
-            return isFree;
-          },
-          { timeout: 5000 },
-        )
-        .toBe(true);
+      const isFree = async (): Promise<boolean> => {
+        const claimed = await registry.claim('back', 'probe');
+        if (claimed) await registry.release('back', 'probe');
+        return claimed;
+      };
+      clock.advance(49);
+      expect(await isFree()).toBe(false);
+      clock.advance(1);
+      expect(await isFree()).toBe(true);
       const again = await openTab(own, cookie, 'back');
       expect((await login(own, 'back')).status).toBe(409);
       await again.close();
+      await watcher.close();
     } finally {
       await own.close();
     }
@@ -454,7 +457,7 @@ describe('with a long release delay', () => {
   let slow: TestServer;
 
   beforeAll(async () => {
-    slow = await startChat({ nicknameReleaseAfterMs: 60_000 });
+    slow = await startChat({ clock: new ManualClock(), nicknameReleaseAfterMs: 60_000 });
   });
 
   afterAll(async () => {

@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net';
 import { type ClientConnection, websocketConnect } from '@gale/client';
+import { serve } from '@gale/test-utils';
 import { type ChatApplication, type ChatOptions, createApplication } from '../server.js';
 
 /** Where a chat server answers: `http://host:port` and `ws://host:port/chat`. */
@@ -18,14 +18,8 @@ export interface TestServer extends Endpoint {
 export async function startChat(options: ChatOptions = {}): Promise<TestServer> {
   const app = createApplication({ accessLog: false, cookieSecret: 'test secret', ...options });
   await app.ready;
-  const server = await app.listen(0, '127.0.0.1');
-  const { port } = server.address() as AddressInfo;
-  return {
-    app,
-    http: `http://127.0.0.1:${port}`,
-    ws: `ws://127.0.0.1:${port}/chat`,
-    close: () => app.close(),
-  };
+  const { origin, ws } = await serve(app);
+  return { app, http: origin, ws: ws('/chat'), close: () => app.close() };
 }
 
 /** The answer to a login: status, JSON body and the `nickname=…` cookie it set (if any). */
