@@ -14,7 +14,12 @@ import { RedisNicknameRegistry } from './server/redis-nickname-registry.js';
 import { RedisPresence } from './server/redis-presence.js';
 import { RedisStore } from './server/redis-store.js';
 
-/** The application settings plus the chat's stores (in memory unless given) and timings. */
+// ─── Settings ────────────────────────────────────────────────────────────────────────────────
+
+/** How long a nickname stays claimed with no tab open and no logout when nothing else says. */
+export const DEFAULT_NICKNAME_RELEASE_AFTER_MS = 30_000;
+
+/** The application settings (`clock` included) plus the chat's stores and timings. */
 export interface ChatOptions extends ApplicationOptions {
   /**
    * A Redis server (`redis://host:port`) to share the room with other instances: the broker
@@ -38,105 +43,139 @@ export interface ChatOptions extends ApplicationOptions {
   readonly heartbeatMs?: number;
 }
 
-/** The chat's `Application`; `ready` resolves once Redis (if any) is connected. */
-export class ChatApplication extends Application {
-  readonly ready: Promise<void>;
-  readonly #teardown: () => Promise<void>;
+// ─── Stores: in memory, or in Redis ──────────────────────────────────────────────────────────
 
-  constructor(
-    routes: ConstructorParameters<typeof Application>[0],
-    options: ConstructorParameters<typeof Application>[1],
-    ready: Promise<void>,
-    teardown: () => Promise<void>,
-  ) {
-    super(routes, options);
-    this.ready = ready;
-    this.#teardown = teardown;
+/** What the room keeps, where; and the broker that carries it to every instance (Redis only). */
+interface ChatStores {
+  readonly registry: NicknameRegistry;
+  readonly presence: Presence;
+  readonly history: History;
+  readonly broker?: RedisBroker;
+  /** Resolves once the stores and the broker are connected. */
+  readonly ready: Promise<void>;
+  /** Closes their connections. */
+  close(): Promise<void>;
+}
+
+function memoryStores(options: ChatOptions): ChatStores {
+  return {
+    registry: options.registry ?? new MemoryNicknameRegistry({ clock: options.clock }),
+    presence: options.presence ?? new MemoryPresence(),
+    history: options.history ?? new MemoryHistory(),
+    ready: Promise.resolve(),
+    close: async () => {},
+  };
+}
+
+function redisStores(redisUrl: string, heartbeatMs: number, options: ChatOptions): ChatStores {
+  const { logger = console, clock } = options;
+  const store = new RedisStore({ url: redisUrl, logger, clock });
+  // Channels `gale:chat:room` and `gale:chat:session:<id>`.
+  const broker = new RedisBroker({ url: redisUrl, logger });
+  return {
+    registry: options.registry ?? new RedisNicknameRegistry(store),
+    presence: options.presence ?? new RedisPresence(store, { deadAfterMs: 3 * heartbeatMs }),
+    history: options.history ?? new RedisHistory(store),
+    broker,
+    ready: Promise.all([store.ready, broker.ready]).then(() => {}),
+    close: () => store.close(),
+  };
+}
+
+// ─── The application ─────────────────────────────────────────────────────────────────────────
+
+/**
+ * The chat's `Application`: its routes over one `ChatRoom`, which it closes with itself. `ready`
+ * resolves once Redis (if any) is connected.
+ */
+export class ChatApplication extends Application {
+  readonly room: ChatRoom;
+  readonly ready: Promise<void>;
+  readonly #stores: ChatStores;
+  readonly #stopRecovering: () => void;
+
+  constructor(room: ChatRoom, stores: ChatStores, options: ApplicationOptions) {
+    super(
+      [
+        ['/login', LoginHandler, { room }],
+        ['/logout', LogoutHandler, { room }],
+        ['/chat', ChatSocket, { room }],
+      ],
+      options,
+    );
+    this.room = room;
+    this.ready = stores.ready;
+    this.#stores = stores;
+    // Across instances, what was said while this one had lost Redis never reached its tabs
+    // (pub/sub keeps nothing): once the broker is connected again, the room sends them the
+    // history afresh.
+    this.#stopRecovering = stores.broker?.onReconnect(() => void room.recover()) ?? (() => {});
   }
 
   /** Closes the sockets and the broker, then the room's heartbeat and the Redis stores. */
   override async close(timeoutMs?: number): Promise<void> {
+    this.#stopRecovering();
     try {
       await super.close(timeoutMs);
     } finally {
-      await this.#teardown();
+      await this.room.close();
+      await this.#stores.close();
     }
   }
 }
 
 /**
- * The chat application: POST /login, GET /login, POST /logout and WS /chat. `pnpm dev` (Vite)
- * and `pnpm start` share it.
+ * The chat application: POST /login, GET /login, POST /logout and WS /chat. `pnpm dev` (the Vite
+ * plugin calls it with no arguments) and `pnpm start` share it.
  */
 export function createApplication(options: ChatOptions = {}): ChatApplication {
+  // Settings, and the cookie secret.
   const {
     redisUrl,
-    registry: givenRegistry,
-    presence: givenPresence,
-    history: givenHistory,
-    nicknameReleaseAfterMs = 30_000,
+    registry,
+    presence,
+    history,
+    nicknameReleaseAfterMs = DEFAULT_NICKNAME_RELEASE_AFTER_MS,
     heartbeatMs = Math.max(10, Math.min(5000, Math.floor(nicknameReleaseAfterMs / 3))),
     ...settings
   } = options;
   const { logger = console, clock } = settings;
-  let store: RedisStore | undefined;
-  let broker: RedisBroker | undefined;
-  if (redisUrl !== undefined) {
-    store = new RedisStore({ url: redisUrl, logger, clock });
-    // Channels `gale:chat:room` and `gale:chat:session:<id>`.
-    broker = new RedisBroker({ url: redisUrl, logger });
-  }
-  const registry =
-    givenRegistry ??
-    (store ? new RedisNicknameRegistry(store) : new MemoryNicknameRegistry({ clock }));
-  const presence =
-    givenPresence ??
-    (store ? new RedisPresence(store, { deadAfterMs: 3 * heartbeatMs }) : new MemoryPresence());
-  const history = givenHistory ?? (store ? new RedisHistory(store) : new MemoryHistory());
-
+  // `pnpm start` refuses to start without COOKIE_SECRET outside development (below); here, for
+  // `pnpm dev` and tests, a random per-process secret will do: cookies then do not survive a
+  // restart, and instances that must share users need the same COOKIE_SECRET.
+  const cookieSecret = process.env['COOKIE_SECRET'] || randomBytes(32).toString('base64url');
+  // Stores: in this process's memory, or in Redis with the broker.
+  const stores =
+    redisUrl === undefined ? memoryStores(options) : redisStores(redisUrl, heartbeatMs, options);
+  // The application.
   const room: ChatRoom = new ChatRoom({
-    registry,
-    presence,
-    history,
+    registry: stores.registry,
+    presence: stores.presence,
+    history: stores.history,
     publish: (topic, message) => app.publish(topic, message),
     releaseAfterMs: nicknameReleaseAfterMs,
     heartbeatMs,
     logger,
     clock,
   });
-  const unsubscribe = broker?.onReconnect(() => void room.recover());
-  const app = new ChatApplication(
-    [
-      ['/login', LoginHandler, { room }],
-      ['/logout', LogoutHandler, { room }],
-      ['/chat', ChatSocket, { room }],
-    ],
-    {
-      // `pnpm start` refuses to start without COOKIE_SECRET outside development (below); here,
-      // for `pnpm dev` and tests, a random per-process secret will do: cookies then do not
-      // survive a restart, and instances that must share users need the same COOKIE_SECRET.
-      cookieSecret: process.env['COOKIE_SECRET'] || randomBytes(32).toString('base64url'),
-      // Far above the longest chat message (2,000 characters, JSON-escaped), which is refused
-      // with an error frame; only frames no client of this page sends close the socket (1009).
-      websocketMaxMessageSize: 64 * 1024,
-      maxBodySize: 16 * 1024,
-      ...settings,
-      ...(broker ? { broker } : {}),
-    },
-    Promise.all([store?.ready, broker?.ready]).then(() => {}),
-    async () => {
-      unsubscribe?.();
-      await room.close();
-      await store?.close();
-    },
-  );
+  const app = new ChatApplication(room, stores, {
+    cookieSecret,
+    // Far above the longest chat message (2,000 characters, JSON-escaped), which is refused
+    // with an error frame; only frames no client of this page sends close the socket (1009).
+    websocketMaxMessageSize: 64 * 1024,
+    maxBodySize: 16 * 1024,
+    ...settings,
+    ...(stores.broker === undefined ? {} : { broker: stores.broker }),
+  });
   return app;
 }
 
-// `pnpm start`: the production build of the page (dist/client) and the routes on PORT and HOST.
+// ─── `pnpm start` ────────────────────────────────────────────────────────────────────────────
+
+// The production build of the page (dist/client) and the routes on PORT and HOST; REDIS_URL
+// shares the room with every other instance on the same Redis.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const cookieSecret = process.env['COOKIE_SECRET'];
-  if (!cookieSecret && process.env['NODE_ENV'] !== 'development') {
+  if (!process.env['COOKIE_SECRET'] && process.env['NODE_ENV'] !== 'development') {
     console.error(
       'chat: COOKIE_SECRET is not set. Set it to a long random string (the same on every ' +
         'instance) so that login cookies survive restarts and work on every instance; ' +
@@ -148,8 +187,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const host = process.env['HOST'] ?? '127.0.0.1';
   const redisUrl = process.env['REDIS_URL'] || undefined;
   const app = createApplication({
-    redisUrl,
     staticPath: fileURLToPath(new URL('./client', import.meta.url)),
+    redisUrl,
   });
   if (redisUrl !== undefined) {
     // The host only: the URL may hold a password.
