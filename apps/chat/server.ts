@@ -43,6 +43,17 @@ export interface ChatOptions extends ApplicationOptions {
   readonly heartbeatMs?: number;
 }
 
+// Without COOKIE_SECRET, cookies are signed with a random secret made once per process (kept on
+// globalThis so that a `pnpm dev` reload of this module keeps everyone logged in). Such cookies
+// do not survive a restart and are not shared between processes, which is why `pnpm start`
+// refuses to run without COOKIE_SECRET unless NODE_ENV=development.
+function devCookieSecret(): string {
+  const key = Symbol.for('chat.devCookieSecret');
+  const store = globalThis as { [key]?: string };
+  store[key] ??= randomBytes(32).toString('base64url');
+  return store[key];
+}
+
 // ─── Stores: in memory, or in Redis ──────────────────────────────────────────────────────────
 
 /** What the room keeps, where; and the broker that carries it to every instance (Redis only). */
@@ -140,10 +151,7 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
     ...settings
   } = options;
   const { logger = console, clock } = settings;
-  // `pnpm start` refuses to start without COOKIE_SECRET outside development (below); here, for
-  // `pnpm dev` and tests, a random per-process secret will do: cookies then do not survive a
-  // restart, and instances that must share users need the same COOKIE_SECRET.
-  const cookieSecret = process.env['COOKIE_SECRET'] || randomBytes(32).toString('base64url');
+  const cookieSecret = process.env['COOKIE_SECRET'] || devCookieSecret();
   // Stores: in this process's memory, or in Redis with the broker.
   const stores =
     redisUrl === undefined ? memoryStores(options) : redisStores(redisUrl, heartbeatMs, options);
