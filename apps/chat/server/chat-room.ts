@@ -251,12 +251,20 @@ export class ChatRoom {
     this.#clock.clearTimeout(this.#timer);
     let timer: unknown;
     await Promise.race([
-      Promise.allSettled([...this.#pending]),
+      this.settled(),
       new Promise((resolve) => {
         timer = this.#clock.setTimeout(() => resolve(undefined), timeoutMs);
       }),
     ]);
     this.#clock.clearTimeout(timer);
+  }
+
+  /**
+   * Resolves once the exits and heartbeats under way are done (and those that started
+   * meanwhile): a test that stepped the clock awaits it before it looks at the stores.
+   */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
   // One timer at a time, set again as each fires: a clock has no setInterval.
