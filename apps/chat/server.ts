@@ -18,6 +18,8 @@ import { RedisStore } from './server/redis-store.js';
 
 /** How long a nickname stays claimed with no tab open and no logout when nothing else says. */
 export const DEFAULT_NICKNAME_RELEASE_AFTER_MS = 30_000;
+/** How often an instance beats when nothing else says (more often for a release delay under 15 s). */
+export const DEFAULT_HEARTBEAT_MS = 5_000;
 
 /** The application settings (`clock` included) plus the chat's stores and timings. */
 export interface ChatOptions extends ApplicationOptions {
@@ -147,7 +149,10 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
     presence,
     history,
     nicknameReleaseAfterMs = DEFAULT_NICKNAME_RELEASE_AFTER_MS,
-    heartbeatMs = Math.max(10, Math.min(5000, Math.floor(nicknameReleaseAfterMs / 3))),
+    heartbeatMs = Math.max(
+      10,
+      Math.min(DEFAULT_HEARTBEAT_MS, Math.floor(nicknameReleaseAfterMs / 3)),
+    ),
     ...settings
   } = options;
   const { logger = console, clock } = settings;
