@@ -1,10 +1,19 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { HandshakeError, websocketConnect } from '@gale/client';
-import type { Logger } from '@gale/server';
-import { type RedisProcess, type ServerProcess, startRedis, startServer } from '@gale/test-utils';
+import {
+  Inbox,
+  ManualClock,
+  type RedisProcess,
+  recordingLogger,
+  startRedis,
+} from '@gale/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NOT_SENT, UNAVAILABLE } from '../server/errors.js';
 import { nicknameKey } from '../server/nickname.js';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_NICKNAME_RELEASE_AFTER_MS } from '../server.js';
 import {
   cookieFor,
   type Endpoint,
@@ -18,28 +27,25 @@ import {
 } from './helpers.js';
 
 // Two instances of the chat (createApplication in this process, sharing nothing but a real
-// redis-server), as behind a load balancer; a third one in its own process, to kill. Their
-// heartbeat is the app's default, a third of the release delay, and an instance that has not
-// beaten for three heartbeats is taken for dead, its users announced as left: A and B share this
-// process, so the delay must outlast any pause of it on a busy machine (with 600 ms, and so
-// 300 ms, one pause made A look dead to B, and a watcher on A heard that it had left itself).
-const RELEASE_AFTER_MS = 2_000;
-const appDir = new URL('../', import.meta.url);
+// redis-server), as behind a load balancer; a third one in its own process, to kill. All three
+// run on one ManualClock that only the test moves, with the app's default timings: a nickname is
+// held for 30 s, each instance beats every 5 s, and one silent for three beats counts as dead.
+// Time never passes by itself, so a busy machine cannot make an instance look dead or a name
+// lapse: the test steps the clock one heartbeat at a time, and after each step waits until every
+// instance's heartbeat is done. Only I/O (a frame, a reply, Redis coming back) is waited for.
+const RELEASE_AFTER_MS = DEFAULT_NICKNAME_RELEASE_AFTER_MS;
+const HEARTBEAT_MS = DEFAULT_HEARTBEAT_MS;
+const DEAD_AFTER_MS = 3 * HEARTBEAT_MS;
+const clock = new ManualClock();
 let redis: RedisProcess;
 let inspector: Redis;
 let a: TestServer;
 let b: TestServer;
-const children: ServerProcess[] = [];
+const children = new Set<SteppedInstance>();
 const tabs: Tab[] = [];
-const logged: string[] = [];
-let unique = 0;
-
 // What the instances log (Redis going away is expected here), kept for the assertions.
-const logger: Logger = {
-  info: () => {},
-  warn: (message: unknown) => void logged.push(String(message)),
-  error: (message: unknown) => void logged.push(String(message)),
-};
+const logger = recordingLogger();
+let unique = 0;
 
 function nick(base: string): string {
   unique += 1;
@@ -72,12 +78,71 @@ async function handshakeStatus(server: Endpoint, cookie: string): Promise<number
   }
 }
 
+/**
+ * Moves every instance's clock forward by `ms`, at most a heartbeat at a time (so that no
+ * instance misses a beat the others count on), each step once every instance is done with what
+ * it started.
+ */
+async function elapse(ms: number): Promise<void> {
+  for (let left = ms; left > 0; left -= HEARTBEAT_MS) {
+    const step = Math.min(left, HEARTBEAT_MS);
+    clock.advance(step);
+    await Promise.all([
+      a.app.room.settled(),
+      b.app.room.settled(),
+      ...[...children].map((child) => child.advance(step)),
+    ]);
+  }
+}
+
+/** The third instance: its own process, on a clock kept in step with this one's. */
+interface SteppedInstance extends Endpoint {
+  advance(ms: number): Promise<void>;
+  /** SIGKILL: it dies without leaving the room or telling anyone. */
+  kill(): Promise<void>;
+}
+
+async function startSteppedInstance(): Promise<SteppedInstance> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('stepped-instance.mjs', import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        REDIS_URL: redis.url,
+        COOKIE_SECRET: 'test secret',
+        CLOCK_START: String(clock.now()),
+      },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const lines: Interface = createInterface({ input: child.stdout! });
+  const replies = new Inbox<string>();
+  lines.on('line', (line) => replies.push(line));
+  void exited.then(() => replies.end('the stepped instance exited'));
+  const listening = /^LISTENING (\d+)$/.exec(await replies.next());
+  if (listening === null) throw new Error('the stepped instance did not say where it listens');
+  const port = Number(listening[1]);
+  const instance: SteppedInstance = {
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}/chat`,
+    async advance(ms) {
+      child.stdin!.write(`advance ${ms}\n`);
+      expect(await replies.next()).toMatch(/^advanced \d+$/);
+    },
+    async kill() {
+      children.delete(instance);
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  children.add(instance);
+  return instance;
+}
+
 function instance(): Promise<TestServer> {
-  return startChat({
-    redisUrl: redis.url,
-    nicknameReleaseAfterMs: RELEASE_AFTER_MS,
-    logger,
-  });
+  return startChat({ redisUrl: redis.url, clock, logger });
 }
 
 beforeAll(async () => {
@@ -93,7 +158,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await Promise.all(tabs.map((t) => t.close().catch(() => {})));
-  await Promise.all(children.map((child) => child.stop()));
+  await Promise.all([...children].map((child) => child.kill()));
   await Promise.all([a?.close(), b?.close()]);
   inspector?.disconnect();
   await redis?.stop();
@@ -198,39 +263,46 @@ describe('two instances on one Redis', () => {
   });
 
   it('holds a nickname while a tab is open anywhere, and frees it after the delay once none is', async () => {
+    const watcher = await user(a, nick('watcher'));
     const name = nick('Dora');
     const cookie = await cookieFor(a, name);
-    const onB = track(await openTab(b, cookie));
+    const onB = track(await openTab(b, cookie, name));
     // Far beyond the delay: B's heartbeat holds the name for its open tab.
-    await new Promise((resolve) => setTimeout(resolve, 3 * RELEASE_AFTER_MS));
+    await elapse(3 * RELEASE_AFTER_MS);
     expect((await login(a, name)).status).toBe(409);
     await onB.close();
+    await watcher.until(isNotice('left', name));
     // A reload within the delay, on the other instance, gets it back...
-    const reloaded = track(await openTab(a, cookie));
+    const reloaded = track(await openTab(a, cookie, name));
     await reloaded.close();
+    await watcher.until(isNotice('left', name));
     expect((await login(b, name)).status).toBe(409);
-    // ...and with no tab left anywhere it is freed after the delay.
-    await expect.poll(async () => (await login(b, name)).status, { timeout: 10_000 }).toBe(200);
+    // ...and with no tab left anywhere it is freed once the delay has passed since, not before.
+    await elapse(RELEASE_AFTER_MS - 1);
+    expect((await login(b, name)).status).toBe(409);
+    await elapse(1);
+    expect((await login(b, name)).status).toBe(200);
     expect(await handshakeStatus(a, cookie)).toBe(401);
   });
 
-  it('tells everyone that the users of an instance that died left', async () => {
-    const c = await startServer(appDir, { REDIS_URL: redis.url, COOKIE_SECRET: 'test secret' });
-    children.push(c);
-    const onC: Endpoint = { http: c.url.slice(0, -1), ws: `ws://127.0.0.1:${c.port}/chat` };
+  it('tells everyone that the users of an instance that died left, once it missed three heartbeats', async () => {
+    const c = await startSteppedInstance();
     const watcher = await user(a, nick('watcher'));
     const eve = nick('Eve');
-    await user(onC, eve);
+    await user(c, eve);
     await watcher.until(isNotice('joined', eve));
-    c.child.kill('SIGKILL');
-    await c.stop();
-    // Once it missed its heartbeats (three of its default 5 s), the next heartbeat of A or B
-    // removes its connections and announces who left with them.
-    expect(await watcher.until(isNotice('left', eve), 40_000)).toEqual({
-      type: 'left',
-      nickname: eve,
+    await c.kill();
+    // Three heartbeats of silence: not dead yet. The next message is the watcher's own marker.
+    await elapse(DEAD_AFTER_MS);
+    await watcher.send({ type: 'message', text: 'marker' });
+    expect(await watcher.until((f) => isMessage('marker')(f) || f.type === 'left')).toMatchObject({
+      type: 'message',
+      text: 'marker',
     });
-  }, 60_000);
+    // The next heartbeat of A or B removes its connections and announces who left with them.
+    await elapse(HEARTBEAT_MS);
+    expect(await watcher.until((f) => f.type === 'left')).toEqual({ type: 'left', nickname: eve });
+  });
 });
 
 describe('Redis going away and coming back empty', () => {
@@ -268,19 +340,32 @@ describe('Redis going away and coming back empty', () => {
     await adaTab.send({ type: 'bogus' });
     expect(await adaTab.next()).toEqual({ type: 'error', reason: 'Unknown message type' });
     // The instances said so in their logs (once per loss, not once per request).
-    await expect.poll(() => logged.some((line) => /redis/i.test(line))).toBe(true);
+    const warnings = () => logger.records.filter((record) => record.level !== 'info');
+    await expect.poll(() => warnings().some(({ message }) => /redis/i.test(message))).toBe(true);
   });
 
   it('once Redis is back (empty): both instances recover, resend the history, and the room goes on', async () => {
     await redis.start();
-    // Each instance's broker resubscribed and sent its tabs a fresh history: empty, since Redis
-    // came back without its data; the page puts it in place of what it showed.
+    // Each instance's broker resubscribes and has its room send its tabs a fresh history, once
+    // the store answers: the room tries it again every 500 ms (a step of its clock), so first
+    // wait until both stores answer.
+    for (const server of [a, b]) {
+      await expect.poll(async () => (await login(server, nick('probe'))).status).toBe(200);
+    }
+    await elapse(500);
+    // The history is empty, since Redis came back without its data; the page puts it in place
+    // of what it showed.
     for (const t of [adaTab, bobTab]) {
       expect(await t.until((f) => f.type === 'history', 15_000)).toEqual({
         type: 'history',
         messages: [],
       });
     }
+    // The heartbeat the recovery ran first gave the store back what it forgot: Ada's nickname
+    // (refused to others)...
+    await inspector.connect();
+    expect(await inspector.exists(`chat:nickname:${nicknameKey(ada)}`)).toBe(1);
+    expect((await login(b, ada)).status).toBe(409);
     // Messages flow between the instances again, and are stored again.
     await adaTab.send({ type: 'message', text: 'back from A' });
     expect(await bobTab.until(isMessage('back from A'))).toMatchObject({ from: ada });
@@ -288,13 +373,6 @@ describe('Redis going away and coming back empty', () => {
     expect(await adaTab.until(isMessage('back from B'))).toMatchObject({ from: bob });
     const late = await user(b, nick('late'));
     expect(late.history.map((m) => m['text'])).toEqual(['back from A', 'back from B']);
-
-    // The heartbeats gave the store back what it forgot: Ada's nickname (refused to others)...
-    await inspector.connect();
-    await expect
-      .poll(() => inspector.exists(`chat:nickname:${nicknameKey(ada)}`), { timeout: 10_000 })
-      .toBe(1);
-    expect((await login(b, ada)).status).toBe(409);
     // ...and who is present: Bob's tab closing is Bob leaving, seen on A.
     await bobTab.close();
     expect(await adaTab.until(isNotice('left', bob))).toEqual({ type: 'left', nickname: bob });
