@@ -1,3 +1,4 @@
+import { type Clock, systemClock, unref } from '@gale/io/clock';
 import type {
   CartStatus,
   ChangeCause,
@@ -12,13 +13,17 @@ export interface MemoryInventoryOptions {
   readonly stock: number;
   /** How long a reservation lasts, in milliseconds: an integer, 1 or more. */
   readonly reservationTtlMs: number;
-  /** The clock for `expiresAt` (tests fake it together with the timers). Default `Date.now`. */
-  readonly now?: () => number;
+  /**
+   * Where the expiry timers come from, and, when given, the time `expiresAt` counts from (its
+   * `now()` read as milliseconds since the epoch). By default the system's timers and
+   * `Date.now()`; tests pass a clock they step.
+   */
+  readonly clock?: Clock | undefined;
 }
 
 interface Reservation {
   readonly expiresAt: number;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: unknown;
 }
 
 /**
@@ -30,6 +35,7 @@ interface Reservation {
 export class MemoryInventory implements Inventory {
   readonly #stock: number;
   readonly #ttl: number;
+  readonly #clock: Clock;
   readonly #now: () => number;
   readonly #reservations = new Map<string, Reservation>();
   readonly #listeners = new Set<(change: InventoryChange) => void>();
@@ -47,7 +53,9 @@ export class MemoryInventory implements Inventory {
     }
     this.#stock = options.stock;
     this.#ttl = options.reservationTtlMs;
-    this.#now = options.now ?? Date.now;
+    const { clock } = options;
+    this.#clock = clock ?? systemClock;
+    this.#now = clock === undefined ? Date.now : () => clock.now();
   }
 
   async reserve(session: string): Promise<ReserveResult> {
@@ -56,8 +64,8 @@ export class MemoryInventory implements Inventory {
       return { ok: false, reason: 'sold-out', ...this.#status(session) };
     }
     // One timer per reservation; unref'd so that pending expiries never keep the process alive.
-    const timer = setTimeout(() => this.#expire(session), this.#ttl);
-    timer.unref();
+    const timer = this.#clock.setTimeout(() => this.#expire(session), this.#ttl);
+    unref(timer);
     this.#reservations.set(session, { expiresAt: this.#now() + this.#ttl, timer });
     return { ok: true, ...this.#changed(session, 'reserved') };
   }
@@ -65,7 +73,7 @@ export class MemoryInventory implements Inventory {
   async release(session: string): Promise<CartStatus> {
     const reservation = this.#reservations.get(session);
     if (reservation === undefined) return this.#status(session);
-    clearTimeout(reservation.timer);
+    this.#clock.clearTimeout(reservation.timer);
     this.#reservations.delete(session);
     return this.#changed(session, 'released');
   }
@@ -80,7 +88,7 @@ export class MemoryInventory implements Inventory {
   }
 
   async close(): Promise<void> {
-    for (const { timer } of this.#reservations.values()) clearTimeout(timer);
+    for (const { timer } of this.#reservations.values()) this.#clock.clearTimeout(timer);
     this.#listeners.clear();
   }
 
