@@ -1,3 +1,4 @@
+import { type Clock, systemClock, unref } from '@gale/io/clock';
 import type { Logger } from '@gale/server';
 import { Redis } from 'ioredis';
 import {
@@ -30,6 +31,13 @@ export interface RedisInventoryOptions {
   readonly connectTimeoutMs?: number;
   /** Where connection trouble is logged (once per outage). Default `console`. */
   readonly logger?: Logger;
+  /**
+   * Where the sweep and connection timers come from and, when given, the time reservations are
+   * measured by (its `now()` read as milliseconds since the epoch). By default the system's
+   * timers and Redis's own clock, the one every instance agrees on whatever its own clock says.
+   * Tests give every instance one clock that they step.
+   */
+  readonly clock?: Clock | undefined;
 }
 
 // Every script starts with this prelude, so that each call is one atomic step that
@@ -38,11 +46,12 @@ export interface RedisInventoryOptions {
 //   2. starts the version at Redis's clock in microseconds if it has none, so that versions after
 //      a restart of an empty Redis are still larger than any handed out before (the page keeps
 //      the newest); after that every change INCRs it;
-//   3. releases the reservations whose time ran out (by Redis's clock: one clock for every
-//      instance), each one a change with its own version, returned to the caller to publish.
+//   3. releases the reservations whose time ran out (by Redis's clock, one clock for every
+//      instance, unless the inventory was given one), each one a change with its own version,
+//      returned to the caller to publish.
 // KEYS: the stock (an integer string), the version (an integer string), the carts (a sorted set:
 // session → expiry in ms since the epoch). ARGV[1]: the initial stock, ARGV[2]: the session ('' for
-// none), ARGV[3]: the TTL in ms (reserve only).
+// none), ARGV[3]: now in ms ('' for Redis's clock), ARGV[4]: the TTL in ms (reserve only).
 //
 // The reply: outcome (0 unchanged, 1 changed, 2 sold out), count, version, the session's expiry
 // (-1: none), the earliest expiry left (-1: none), Redis's clock in ms, then for every expired
@@ -51,7 +60,7 @@ const PRELUDE = `
 local stockKey, versionKey, cartsKey = KEYS[1], KEYS[2], KEYS[3]
 redis.call('SET', stockKey, ARGV[1], 'NX')
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = tonumber(ARGV[3]) or tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 if redis.call('EXISTS', versionKey) == 0 then
   redis.call('SET', versionKey, clock[1] .. string.format('%06d', tonumber(clock[2])))
 end
@@ -86,7 +95,7 @@ const SCRIPTS = {
   cartStatus: `${PRELUDE}
 return reply(0, ARGV[2])`,
   cartReserve: `${PRELUDE}
-local session, ttl = ARGV[2], tonumber(ARGV[3])
+local session, ttl = ARGV[2], tonumber(ARGV[4])
 if redis.call('ZSCORE', cartsKey, session) then return reply(0, session) end
 if redis.call('ZCARD', cartsKey) >= stock then return reply(2, session) end
 redis.call('ZADD', cartsKey, now + ttl, session)
@@ -108,9 +117,9 @@ type ScriptCommands = {
 interface ScriptReply {
   readonly outcome: 0 | 1 | 2;
   readonly status: CartStatus;
-  /** The earliest expiry left (ms, Redis's clock), or null. */
+  /** The earliest expiry left (ms, by the script's clock), or null. */
   readonly nextExpiry: number | null;
-  /** Redis's clock when the script ran (ms). */
+  /** The script's clock when it ran (ms). */
   readonly now: number;
   readonly expired: InventoryChange[];
 }
@@ -133,6 +142,8 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|MASTERDOWN|READONLY|TRYAGAIN|CLUSTER
  * it puts the initial stock back (SET NX), and versions stay larger than before.
  */
 export class RedisInventory implements Inventory {
+  /** Resolves once connected to Redis the first time. */
+  readonly ready: Promise<void>;
   readonly #redis: Redis;
   readonly #scripts: ScriptCommands;
   readonly #keys: readonly [string, string, string];
@@ -141,11 +152,14 @@ export class RedisInventory implements Inventory {
   readonly #sweepInterval: number;
   readonly #connectTimeout: number;
   readonly #logger: Logger;
+  readonly #clock: Clock;
+  /** The `now` of the scripts: '' for Redis's clock. */
+  readonly #scriptNow: () => string;
   readonly #listeners = new Set<(change: InventoryChange) => void>();
   #everReady = false;
   #down = false;
   #closed = false;
-  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweepTimer: unknown;
   #sweepAt = Number.POSITIVE_INFINITY;
 
   /** Throws `RangeError` for a stock, TTL or interval that is not a suitable integer. */
@@ -167,6 +181,9 @@ export class RedisInventory implements Inventory {
     this.#sweepInterval = sweepInterval;
     this.#connectTimeout = options.connectTimeoutMs ?? 5000;
     this.#logger = options.logger ?? console;
+    const { clock } = options;
+    this.#clock = clock ?? systemClock;
+    this.#scriptNow = clock === undefined ? () => '' : () => String(Math.floor(clock.now()));
     const prefix = options.prefix ?? 'burts:';
     this.#keys = [`${prefix}stock`, `${prefix}version`, `${prefix}carts`];
     this.#redis = new Redis(options.url, {
@@ -180,6 +197,7 @@ export class RedisInventory implements Inventory {
       this.#redis.defineCommand(name, { numberOfKeys: 3, lua });
     }
     this.#scripts = this.#redis as unknown as ScriptCommands;
+    this.ready = new Promise((resolve) => this.#redis.once('ready', () => resolve()));
     this.#redis.on('ready', () => {
       if (this.#down) this.#logger.info(`cart inventory: Redis is back (${options.url})`);
       this.#everReady = true;
@@ -189,7 +207,7 @@ export class RedisInventory implements Inventory {
     this.#redis.on('close', () => {
       if (this.#everReady && !this.#closed) this.#lost(new Error('connection closed'));
     });
-    this.#scheduleSweep(Date.now() + this.#sweepInterval);
+    this.#scheduleSweep(this.#clock.now() + this.#sweepInterval);
   }
 
   async reserve(session: string): Promise<ReserveResult> {
@@ -218,7 +236,7 @@ export class RedisInventory implements Inventory {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#sweepTimer);
+    this.#clock.clearTimeout(this.#sweepTimer);
     this.#listeners.clear();
     // QUIT when connected (pending replies arrive first); otherwise just drop the connection.
     if (this.#redis.status === 'ready') await this.#redis.quit().catch(() => {});
@@ -229,7 +247,7 @@ export class RedisInventory implements Inventory {
   async #run(name: ScriptName, session: string, ttl?: number): Promise<ScriptReply> {
     if (this.#closed) throw new InventoryUnavailableError('the inventory is closed');
     await this.#connected();
-    const args: (string | number)[] = [...this.#keys, this.#stock, session];
+    const args: (string | number)[] = [...this.#keys, this.#stock, session, this.#scriptNow()];
     if (ttl !== undefined) args.push(ttl);
     let raw: unknown;
     try {
@@ -243,7 +261,7 @@ export class RedisInventory implements Inventory {
     const reply = parseReply(raw);
     for (const change of reply.expired) this.#emit(change);
     if (reply.nextExpiry !== null) {
-      this.#scheduleSweep(Date.now() + Math.max(reply.nextExpiry - reply.now, 0));
+      this.#scheduleSweep(this.#clock.now() + Math.max(reply.nextExpiry - reply.now, 0));
     }
     return reply;
   }
@@ -260,7 +278,7 @@ export class RedisInventory implements Inventory {
     }
     await new Promise<void>((resolve, reject) => {
       const settle = (error?: InventoryUnavailableError): void => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         this.#redis.off('ready', onReady);
         this.#redis.off('error', onError);
         if (error === undefined) resolve();
@@ -268,7 +286,7 @@ export class RedisInventory implements Inventory {
       };
       const onReady = (): void => settle();
       const onError = (): void => settle(new InventoryUnavailableError('Redis is unreachable'));
-      const timer = setTimeout(
+      const timer = this.#clock.setTimeout(
         () => settle(new InventoryUnavailableError('Redis did not answer in time')),
         this.#connectTimeout,
       );
@@ -282,7 +300,7 @@ export class RedisInventory implements Inventory {
     this.#sweepTimer = undefined;
     this.#sweepAt = Number.POSITIVE_INFINITY;
     if (this.#closed) return;
-    this.#scheduleSweep(Date.now() + this.#sweepInterval);
+    this.#scheduleSweep(this.#clock.now() + this.#sweepInterval);
     if (this.#redis.status !== 'ready') return; // logged when the connection was lost
     try {
       await this.#run('cartStatus', '');
@@ -295,11 +313,12 @@ export class RedisInventory implements Inventory {
 
   #scheduleSweep(at: number): void {
     if (this.#closed || at >= this.#sweepAt) return;
-    clearTimeout(this.#sweepTimer);
+    this.#clock.clearTimeout(this.#sweepTimer);
     this.#sweepAt = at;
     // A few ms late rather than early: Redis's clock decides, and it may run slightly behind.
-    this.#sweepTimer = setTimeout(() => void this.#sweep(), Math.max(at - Date.now(), 0) + 5);
-    this.#sweepTimer.unref();
+    const delay = Math.max(at - this.#clock.now(), 0) + 5;
+    this.#sweepTimer = this.#clock.setTimeout(() => void this.#sweep(), delay);
+    unref(this.#sweepTimer);
   }
 
   #lost(error: unknown): void {
