@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { type Clock, systemClock, unref } from '@gale/io/clock';
 import { RedisBroker } from '@gale/redis';
 import { Application, type ApplicationOptions, type Broker } from '@gale/server';
 import { CartHandler } from './server/cart-handler.js';
@@ -10,12 +11,14 @@ import { cartMessage, STOCK_TOPIC, sessionTopic, stockMessage } from './server/m
 import { RedisInventory } from './server/redis-inventory.js';
 import { SessionViewers } from './server/session-viewers.js';
 
+// ─── Settings ────────────────────────────────────────────────────────────────────────────────
+
 /** The copies on the shelf when nothing else says (the `INITIAL_STOCK` variable does). */
 export const DEFAULT_STOCK = 10;
 /** How long a copy stays in a cart when nothing else says (`RESERVATION_TTL_MS`): 15 minutes. */
 export const DEFAULT_RESERVATION_TTL_MS = 15 * 60 * 1000;
 
-/** The application's settings plus the shop's own. */
+/** The application settings (`clock` included) plus the shop's own. */
 export interface CartApplicationOptions extends ApplicationOptions {
   /** Copies on the shelf at start. Default: the `INITIAL_STOCK` variable, else 10. */
   readonly initialStock?: number;
@@ -32,10 +35,71 @@ export interface CartApplicationOptions extends ApplicationOptions {
    * unless `broker` is given). `pnpm start` passes the `REDIS_URL` variable. Default: none, and
    * everything stays in this process's memory.
    */
-  readonly redisUrl?: string;
+  readonly redisUrl?: string | undefined;
   /** Prefix of the Redis keys and pub/sub channels: one per shop sharing a Redis. Default `burts:`. */
   readonly redisPrefix?: string;
 }
+
+function integerFromEnv(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`${name} must be an integer, not ${text}`);
+  return value;
+}
+
+// Without COOKIE_SECRET, sessions are signed with a random secret made once per process (kept
+// on globalThis so that a `pnpm dev` reload of this module keeps them valid). Such sessions do not
+// survive a restart and are not shared between processes, which is why `pnpm start` refuses to
+// run without COOKIE_SECRET unless NODE_ENV=development.
+function devCookieSecret(): string {
+  const key = Symbol.for('cart-counter.devCookieSecret');
+  const store = globalThis as { [key]?: string };
+  store[key] ??= randomBytes(32).toString('hex');
+  return store[key];
+}
+
+// ─── Stores: in memory, or in Redis ──────────────────────────────────────────────────────────
+
+/** Where the stock lives; and the broker that carries its changes to every instance (Redis only). */
+interface CartStores {
+  readonly inventory: Inventory;
+  readonly broker?: Broker;
+  /** Resolves once the inventory and the broker are connected. */
+  readonly ready: Promise<void>;
+}
+
+interface StockSettings {
+  readonly stock: number;
+  readonly reservationTtlMs: number;
+  readonly clock: Clock | undefined;
+}
+
+function memoryStores(options: CartApplicationOptions, settings: StockSettings): CartStores {
+  return {
+    inventory: options.inventory ?? new MemoryInventory(settings),
+    ready: Promise.resolve(),
+  };
+}
+
+function redisStores(
+  redisUrl: string,
+  options: CartApplicationOptions,
+  settings: StockSettings,
+): CartStores {
+  const { redisPrefix: prefix = 'burts:', logger = console } = options;
+  const inventory =
+    options.inventory ?? new RedisInventory({ url: redisUrl, prefix, logger, ...settings });
+  // Channels `burts:cart/stock` and `burts:cart/session/<id>`.
+  const broker = options.broker ?? new RedisBroker({ url: redisUrl, prefix, logger });
+  const ready = [
+    inventory instanceof RedisInventory ? inventory.ready : undefined,
+    broker instanceof RedisBroker ? broker.ready : undefined,
+  ];
+  return { inventory, broker, ready: Promise.all(ready).then(() => {}) };
+}
+
+// ─── The application ─────────────────────────────────────────────────────────────────────────
 
 /** A broker that tells when it got its connection back (as `RedisBroker` does). */
 interface ReconnectingBroker extends Broker {
@@ -46,25 +110,34 @@ function isReconnecting(broker: Broker): broker is ReconnectingBroker {
   return typeof (broker as Partial<ReconnectingBroker>).onReconnect === 'function';
 }
 
-/** The Burt's Books application: the routes, plus the inventory it closes with itself. */
+/**
+ * The Burt's Books application: its routes over one `Inventory`, which it closes with itself.
+ * `ready` resolves once Redis (if any) is connected.
+ */
 export class CartApplication extends Application {
   readonly inventory: Inventory;
+  readonly ready: Promise<void>;
   readonly #viewers: SessionViewers;
+  readonly #clock: Clock;
   readonly #stopResending: () => void;
   #resends = 0;
   #closed = false;
 
-  constructor(inventory: Inventory, options: ApplicationOptions) {
+  constructor(stores: CartStores, options: ApplicationOptions) {
+    const { inventory } = stores;
     const viewers = new SessionViewers();
+    const clock = options.clock ?? systemClock;
     super(
       [
         ['/cart', CartHandler, { inventory }],
-        ['/cart/status', CartStatusSocket, { inventory, viewers }],
+        ['/cart/status', CartStatusSocket, { inventory, viewers, clock }],
       ],
       options,
     );
     this.#viewers = viewers;
+    this.#clock = clock;
     this.inventory = inventory;
+    this.ready = stores.ready;
     // Every change reaches every viewer through topics (no socket lists here): the stock to
     // all, and the session's own cart to that session's tabs.
     inventory.onChange((change) => {
@@ -90,8 +163,8 @@ export class CartApplication extends Application {
 
   /**
    * Publishes the current stock to every viewer, and each session followed by a socket of this
-   * instance its cart. Retried (with backoff) while the inventory is still unreachable; a newer
-   * resend replaces an older one.
+   * instance its cart. Retried (with backoff, on the application's clock) while the inventory is
+   * still unreachable; a newer resend replaces an older one.
    */
   async #resend(): Promise<void> {
     const generation = ++this.#resends;
@@ -113,8 +186,8 @@ export class CartApplication extends Application {
           return;
         }
       }
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(250 * 2 ** attempt, 2000)).unref(),
+      await new Promise<void>((resolve) =>
+        unref(this.#clock.setTimeout(resolve, Math.min(250 * 2 ** attempt, 2000))),
       );
     }
   }
@@ -135,47 +208,34 @@ export class CartApplication extends Application {
  * TTL (option or variable) that is not a suitable integer.
  */
 export function createApplication(options: CartApplicationOptions = {}): CartApplication {
+  // Settings, and the cookie secret.
   const { initialStock, reservationTtlMs, inventory, redisUrl, redisPrefix, ...settings } = options;
-  const stock = initialStock ?? integerFromEnv('INITIAL_STOCK', DEFAULT_STOCK);
-  const ttl = reservationTtlMs ?? integerFromEnv('RESERVATION_TTL_MS', DEFAULT_RESERVATION_TTL_MS);
-  const prefix = redisPrefix ?? 'burts:';
-  const logger = settings.logger ?? console;
-  let store = inventory;
-  let broker = settings.broker;
-  if (redisUrl !== undefined && redisUrl !== '') {
-    store ??= new RedisInventory({ url: redisUrl, prefix, stock, reservationTtlMs: ttl, logger });
-    broker ??= new RedisBroker({ url: redisUrl, prefix, logger });
-  }
-  return new CartApplication(store ?? new MemoryInventory({ stock, reservationTtlMs: ttl }), {
-    cookieSecret: process.env['COOKIE_SECRET'] || devCookieSecret(),
+  const stock: StockSettings = {
+    stock: initialStock ?? integerFromEnv('INITIAL_STOCK', DEFAULT_STOCK),
+    reservationTtlMs:
+      reservationTtlMs ?? integerFromEnv('RESERVATION_TTL_MS', DEFAULT_RESERVATION_TTL_MS),
+    clock: settings.clock,
+  };
+  const cookieSecret = process.env['COOKIE_SECRET'] || devCookieSecret();
+  // Stores: in this process's memory, or in Redis with the broker.
+  const stores =
+    redisUrl === undefined || redisUrl === ''
+      ? memoryStores(options, stock)
+      : redisStores(redisUrl, options, stock);
+  // The application.
+  return new CartApplication(stores, {
+    cookieSecret,
     // Viewers never send anything; no reason to accept big messages.
     websocketMaxMessageSize: 4096,
     ...settings,
-    ...(broker === undefined ? {} : { broker }),
+    ...(stores.broker === undefined ? {} : { broker: stores.broker }),
   });
 }
 
-function integerFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value)) throw new RangeError(`${name} must be an integer, not ${text}`);
-  return value;
-}
+// ─── `pnpm start` ────────────────────────────────────────────────────────────────────────────
 
-// Without COOKIE_SECRET, sessions are signed with a random secret made once per process (kept
-// on globalThis so that a `pnpm dev` reload of this module keeps them valid). Such sessions do not
-// survive a restart and are not shared between processes, which is why `pnpm start` refuses to
-// run without COOKIE_SECRET unless NODE_ENV=development.
-function devCookieSecret(): string {
-  const key = Symbol.for('cart-counter.devCookieSecret');
-  const store = globalThis as { [key]?: string };
-  store[key] ??= randomBytes(32).toString('hex');
-  return store[key];
-}
-
-// `pnpm start`: the production build of the page (dist/client) and the routes on PORT and HOST.
-// REDIS_URL shares the stock and the pushes with every other instance on the same Redis.
+// The production build of the page (dist/client) and the routes on PORT and HOST; REDIS_URL
+// shares the stock and the pushes with every other instance on the same Redis.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!process.env['COOKIE_SECRET'] && process.env['NODE_ENV'] !== 'development') {
     console.error(
@@ -187,11 +247,21 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const port = Number(process.env['PORT'] ?? 8889);
   const host = process.env['HOST'] ?? '127.0.0.1';
-  const redisUrl = process.env['REDIS_URL'];
+  const redisUrl = process.env['REDIS_URL'] || undefined;
   const app = createApplication({
     staticPath: fileURLToPath(new URL('./client', import.meta.url)),
-    ...(redisUrl ? { redisUrl } : {}),
+    redisUrl,
   });
+  if (redisUrl !== undefined) {
+    // The host only: the URL may hold a password.
+    const where = URL.canParse(redisUrl) ? new URL(redisUrl).host : 'REDIS_URL';
+    const waiting = setTimeout(
+      () => console.error(`cart-counter: waiting for Redis at ${where}…`),
+      2000,
+    );
+    await app.ready;
+    clearTimeout(waiting);
+  }
   const server = await app.listen(port, host);
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;

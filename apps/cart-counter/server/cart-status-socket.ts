@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '@gale/io/clock';
 import { WebSocketHandler } from '@gale/server';
 import { inventoryOf } from './cart-handler.js';
 import { InventoryUnavailableError } from './inventory.js';
@@ -29,7 +30,7 @@ export class CartStatusSocket extends WebSocketHandler {
       // missed; the version tells the page which of the two is newer.
       const subscribed = [this.subscribe(STOCK_TOPIC)];
       if (session !== null) subscribed.push(this.subscribe(sessionTopic(session)));
-      await withTimeout(Promise.all(subscribed), SUBSCRIBE_TIMEOUT_MS);
+      await withTimeout(Promise.all(subscribed), SUBSCRIBE_TIMEOUT_MS, clockOf(this));
       const status = await inventoryOf(this).status(session);
       await this.writeMessage(cartMessage(status));
     } catch (error) {
@@ -54,10 +55,15 @@ function viewersOf(handler: CartStatusSocket): SessionViewers {
   return handler.options['viewers'] as SessionViewers;
 }
 
-function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
+// The application's clock, given in the route's options (tests step it).
+function clockOf(handler: CartStatusSocket): Clock {
+  return (handler.options['clock'] as Clock | undefined) ?? systemClock;
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number, clock: Clock): Promise<void> {
+  let timer: unknown;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+    timer = clock.setTimeout(
       () => reject(new InventoryUnavailableError('the broker could not subscribe in time')),
       ms,
     );
@@ -69,5 +75,5 @@ function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
       throw new InventoryUnavailableError('the broker could not subscribe', { cause: error });
     })
     .then(() => undefined)
-    .finally(() => clearTimeout(timer));
+    .finally(() => clock.clearTimeout(timer));
 }
