@@ -1,4 +1,5 @@
 import { type ClientConnection, websocketConnect } from '@gale/client';
+import { ManualClock, serve } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CartMessage, StockMessage } from '../server/messages.js';
 import { SESSION_COOKIE } from '../server/session.js';
@@ -17,10 +18,7 @@ afterEach(async () => {
 async function startShop(options: CartApplicationOptions = { initialStock: 10 }): Promise<string> {
   const app = createApplication({ accessLog: false, ...options });
   apps.push(app);
-  const server = await app.listen(0, '127.0.0.1');
-  const address = server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('not listening');
-  return `http://127.0.0.1:${address.port}`;
+  return (await serve(app)).origin;
 }
 
 interface Reply {
@@ -262,7 +260,8 @@ describe('WS /cart/status', () => {
   });
 
   it('pushes the release of an expired reservation to every viewer', async () => {
-    const base = await startShop({ initialStock: 1, reservationTtlMs: 1000 });
+    const clock = new ManualClock(Date.now());
+    const base = await startShop({ initialStock: 1, reservationTtlMs: 1000, clock });
     const alice = new Shopper(base);
     const bob = new Shopper(base);
     await alice.get(); // the session exists before her tab connects
@@ -277,7 +276,10 @@ describe('WS /cart/status', () => {
     expect(await next(aliceTab)).toEqual({ inventoryCount: 0, version: 1 });
     expect(await next(aliceTab)).toMatchObject({ inventoryCount: 0, version: 1, inCart: true });
 
-    // Nobody does anything: the TTL runs out and everyone hears it.
+    // Nobody does anything: the TTL runs out (not a moment before) and everyone hears it.
+    clock.advance(999);
+    expect((await alice.get()).body).toMatchObject({ inventoryCount: 0, inCart: true });
+    clock.advance(1);
     expect(await next(bobTab)).toEqual({ inventoryCount: 1, version: 2 });
     expect(await next(aliceTab)).toEqual({ inventoryCount: 1, version: 2 });
     expect(await next(aliceTab)).toEqual({

@@ -1,17 +1,14 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '@gale/test-utils';
+import { describe, expect, it, vi } from 'vitest';
 import type { InventoryChange } from '../server/inventory.js';
 import { MemoryInventory } from '../server/memory-inventory.js';
 import { DEFAULT_RESERVATION_TTL_MS } from '../server.js';
 
 const MINUTE = 60_000;
 
-function inventory(stock = 10, reservationTtlMs = 15 * MINUTE): MemoryInventory {
-  return new MemoryInventory({ stock, reservationTtlMs });
+function inventory(stock = 10, reservationTtlMs = 15 * MINUTE, clock?: ManualClock) {
+  return new MemoryInventory({ stock, reservationTtlMs, clock });
 }
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe('MemoryInventory', () => {
   it('starts with the whole stock and nobody holding a copy', async () => {
@@ -126,17 +123,17 @@ describe('MemoryInventory', () => {
   });
 
   it('releases a reservation after the default TTL of 15 minutes, and says so', async () => {
-    vi.useFakeTimers({ now: 1_000_000 });
-    const stock = new MemoryInventory({ stock: 10, reservationTtlMs: DEFAULT_RESERVATION_TTL_MS });
+    const clock = new ManualClock(1_000_000);
+    const stock = inventory(10, DEFAULT_RESERVATION_TTL_MS, clock);
     expect(DEFAULT_RESERVATION_TTL_MS).toBe(15 * MINUTE);
     const changes: InventoryChange[] = [];
     stock.onChange((change) => changes.push(change));
     const reserved = await stock.reserve('alice');
     expect(reserved.expiresAt).toBe(1_000_000 + 15 * MINUTE);
 
-    await vi.advanceTimersByTimeAsync(15 * MINUTE - 1);
+    clock.advance(15 * MINUTE - 1);
     expect((await stock.status('alice')).inCart).toBe(true);
-    await vi.advanceTimersByTimeAsync(1);
+    clock.advance(1);
     expect(await stock.status('alice')).toMatchObject({ inCart: false, inventoryCount: 10 });
     expect(changes.at(-1)).toMatchObject({
       session: 'alice',
@@ -146,35 +143,37 @@ describe('MemoryInventory', () => {
   });
 
   it('does not extend a reservation when the holder reserves again', async () => {
-    vi.useFakeTimers({ now: 0 });
-    const stock = inventory(10, 10 * MINUTE);
+    const clock = new ManualClock(0);
+    const stock = inventory(10, 10 * MINUTE, clock);
     await stock.reserve('alice');
-    await vi.advanceTimersByTimeAsync(9 * MINUTE);
+    clock.advance(9 * MINUTE);
     expect((await stock.reserve('alice')).expiresAt).toBe(10 * MINUTE);
-    await vi.advanceTimersByTimeAsync(1 * MINUTE);
+    clock.advance(1 * MINUTE);
     expect((await stock.status('alice')).inCart).toBe(false);
   });
 
   it('a released copy has no expiry left to fire', async () => {
-    vi.useFakeTimers({ now: 0 });
-    const stock = inventory(10, MINUTE);
+    const clock = new ManualClock(0);
+    const stock = inventory(10, MINUTE, clock);
     const changes: InventoryChange[] = [];
     stock.onChange((change) => changes.push(change));
     await stock.reserve('alice');
+    clock.advance(MINUTE / 2);
     await stock.release('alice');
     await stock.reserve('alice');
-    await vi.advanceTimersByTimeAsync(MINUTE / 2);
+    clock.advance(MINUTE / 2);
     expect((await stock.status('alice')).inCart).toBe(true);
-    await vi.advanceTimersByTimeAsync(MINUTE / 2);
+    clock.advance(MINUTE / 2);
     expect(changes.map((c) => c.cause)).toEqual(['reserved', 'released', 'reserved', 'expired']);
   });
 
   it('close() stops the expiry timers', async () => {
-    vi.useFakeTimers({ now: 0 });
-    const stock = inventory(10, MINUTE);
+    const clock = new ManualClock(0);
+    const stock = inventory(10, MINUTE, clock);
     await stock.reserve('alice');
+    expect(clock.pending).toBe(1);
     await stock.close();
-    expect(vi.getTimerCount()).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 
   it('refuses a stock or TTL that is not a suitable integer', () => {

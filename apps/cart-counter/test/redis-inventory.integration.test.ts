@@ -1,5 +1,5 @@
 import { silentLogger } from '@gale/server';
-import { type RedisProcess, startRedis } from '@gale/test-utils';
+import { ManualClock, type RedisProcess, startRedis } from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type InventoryChange, InventoryUnavailableError } from '../server/inventory.js';
 import { RedisInventory, type RedisInventoryOptions } from '../server/redis-inventory.js';
@@ -99,11 +99,17 @@ describe('RedisInventory', () => {
   });
 
   it('releases an expired reservation exactly once, by whichever instance sweeps first', async () => {
-    const [a, b] = twoInventories({ stock: 1, reservationTtlMs: 300, sweepIntervalMs: 100 });
+    const clock = new ManualClock();
+    const [a, b] = twoInventories({ stock: 1, reservationTtlMs: 300, sweepIntervalMs: 100, clock });
     const [onA, onB] = [changesOf(a), changesOf(b)];
     const reserved = await a.reserve('alice');
-    expect(reserved).toMatchObject({ ok: true, inventoryCount: 0 });
+    expect(reserved).toMatchObject({ ok: true, inventoryCount: 0, expiresAt: 300 });
     expect(await b.reserve('bob')).toMatchObject({ ok: false, reason: 'sold-out' });
+    // Held until its time is up, by the clock the inventories were given...
+    clock.advance(299);
+    expect(await b.status('alice')).toMatchObject({ inventoryCount: 0, inCart: true });
+    // ...then, within a sweep interval, the sweeps of both instances: one of them releases it.
+    clock.advance(100);
     await expect
       .poll(() => [...onA, ...onB].filter((change) => change.cause === 'expired'))
       .toEqual([
