@@ -1,8 +1,12 @@
-import type { AddressInfo } from 'node:net';
 import { type ClientConnection, websocketConnect } from '@gale/client';
 import { BrokerUnavailableError } from '@gale/redis';
-import type { Logger } from '@gale/server';
-import { type RedisProcess, startRedis } from '@gale/test-utils';
+import {
+  ManualClock,
+  type RedisProcess,
+  recordingLogger,
+  serve,
+  startRedis,
+} from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { STOCK_TOPIC } from '../server/messages.js';
 import { SESSION_COOKIE } from '../server/session.js';
@@ -10,10 +14,16 @@ import { type CartApplication, type CartApplicationOptions, createApplication } 
 import { applyMessage, type CartState, parseMessage, UNKNOWN_CART } from '../src/cart-state.js';
 
 // Two instances of the shop on one real redis-server, as behind a load balancer: they share the
-// stock (RedisInventory), the pushes (RedisBroker) and COOKIE_SECRET, and nothing else (two
-// createApplication() calls in this process). Nothing waits a fixed time: everything is polled.
+// stock (RedisInventory), the pushes (RedisBroker), COOKIE_SECRET and one ManualClock, and nothing
+// else (two createApplication() calls in this process). Time only passes when a test steps the
+// clock (reservations run out, sweeps and retries come due); what is waited for is I/O alone.
 
 const COOKIE_SECRET = 'scale-out-test-secret-0123456789abcdef';
+/** How often each instance looks for reservations that ran out, at the latest (the default). */
+const SWEEP_INTERVAL_MS = 1000;
+/** The longest wait between two resends of the stock after Redis came back. */
+const MAX_RESEND_BACKOFF_MS = 2000;
+const clock = new ManualClock(Date.now());
 
 let redis: RedisProcess;
 const apps: CartApplication[] = [];
@@ -35,15 +45,6 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** A logger that keeps what it was told (and keeps the test output quiet). */
-function recordingLogger(): Logger & { readonly lines: string[] } {
-  const lines: string[] = [];
-  const record = (message: string): void => {
-    lines.push(message);
-  };
-  return { lines, info: record, warn: record, error: record };
-}
-
 interface Instance {
   readonly app: CartApplication;
   readonly base: string;
@@ -62,15 +63,11 @@ async function twoInstances(options: CartApplicationOptions = {}): Promise<[Inst
       cookieSecret: COOKIE_SECRET,
       accessLog: false,
       logger,
+      clock,
       ...options,
     });
     apps.push(app);
-    const server = await app.listen(0, '127.0.0.1');
-    return {
-      app,
-      base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      log: logger.lines,
-    };
+    return { app, base: (await serve(app)).origin, log: logger.lines };
   };
   return [await start(), await start()];
 }
@@ -216,13 +213,13 @@ describe('two instances on one Redis', () => {
     expect((await new Shopper().add(b)).status).toBe(409);
     for (const viewer of [onA, onB, aliceTab]) await expect.poll(() => viewer.count()).toBe(0);
 
-    // Nobody does anything: the TTL runs out, and both instances' viewers hear it. That takes the
-    // TTL plus up to one sweep interval (1 s each here): more than expect.poll's default 1 s.
-    const expiry = { timeout: 10_000 };
-    for (const viewer of [onA, onB]) await expect.poll(() => viewer.count(), expiry).toBe(1);
-    await expect
-      .poll(() => aliceTab.state, expiry)
-      .toMatchObject({ inventoryCount: 1, inCart: false });
+    // Nobody does anything: held until the TTL runs out...
+    clock.advance(999);
+    expect((await alice.get(b)).body).toMatchObject({ inventoryCount: 0, inCart: true });
+    // ...then within a sweep interval both instances' viewers hear it.
+    clock.advance(SWEEP_INTERVAL_MS);
+    for (const viewer of [onA, onB]) await expect.poll(() => viewer.count()).toBe(1);
+    await expect.poll(() => aliceTab.state).toMatchObject({ inventoryCount: 1, inCart: false });
     expect(aliceTab.messages.at(-1)).toMatchObject({ inCart: false, expired: true });
     // Exactly one instance released it: the expiry has one version, pushed once to each viewer.
     const expiryVersion = (added.body['version'] as number) + 1;
@@ -278,7 +275,13 @@ describe('two instances on one Redis', () => {
 
     // Redis came back empty: the reservations went with it, so the whole stock is on the shelf
     // again. Each instance resends the stock to its viewers, and their cart to the tabs it
-    // serves, with versions above every earlier one (the pages keep the newest).
+    // serves, with versions above every earlier one (the pages keep the newest). It retries
+    // (with backoff, on its clock) until its inventory answers: once both answer, a step of the
+    // longest backoff sends what is still waiting.
+    for (const instance of [a, b]) {
+      await expect.poll(async () => (await new Shopper().get(instance)).status).toBe(200);
+    }
+    clock.advance(MAX_RESEND_BACKOFF_MS);
     for (const viewer of [onA, onB]) await expect.poll(() => viewer.count()).toBe(5);
     await expect.poll(() => aliceTab.state).toMatchObject({ inventoryCount: 5, inCart: false });
     expect(onA.state.stockVersion).toBeGreaterThan(before);
