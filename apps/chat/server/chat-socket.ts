@@ -2,16 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { HTTPError, WebSocketHandler } from '@gale/server';
 import { type ChatRoom, ROOM_TOPIC, type RoomTab, roomOf, sessionTopic } from './chat-room.js';
 import { NOT_SENT, StoreUnavailableError, UNAVAILABLE } from './errors.js';
-import { parseClientFrame, type ServerFrame } from './frames.js';
+import { ChatCloseCode, parseClientFrame, type ServerFrame } from './frames.js';
 import { decodeSession, SESSION_COOKIE, type Session } from './session.js';
 
-/** The close code of a socket whose session logged out (in this tab or another). */
-export const LOGGED_OUT = 4001;
-/**
- * The close code of a socket whose session lost its nickname to someone else (possible only
- * after the shared store forgot it: Redis restarted empty and someone claimed it first).
- */
-export const NICKNAME_LOST = 4002;
+const { LOGGED_OUT, NICKNAME_LOST } = ChatCloseCode;
 /** RFC 6455 §7.4.1 "Try Again Later": the store could not be reached while entering the room. */
 const TRY_AGAIN_LATER = 1013;
 

@@ -3,6 +3,23 @@ import type { ChatMessage } from './history.js';
 /** The longest chat message accepted, in characters (Unicode code points). */
 export const MAX_MESSAGE_LENGTH = 2000;
 
+/**
+ * The close codes of /chat besides RFC 6455's (application codes, 4000–4999): the server closes
+ * a tab's socket with them, and the page reads them to know it must not reconnect.
+ */
+export const ChatCloseCode = {
+  /** The session logged out, in this tab or another, on any instance: back to the login form. */
+  LOGGED_OUT: 4001,
+  /**
+   * The session's nickname now belongs to someone else (possible only after the shared store
+   * forgot it: Redis restarted empty and someone claimed it first): log in again.
+   */
+  NICKNAME_LOST: 4002,
+} as const;
+
+/** One of {@link ChatCloseCode}. */
+export type ChatCloseCode = (typeof ChatCloseCode)[keyof typeof ChatCloseCode];
+
 /** What the server sends on /chat, as JSON text frames. */
 export type ServerFrame =
   | { readonly type: 'history'; readonly messages: readonly ChatMessage[] }

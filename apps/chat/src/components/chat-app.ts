@@ -5,7 +5,7 @@ import {
   type Message,
 } from '@gale/client';
 import { css, html, LitElement } from 'lit';
-import type { ServerFrame } from '../../server/frames.js';
+import { ChatCloseCode, type ServerFrame } from '../../server/frames.js';
 import type { LoginSubmitDetail } from './login-form.js';
 import type { MessageSubmitDetail } from './message-form.js';
 import type { ChatEntry } from './message-list.js';
@@ -17,8 +17,6 @@ import './message-list.js';
 /** Where the page is: asking who we are, at the login form, or in the room. */
 export type View = 'loading' | 'login' | 'room';
 
-// What the server closes a tab's socket with when its session logged out (server/chat-socket.ts).
-const LOGGED_OUT = 4001;
 const MAX_ENTRIES = 500;
 
 /**
@@ -229,7 +227,7 @@ export class ChatApp extends LitElement {
         minDelay: 250,
         maxDelay: 5000,
         // Logged out (here or in another tab): coming back would only be refused.
-        shouldReconnect: (info) => info.code !== LOGGED_OUT,
+        shouldReconnect: (info) => info.code !== ChatCloseCode.LOGGED_OUT,
       },
       onMessage: (message) => this.#onFrame(message),
     });
@@ -273,7 +271,8 @@ export class ChatApp extends LitElement {
   }
 
   readonly #onClose = (event: ConnectionCloseEvent): void => {
-    if (event.info.code === LOGGED_OUT) this.#showLogin('You left the room in another tab.');
+    if (event.info.code === ChatCloseCode.LOGGED_OUT)
+      this.#showLogin('You left the room in another tab.');
     else void this.#checkSession();
   };
 
