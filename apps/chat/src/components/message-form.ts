@@ -1,4 +1,5 @@
 import { css, html, LitElement } from 'lit';
+import { MAX_MESSAGE_LENGTH } from '../../server/frames.js';
 
 /** The detail of a `message-submit` event. */
 export interface MessageSubmitDetail {
@@ -81,7 +82,7 @@ export class MessageForm extends LitElement {
   declare disabled: boolean;
   /** Why the server refused a message ('' for none); shown under the box. */
   declare error: string;
-  /** The server's limit, in characters: the count shows from 90% of it. */
+  /** The server's limit, in characters (`MAX_MESSAGE_LENGTH`): the count shows from 90% of it. */
   declare maxLength: number;
   declare private _length: number;
 
@@ -89,7 +90,7 @@ export class MessageForm extends LitElement {
     super();
     this.disabled = false;
     this.error = '';
-    this.maxLength = 2000;
+    this.maxLength = MAX_MESSAGE_LENGTH;
     this._length = 0;
   }
 
