@@ -1,14 +1,17 @@
 import { createHmac } from 'node:crypto';
-import { HandshakeError, websocketConnect } from '@gale/client';
+import { websocketConnect } from '@gale/client';
 import { createSignedValue } from '@gale/server';
 import { ManualClock } from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryNicknameRegistry } from '../server/nickname-registry.js';
 import {
   cookieFor,
-  type Frame,
+  handshakeStatus,
+  isMessage,
+  isNotice,
   login,
   logout,
+  nick,
   openTab,
   startChat,
   type Tab,
@@ -17,13 +20,7 @@ import {
 
 let server: TestServer;
 const tabs: Tab[] = [];
-let unique = 0;
-
-/** A nickname no other test uses (the server is shared). */
-function nick(base: string): string {
-  unique += 1;
-  return `${base}${unique}`;
-}
+let emojiSuffix = 0;
 
 /** A user's only tab: logs `name` in, connects, and reads its own "joined" notice. */
 async function user(name: string): Promise<Tab> {
@@ -37,24 +34,6 @@ async function tab(cookie: string): Promise<Tab> {
   tabs.push(opened);
   return opened;
 }
-
-async function refusal(cookie: string | undefined): Promise<number> {
-  try {
-    const connection = await websocketConnect(server.ws, {
-      headers: cookie === undefined ? {} : { Cookie: cookie },
-    });
-    await connection.close();
-    return 101;
-  } catch (error) {
-    if (error instanceof HandshakeError) return error.status;
-    throw error;
-  }
-}
-
-const isMessage = (text: string) => (frame: Frame) =>
-  frame.type === 'message' && frame['text'] === text;
-const isNotice = (type: 'joined' | 'left', nickname: string) => (frame: Frame) =>
-  frame.type === type && frame['nickname'] === nickname;
 
 beforeAll(async () => {
   // On a clock that never moves: no name lapses while a test runs, however loaded the machine.
@@ -122,7 +101,7 @@ describe('POST /login', () => {
   });
 
   it('counts characters, not UTF-16 units: 24 emoji are a valid nickname', async () => {
-    const answer = await login(server, '🦊'.repeat(23) + String(unique++ % 10));
+    const answer = await login(server, '🦊'.repeat(23) + String(emojiSuffix++ % 10));
     expect(answer.status).toBe(200);
   });
 
@@ -193,7 +172,7 @@ describe('POST /logout', () => {
     expect(response.headers.getSetCookie().join()).toMatch(/^nickname=;.*Max-Age=0/i);
     // Free at once for someone else, whose claim then makes the old cookie worthless.
     expect((await login(server, name)).status).toBe(200);
-    expect(await refusal(cookie)).toBe(401);
+    expect(await handshakeStatus(server, cookie)).toBe(401);
     expect((await login(server, name, { cookie })).status).toBe(409);
   });
 
@@ -231,7 +210,7 @@ function drain(t: Tab) {
 
 describe('WS /chat: who may connect', () => {
   it('refuses a connection without the cookie with 401, before the upgrade', async () => {
-    expect(await refusal(undefined)).toBe(401);
+    expect(await handshakeStatus(server, undefined)).toBe(401);
   });
 
   it('refuses forged cookies with 401', async () => {
@@ -254,12 +233,15 @@ describe('WS /chat: who may connect', () => {
       name,
       JSON.stringify({ nickname: name, id: 'x' }),
     ]) {
-      expect(await refusal(`nickname=${forged}`)).toBe(401);
+      expect(await handshakeStatus(server, `nickname=${forged}`)).toBe(401);
     }
     // A correctly signed cookie that holds no session (an older format) is no better.
-    expect(await refusal(`nickname=${createSignedValue('test secret', 'nickname', name)}`)).toBe(
-      401,
-    );
+    expect(
+      await handshakeStatus(
+        server,
+        `nickname=${createSignedValue('test secret', 'nickname', name)}`,
+      ),
+    ).toBe(401);
     // And the server still serves the real one.
     const real = await tab(cookie);
     expect(real.history).toBeInstanceOf(Array);
@@ -270,7 +252,7 @@ describe('WS /chat: who may connect', () => {
     const mine = await cookieFor(server, name);
     await logout(server, mine);
     await cookieFor(server, name);
-    expect(await refusal(mine)).toBe(401);
+    expect(await handshakeStatus(server, mine)).toBe(401);
   });
 
   it('refuses a cross-origin page with 403', async () => {
@@ -409,14 +391,7 @@ describe('a nickname with no tab open and no logout', () => {
       expect(taken.status).toBe(200);
       // Someone else's now, held by their open tab: the first browser's cookie no longer lets it in.
       const holder = await openTab(own, taken.cookie!);
-      const refused = await websocketConnect(own.ws, { headers: { Cookie: cookie } }).then(
-        async (connection) => {
-          await connection.close();
-          return 101;
-        },
-        (error: unknown) => (error instanceof HandshakeError ? error.status : 0),
-      );
-      expect(refused).toBe(401);
+      expect(await handshakeStatus(own, cookie)).toBe(401);
       await holder.close();
       await watcher.close();
     } finally {

@@ -1,4 +1,4 @@
-import { type ClientConnection, websocketConnect } from '@gale/client';
+import { type ClientConnection, HandshakeError, websocketConnect } from '@gale/client';
 import { serve } from '@gale/test-utils';
 import { type ChatApplication, type ChatOptions, createApplication } from '../server.js';
 
@@ -125,4 +125,41 @@ export async function openTab(server: Endpoint, cookie: string, joining?: string
     send: (frame) => connection.writeMessage(typeof frame === 'string' ? frame : (frame as object)),
     close: () => connection.close(),
   };
+}
+
+let unique = 0;
+
+/** A nickname no other test uses (servers and Redis are shared by the tests of a file). */
+export function nick(base: string): string {
+  unique += 1;
+  return `${base}${unique}`;
+}
+
+/** Matches a `message` frame with this text. */
+export const isMessage =
+  (text: string) =>
+  (frame: Frame): boolean =>
+    frame.type === 'message' && frame['text'] === text;
+
+/** Matches a `joined` or `left` notice about this nickname. */
+export const isNotice =
+  (type: 'joined' | 'left', nickname: string) =>
+  (frame: Frame): boolean =>
+    frame.type === type && frame['nickname'] === nickname;
+
+/** The status of a WebSocket handshake on /chat with `cookie` (none if undefined): 101, 401, … */
+export async function handshakeStatus(
+  server: Endpoint,
+  cookie: string | undefined,
+): Promise<number> {
+  try {
+    const connection = await websocketConnect(server.ws, {
+      headers: cookie === undefined ? {} : { Cookie: cookie },
+    });
+    await connection.close();
+    return 101;
+  } catch (error) {
+    if (error instanceof HandshakeError) return error.status;
+    throw error;
+  }
 }

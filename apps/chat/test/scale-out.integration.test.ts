@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { HandshakeError, websocketConnect } from '@gale/client';
 import {
   Inbox,
   ManualClock,
@@ -17,9 +16,12 @@ import { DEFAULT_HEARTBEAT_MS, DEFAULT_NICKNAME_RELEASE_AFTER_MS } from '../serv
 import {
   cookieFor,
   type Endpoint,
-  type Frame,
+  handshakeStatus,
+  isMessage,
+  isNotice,
   login,
   logout,
+  nick,
   openTab,
   startChat,
   type Tab,
@@ -45,12 +47,6 @@ const children = new Set<SteppedInstance>();
 const tabs: Tab[] = [];
 // What the instances log (Redis going away is expected here), kept for the assertions.
 const logger = recordingLogger();
-let unique = 0;
-
-function nick(base: string): string {
-  unique += 1;
-  return `${base}${unique}`;
-}
 
 /** A user's only tab on `server`: logs in there, connects, reads its own "joined". */
 async function user(server: Endpoint, name: string): Promise<Tab> {
@@ -60,22 +56,6 @@ async function user(server: Endpoint, name: string): Promise<Tab> {
 function track(t: Tab): Tab {
   tabs.push(t);
   return t;
-}
-
-const isMessage = (text: string) => (frame: Frame) =>
-  frame.type === 'message' && frame['text'] === text;
-const isNotice = (type: 'joined' | 'left', nickname: string) => (frame: Frame) =>
-  frame.type === type && frame['nickname'] === nickname;
-
-async function handshakeStatus(server: Endpoint, cookie: string): Promise<number> {
-  try {
-    const connection = await websocketConnect(server.ws, { headers: { Cookie: cookie } });
-    await connection.close();
-    return 101;
-  } catch (error) {
-    if (error instanceof HandshakeError) return error.status;
-    throw error;
-  }
 }
 
 /**
