@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const packageDir = fileURLToPath(new URL('../', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGES = ['frame', 'server', 'client', 'redis'] as const;
+const PACKAGES = ['frame', 'io', 'server', 'client', 'redis'] as const;
 
 /** What proves a running starter works: its page's custom element and one WebSocket exchange. */
 interface Starter {
