@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextLoop } from 'node:timers/promises';
-import { serve as listen, until } from '@gale/test-utils';
+import { serve as listen, recordingLogger, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -88,19 +88,10 @@ describe('topic listeners', () => {
 
   async function listening() {
     heard.length = 0;
-    const logger = {
-      lines: [] as string[],
-      info() {},
-      warn() {},
-      error(line: string) {
-        logger.lines.push(line);
-      },
-    };
+    const logger = recordingLogger();
     const app = new Application([['/events', Listening]], { logger, accessLog: false });
     apps.push(app);
-    const server = await app.listen(0, '127.0.0.1');
-    const port = (server.address() as AddressInfo).port;
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/events`);
+    const ws = new WebSocket((await listen(app)).ws('/events'));
     const received: Array<string | Buffer> = [];
     ws.on('message', (data: Buffer, isBinary) => received.push(isBinary ? data : data.toString()));
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -134,7 +125,8 @@ describe('topic listeners', () => {
     const { app, closed, logger } = await listening();
     app.publish('events', 'throw');
     expect((await closed).code).toBe(1011);
-    expect(logger.lines.some((line) => line.includes('topic listener (events)'))).toBe(true);
+    const errors = logger.records.filter(({ level }) => level === 'error');
+    expect(errors.some(({ message }) => message.includes('topic listener (events)'))).toBe(true);
     await until(() => app.connectionCount === 0, 'the close');
   });
 });
