@@ -134,7 +134,12 @@ describe('topic listeners', () => {
 describe('slow consumers', () => {
   it('closes clients that never read, while the others receive every message', async () => {
     const limit = 512 * 1024;
-    const { app, port } = await serve({ websocketMaxBufferedAmount: limit });
+    // A stalled client is dropped once its queue outgrows the limit plus one message (of at most
+    // websocketMaxMessageSize): small messages keep that within a few dozen publishes.
+    const { app, port } = await serve({
+      websocketMaxBufferedAmount: limit,
+      websocketMaxMessageSize: 64 * 1024,
+    });
     const readers = await Promise.all([reader(port), reader(port), reader(port)]);
     // 100 clients that upgrade, then never read another byte.
     const stalled = await Promise.all(
