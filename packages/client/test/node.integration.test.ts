@@ -930,3 +930,84 @@ describe('failures to connect', () => {
     expect(states.at(-1)).toBe('closed');
   });
 });
+
+// Autobahn|Testsuite cases 3.2–5.15 (strict): a message, then a frame that breaks the protocol,
+// in one read. The client's answer to the message must leave before its Close frame, whether it
+// answers from onMessage or from an async reading loop.
+describe('strict order when the server breaks the protocol', () => {
+  const servers: NetServer[] = [];
+  afterAll(async () => {
+    await Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+  });
+
+  /** A server that sends "Hello" and a frame with reserved opcode 5 in one write after the 101. */
+  async function breakingServer(): Promise<{ port: number; frames: Inbox<Buffer> }> {
+    const frames = new Inbox<Buffer>();
+    const server = createNetServer((socket) => {
+      socket.on('error', () => {});
+      let head = Buffer.alloc(0);
+      let open = false;
+      let received = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        if (open) {
+          received = Buffer.concat([received, chunk]);
+          // Client frames are masked and short here: 2 + 4 bytes of header, then the payload.
+          while (received.length >= 6 && received.length >= 6 + (received[1]! & 0x7f)) {
+            const size = 6 + (received[1]! & 0x7f);
+            frames.push(received.subarray(0, size));
+            received = received.subarray(size);
+          }
+          return;
+        }
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        switchProtocols(socket, head.subarray(0, end).toString('latin1'));
+        open = true;
+        socket.write(
+          Buffer.concat([Buffer.from([0x81, 5]), Buffer.from('Hello'), Buffer.from([0x85, 0])]),
+        );
+      });
+    });
+    servers.push(server);
+    return { port: await listening(server), frames };
+  }
+
+  function unmasked(frame: Buffer): { opcode: number; payload: Buffer } {
+    const mask = frame.subarray(2, 6);
+    const payload = Buffer.from(frame.subarray(6));
+    for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
+    return { opcode: frame[0]! & 0x0f, payload };
+  }
+
+  it('answers from an async reading loop before the 1002 Close', async () => {
+    const { port, frames } = await breakingServer();
+    const connection = track(
+      await websocketConnect(`ws://127.0.0.1:${port}/`, { closeTimeout: 500 }),
+    );
+    void (async () => {
+      for await (const message of connection)
+        await connection.writeMessage(message).catch(() => {});
+    })();
+    const answer = unmasked(await frames.next());
+    expect(answer).toEqual({ opcode: 1, payload: Buffer.from('Hello') });
+    const close = unmasked(await frames.next());
+    expect(close.opcode).toBe(8);
+    expect(close.payload.readUInt16BE(0)).toBe(1002);
+  });
+
+  it('answers from onMessage before the 1002 Close', async () => {
+    const { port, frames } = await breakingServer();
+    // createConnection returns before any message can arrive, so onMessage finds it.
+    const connection: ClientConnection = track(
+      createConnection(`ws://127.0.0.1:${port}/`, {
+        closeTimeout: 500,
+        onMessage: (message) => connection.send(message),
+      }),
+    );
+    expect(unmasked(await frames.next())).toEqual({ opcode: 1, payload: Buffer.from('Hello') });
+    expect(unmasked(await frames.next()).opcode).toBe(8);
+  });
+});

@@ -223,6 +223,15 @@ export class Protocol {
     return this.#assembly.length;
   }
 
+  /**
+   * Whether a Close frame or a protocol error waits behind events not yet handled: it takes
+   * effect in the next {@link eventsReceived} call. An I/O layer may let the application answer
+   * the events it just took first, even a little later (an async reader), before it calls again.
+   */
+  get isEndHeldBack(): boolean {
+    return this.#deferred !== null;
+  }
+
   /** Whether a Close frame was sent. */
   get closeSent(): boolean {
     return this.#closeSent;

@@ -163,6 +163,26 @@ describe('the pump', () => {
     expect(socket.closeCode()).toBe(1002);
   });
 
+  it('lets an answer that comes a few microtasks later leave before the Close that follows the message', async () => {
+    let connection!: Connection;
+    // An async reader: the answer is written after awaits, and onMessage returns nothing.
+    const delegate = recorder((message) => {
+      void (async () => {
+        for (let i = 0; i < 5; i++) await Promise.resolve();
+        connection.send(`echo: ${message}`, false, false);
+      })();
+    });
+    const opened = open(delegate);
+    connection = opened.connection;
+    const { socket } = opened;
+    socket.push(Buffer.concat([clientFrame(Opcode.TEXT, 'ok'), clientFrame(5, 'x')]));
+    await nextTurn();
+    await nextTurn();
+    await nextTurn();
+    expect(socket.opcodes()).toEqual([Opcode.TEXT, Opcode.CLOSE]);
+    expect(socket.closeCode()).toBe(1002);
+  });
+
   it('holds back the next message, and a Close that follows, until an async onMessage settles', async () => {
     let connection!: Connection;
     let release!: () => void;

@@ -371,6 +371,14 @@ export class Connection<D extends ConnectionDelegate = ConnectionDelegate> {
         if (i < count) this.#queue = events.slice(i);
         break;
       }
+      if (this.protocol.isEndHeldBack) {
+        // The peer closed or broke the protocol right after these messages. Answers that come a
+        // few microtasks later (an async reader, a handler that awaits something already done)
+        // still leave before our Close frame: go on after this turn's microtasks.
+        this.#flags |= BUSY;
+        setImmediate(resumeConnection, this);
+        break;
+      }
     }
     this.#flags &= ~PUMPING;
     if (this.#flags & BUSY) return;
@@ -677,6 +685,11 @@ export class Connection<D extends ConnectionDelegate = ConnectionDelegate> {
   }
 
   /** @internal */
+  static resume(connection: Connection): void {
+    connection.#resume();
+  }
+
+  /** @internal */
   static onSocketData(connection: Connection, chunk: Uint8Array): void {
     connection.receive(chunk);
   }
@@ -713,6 +726,10 @@ export class Connection<D extends ConnectionDelegate = ConnectionDelegate> {
 const EMPTY = new Uint8Array(0);
 const kConnection = Symbol('gale.connection');
 type SocketWithConnection = Duplex & { [kConnection]: Connection };
+
+function resumeConnection(connection: Connection): void {
+  Connection.resume(connection);
+}
 
 function socketOnData(this: SocketWithConnection, chunk: Buffer): void {
   Connection.onSocketData(this[kConnection], chunk);
