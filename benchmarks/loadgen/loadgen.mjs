@@ -21,6 +21,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { GC_SETTLE_MS } from '../lib/memory.mjs';
 import { cpuSeconds } from '../lib/processes.mjs';
 
 /** The opcodes this file sends or reads (RFC 6455 §5.2). */
@@ -796,6 +797,30 @@ export function readRss(pid) {
 }
 
 /**
+ * Resolves once the RSS of process `pid` has settled after a forced collection: V8 hands the
+ * freed pages back to the system on background threads, and RSS kept falling for up to a second
+ * after one. Waits GC_SETTLE_MS, then until two readings `intervalMs` apart agree within
+ * `toleranceBytes`, `maxMs` in all at most.
+ *
+ * @param {number} pid
+ * @param {{ intervalMs?: number, toleranceBytes?: number, maxMs?: number }} [options]
+ */
+export async function rssSettled(
+  pid,
+  { intervalMs = 250, toleranceBytes = 64 * 1024, maxMs = 5_000 } = {},
+) {
+  const deadline = performance.now() + maxMs;
+  await sleep(GC_SETTLE_MS);
+  let previous = readRss(pid);
+  while (performance.now() < deadline) {
+    await sleep(intervalMs);
+    const current = readRss(pid);
+    if (Math.abs(current - previous) <= toleranceBytes) return;
+    previous = current;
+  }
+}
+
+/**
  * Idle memory: RSS growth of the server per open, idle connection. Opens `baseline` connections
  * first so that one-time costs (lazily loaded code, first buffers) stay out of the figure, reads
  * VmRSS, opens the remaining ones, lets the server settle and reads VmRSS again. The caller
@@ -817,7 +842,8 @@ export function readRss(pid) {
  * @param {number} [options.settleMs]
  * @param {number} [options.idleMs]  0 skips the second figure
  * @param {NodeJS.Signals} [options.gcSignal]  sent to the server before each reading, if it
- *   collects garbage on that signal (the peers do on SIGUSR2); a process without a handler dies
+ *   collects garbage on that signal (the peers do on SIGUSR2), which then waits until RSS has
+ *   settled ({@link rssSettled}); a process without a handler dies
  * @returns {Promise<{ rssBytesPerConnection: number, rssBeforeBytes: number,
  *   rssAfterBytes: number, measuredConnections: number, rssIdleBytesPerConnection?: number,
  *   rssIdleBeforeBytes?: number, rssIdleAfterBytes?: number }>}
@@ -852,7 +878,7 @@ export async function idleMemory({
     await sleep(settleMs);
     if (gcSignal !== undefined) {
       process.kill(pid, gcSignal);
-      await sleep(Math.min(500, settleMs));
+      await rssSettled(pid);
     }
   };
   /** @type {Connection[]} */
