@@ -10,7 +10,7 @@ import {
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Application, HTTPError, silentLogger, WebSocketHandler } from '@gale/server';
-import { Inbox, serve } from '@gale/test-utils';
+import { Inbox, ManualClock, serve } from '@gale/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WsSocket from 'ws';
 import { WebSocketServer } from 'ws';
@@ -909,10 +909,12 @@ describe('failures to connect', () => {
     const port = await listening(server);
 
     const states: ConnectionState[] = [];
+    const clock = new ManualClock();
     const connection = track(
       await websocketConnect(`ws://127.0.0.1:${port}/`, {
-        pingInterval: 100,
-        pingTimeout: 100,
+        clock,
+        pingInterval: 1_000,
+        pingTimeout: 1_000,
         closeTimeout: 300,
       }),
     );
@@ -920,8 +922,11 @@ describe('failures to connect', () => {
       states.push((event as Event & { state: ConnectionState }).state),
     );
     const closed = closeEvent(connection);
-    // The first frame after the handshake is a masked Ping.
+    // After the interval, the first frame after the handshake is a masked Ping.
+    clock.advance(1_000);
     expect((await after.next())[0]).toBe(0x89);
+    expect(connection.state).toBe('open');
+    clock.advance(1_000); // no Pong within the timeout: the socket is dropped
     expect(await connection.readMessage()).toBeNull();
     const info = await closed;
     expect(info.wasClean).toBe(false);
