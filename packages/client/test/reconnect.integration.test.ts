@@ -1,8 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Application, HTTPError, silentLogger, WebSocketHandler } from '@gale/server';
-import { freePort, until } from '@gale/test-utils';
+import { freePort, ManualClock, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   backoffCap,
@@ -424,7 +423,9 @@ describe('reconnect', () => {
     await first.connection.close();
     expect(first.connection.state).toBe('closed');
 
-    const second = observe(server.url('/record?client=deliberate-2'), { reconnect: policy });
+    // Its retries run on a clock the test steps: nothing can retry unless a timer is pending.
+    const clock = new ManualClock();
+    const second = observe(server.url('/record?client=deliberate-2'), { reconnect: policy, clock });
     await second.connection.opened;
     await server.stop();
     await until(() => second.connection.state === 'reconnecting', 'the client noticed');
@@ -437,8 +438,10 @@ describe('reconnect', () => {
 
     await server.start();
     const attemptsAtClose = second.reconnecting.length;
-    // Longer than any retry delay (maxDelay 200): a retry would have connected by now.
-    await sleep(600);
+    // No timer is left to retry with, however far the clock moves.
+    expect(clock.pending).toBe(0);
+    clock.advance(60_000);
+    await new Promise((resolve) => setImmediate(resolve));
     expect(server.recorder.connections.get('deliberate')).toBe(1);
     expect(server.recorder.connections.get('deliberate-2')).toBe(1);
     expect(first.reconnecting).toEqual([]);
@@ -501,7 +504,9 @@ describe('reconnect', () => {
   it('does not retry when shouldReconnect returns false', async () => {
     const server = await startServer();
     const seen: CloseInfo[] = [];
+    const clock = new ManualClock();
     const observed = observe(server.url('/bye?client=bye'), {
+      clock,
       reconnect: {
         ...policy,
         shouldReconnect: (info) => {
@@ -518,7 +523,10 @@ describe('reconnect', () => {
     expect(observed.closes).toHaveLength(1);
     expect(observed.closes[0]).toMatchObject({ code: 4001, reason: 'bye' });
     expect(observed.connection.closeCode).toBe(4001);
-    await sleep(400);
+    // No retry timer was set, however far the clock moves.
+    expect(clock.pending).toBe(0);
+    clock.advance(60_000);
+    await new Promise((resolve) => setImmediate(resolve));
     expect(server.recorder.connections.get('bye')).toBe(1);
   });
 
