@@ -6,6 +6,7 @@ import { type Clock, type ConnectionSettings, systemClock } from '@gale/io';
 import type { ConnectionHost } from './connection.js';
 import { InvalidSettingError } from './errors.js';
 import type { RouteOptions } from './handler.js';
+import { ProxyTrust } from './http/forwarded.js';
 import { Request } from './http/request.js';
 import { RequestHandler } from './http/request-handler.js';
 import { createStaticHandler } from './http/static-files.js';
@@ -72,10 +73,12 @@ export class Application {
   readonly #host: ConnectionHost<WebSocketHandler>;
   readonly #clock: Clock;
   readonly #upgradeContext: UpgradeContext;
+  readonly #proxies: ProxyTrust;
 
   constructor(routes: readonly Route[], options: ApplicationOptions = {}) {
     const { broker, clock = systemClock, ...settings } = options;
     this.settings = resolveSettings(settings);
+    this.#proxies = new ProxyTrust(this.settings.xheaders, this.settings.trustedProxies);
     this.#clock = clock;
     this.#host = {
       settings: this.settings,
@@ -174,7 +177,7 @@ export class Application {
         r: Request,
         o: RouteOptions,
       ) => WebSocketHandler
-    )(this, new Request(req), match.route.options);
+    )(this, new Request(req, this.#proxies), match.route.options);
     void handleUpgrade(this.#upgradeContext, handler, req, socket, head, match.args);
     return true;
   }
@@ -187,7 +190,7 @@ export class Application {
     const startedAt = process.hrtime.bigint();
     const match = this.#match(req.url ?? '/', false);
     if (match !== undefined) {
-      const request = new Request(req);
+      const request = new Request(req, this.#proxies);
       const handler = new (
         match.route.handler as new (
           a: Application,
@@ -317,14 +320,13 @@ export class Application {
 
   #log(status: number, req: IncomingMessage, startedAt: bigint): void {
     if (!this.settings.accessLog) return;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
+    const request = new Request(req, this.#proxies);
     logAccess(
       this.settings.logger,
       status,
-      req.method ?? 'GET',
-      q === -1 ? url : url.slice(0, q),
-      req.socket.remoteAddress ?? '',
+      request.method,
+      request.path,
+      request.remoteAddress,
       startedAt,
     );
   }

@@ -1,5 +1,6 @@
 import type { DeflateOptions } from '@gale/frame';
 import { InvalidSettingError } from './errors.js';
+import type { CookieOptions } from './http/cookies.js';
 import type { Logger } from './log.js';
 
 /** Application settings, Tornado's names in camelCase. Every field is optional; see DEFAULTS. */
@@ -30,8 +31,40 @@ export interface Settings {
   readonly maxHeaderSize?: number;
   /** Largest HTTP request body accepted by `RequestHandler`, in bytes; 413 beyond. 1 MiB. */
   readonly maxBodySize?: number;
-  /** Origins accepted by the default `checkOrigin` besides the request's own host. */
+  /**
+   * Origins (`https://app.example`) trusted besides the request's own host: by the default
+   * `checkOrigin` of WebSocket routes, and by `checkXsrfOrigin` for state-changing requests.
+   */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * Tornado's `xsrf_cookies`: POST, PUT, PATCH and DELETE requests to a `RequestHandler` must
+   * carry the `_xsrf` cookie's token (form or JSON field `_xsrf`, or an `X-XSRFToken` or
+   * `X-CSRFToken` header) and must not come from another origin (`Origin`, `Sec-Fetch-Site`);
+   * 403 otherwise. Pages get the token from `xsrfToken` or `xsrfFormHtml()`. Default false.
+   */
+  readonly xsrfCookies?: boolean;
+  /**
+   * Attributes of the `_xsrf` cookie (Tornado's `xsrf_cookie_kwargs`). Not HttpOnly by default,
+   * so that a page's script can read it and send it back in the header.
+   */
+  readonly xsrfCookieOptions?: CookieOptions;
+  /**
+   * Tornado's `xheaders`: take the client's address and scheme from `X-Real-Ip`,
+   * `X-Forwarded-For` and `X-Forwarded-Proto` (or `X-Scheme`), when the request's peer is one of
+   * `trustedProxies`. Default false: the socket's peer is the client.
+   */
+  readonly xheaders?: boolean;
+  /**
+   * With `xheaders`, the proxies whose headers are believed: IP addresses and CIDR subnets.
+   * Default: loopback (`127.0.0.0/8`, `::1`), a proxy on the same machine.
+   */
+  readonly trustedProxies?: readonly string[];
+  /**
+   * The `Secure` attribute of the cookies handlers set, unless a call says otherwise: `'auto'`
+   * (default) sets it when the request arrived over https (directly, or through a trusted proxy
+   * with `xheaders`); true always; false never.
+   */
+  readonly cookieSecure?: boolean | 'auto';
   /** Folder of static files served for GET/HEAD requests no route matched (a built front end). */
   readonly staticPath?: string;
   /** Where log lines go. `console` by default; `silentLogger` for none. */
@@ -43,25 +76,32 @@ export interface Settings {
 }
 
 /** The settings with every default filled in. */
-export type ResolvedSettings = Required<Omit<Settings, 'cookieSecret' | 'staticPath'>> &
-  Pick<Settings, 'cookieSecret' | 'staticPath'>;
+export type ResolvedSettings = Required<
+  Omit<Settings, 'cookieSecret' | 'staticPath' | 'xsrfCookieOptions'>
+> &
+  Pick<Settings, 'cookieSecret' | 'staticPath' | 'xsrfCookieOptions'>;
 
 /** The defaults, as Tornado where Tornado has one. */
-export const DEFAULTS: Readonly<Omit<ResolvedSettings, 'logger' | 'cookieSecret' | 'staticPath'>> =
-  {
-    websocketPingInterval: 0,
-    websocketPingTimeout: 0,
-    websocketMaxMessageSize: 10 * 1024 * 1024,
-    websocketCloseTimeout: 5,
-    websocketMaxBufferedAmount: 8 * 1024 * 1024,
-    websocketDrainTimeout: 10,
-    handshakeTimeout: 10,
-    maxHeaderSize: 16 * 1024,
-    maxBodySize: 1024 * 1024,
-    allowedOrigins: [],
-    accessLog: true,
-    compression: {},
-  };
+export const DEFAULTS: Readonly<
+  Omit<ResolvedSettings, 'logger' | 'cookieSecret' | 'staticPath' | 'xsrfCookieOptions'>
+> = {
+  websocketPingInterval: 0,
+  websocketPingTimeout: 0,
+  websocketMaxMessageSize: 10 * 1024 * 1024,
+  websocketCloseTimeout: 5,
+  websocketMaxBufferedAmount: 8 * 1024 * 1024,
+  websocketDrainTimeout: 10,
+  handshakeTimeout: 10,
+  maxHeaderSize: 16 * 1024,
+  maxBodySize: 1024 * 1024,
+  allowedOrigins: [],
+  xsrfCookies: false,
+  xheaders: false,
+  trustedProxies: ['127.0.0.0/8', '::1'],
+  cookieSecure: 'auto',
+  accessLog: true,
+  compression: {},
+};
 
 /** Fills in defaults and checks the combination. Throws `InvalidSettingError`. */
 export function resolveSettings(settings: Settings = {}): ResolvedSettings {
@@ -89,6 +129,10 @@ export function resolveSettings(settings: Settings = {}): ResolvedSettings {
     'maxBodySize',
   ] as const) {
     if (!(resolved[key] > 0)) throw new InvalidSettingError(`${key} must be positive`);
+  }
+  const secure: unknown = resolved.cookieSecure;
+  if (secure !== true && secure !== false && secure !== 'auto') {
+    throw new InvalidSettingError("cookieSecure must be true, false or 'auto'");
   }
   return { ...resolved, websocketPingTimeout: timeout };
 }

@@ -19,6 +19,15 @@ import {
 } from './body.js';
 import { type CookieOptions, type SecureCookieOptions, serializeCookie } from './cookies.js';
 import { createSignedValue } from './secure-cookie.js';
+import {
+  crossOriginReason,
+  decodeXsrfToken,
+  encodeXsrfToken,
+  newXsrfToken,
+  sameXsrfToken,
+  XSRF_HEADERS,
+  XSRF_NAME,
+} from './xsrf.js';
 
 /** What `sendError` puts in the error response besides the status. */
 export interface SendErrorOptions {
@@ -41,6 +50,9 @@ const HTTP_METHODS = {
 } as const;
 
 type MethodName = (typeof HTTP_METHODS)[keyof typeof HTTP_METHODS];
+
+// Methods that must not change state, so the XSRF checks leave them alone (as Tornado's).
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
@@ -72,6 +84,7 @@ export class RequestHandler extends Handler {
   #body: Promise<Buffer> | undefined;
   #json: Promise<unknown> | undefined;
   #form: Promise<URLSearchParams> | undefined;
+  #xsrfToken: string | undefined;
 
   // --- HTTP methods: override the ones the route answers. ---
 
@@ -377,7 +390,7 @@ export class RequestHandler extends Handler {
    * cookie grammar does not allow.
    */
   setCookie(name: string, value: string, options: CookieOptions = {}): void {
-    this.#addCookie(serializeCookie(name, value, options));
+    this.#addCookie(serializeCookie(name, value, this.#withSecure(options)));
   }
 
   /**
@@ -388,7 +401,9 @@ export class RequestHandler extends Handler {
     name: string,
     options: Pick<CookieOptions, 'domain' | 'path' | 'secure' | 'sameSite' | 'partitioned'> = {},
   ): void {
-    this.#addCookie(serializeCookie(name, '', { ...options, expires: new Date(0), maxAge: 0 }));
+    this.#addCookie(
+      serializeCookie(name, '', { ...this.#withSecure(options), expires: new Date(0), maxAge: 0 }),
+    );
   }
 
   /**
@@ -402,7 +417,7 @@ export class RequestHandler extends Handler {
     if (!secret) {
       throw new InvalidSettingError('the cookieSecret setting is required for secure cookies');
     }
-    const { expiresDays = 30, ...rest } = options;
+    const { expiresDays = 30, ...rest } = this.#withSecure(options);
     const signed = createSignedValue(secret, name, value);
     // Sent as is, not URL-encoded: it is all cookie-safe characters, and Tornado reads it raw.
     this.#addCookie(
@@ -415,12 +430,102 @@ export class RequestHandler extends Handler {
     );
   }
 
+  // --- XSRF (cross-site request forgery) protection, Tornado's ---
+
+  /**
+   * The XSRF token to put in this response's page or hand to its script: the `_xsrf` cookie's
+   * secret under a fresh mask, so it never repeats in a compressed page. Reading it sets the
+   * `_xsrf` cookie (see the `xsrfCookieOptions` setting) when the request had no valid one. With
+   * the `xsrfCookies` setting, a POST, PUT, PATCH or DELETE must send it back (see
+   * `checkXsrfCookie`); a script can also read the cookie itself and send that.
+   */
+  get xsrfToken(): string {
+    if (this.#xsrfToken === undefined) {
+      let cookie = decodeXsrfToken(this.getCookie(XSRF_NAME));
+      if (cookie === null) {
+        cookie = newXsrfToken(Date.now());
+        // Sent as is: the token's characters are all cookie-safe, and a script reads it raw.
+        this.#addCookie(
+          serializeCookie(
+            XSRF_NAME,
+            encodeXsrfToken(cookie),
+            this.#withSecure({ httpOnly: false, ...this.settings.xsrfCookieOptions }),
+            (text) => text,
+          ),
+        );
+      }
+      this.#xsrfToken = encodeXsrfToken(cookie);
+    }
+    return this.#xsrfToken;
+  }
+
+  /**
+   * A hidden form field holding `xsrfToken` (Tornado's `xsrf_form_html`), for the forms of pages
+   * this handler renders: `<input type="hidden" name="_xsrf" value="…">`.
+   */
+  xsrfFormHtml(): string {
+    return `<input type="hidden" name="${XSRF_NAME}" value="${escapeAttribute(this.xsrfToken)}">`;
+  }
+
+  /**
+   * With the `xsrfCookies` setting, runs before `prepare()` for every POST, PUT, PATCH and DELETE
+   * (after `checkXsrfOrigin`): the request must send the `_xsrf` cookie's token back in an
+   * `X-XSRFToken` or `X-CSRFToken` header, or an `_xsrf` form field or JSON property. Throws
+   * `HTTPError` 403 saying what is missing or wrong; the handler then never runs and sets no
+   * cookie. Override it to exempt a handler (an API authenticated by a header, say) or to check
+   * otherwise.
+   */
+  async checkXsrfCookie(): Promise<void> {
+    const headers = this.request.headers;
+    let sent: string | undefined;
+    for (const name of XSRF_HEADERS) {
+      const value = headers[name];
+      if (typeof value === 'string') {
+        sent = value;
+        break;
+      }
+    }
+    sent ??= (await this.getBodyArguments(XSRF_NAME)).at(-1);
+    const method = this.request.method.toUpperCase();
+    if (sent === undefined) {
+      throw new HTTPError(
+        403,
+        `'${XSRF_NAME}' argument missing from ${method} (send the ${XSRF_NAME} cookie's token in an X-XSRFToken header or an ${XSRF_NAME} field)`,
+      );
+    }
+    const token = decodeXsrfToken(sent);
+    if (token === null) throw new HTTPError(403, `'${XSRF_NAME}' argument has invalid format`);
+    const cookie = decodeXsrfToken(this.getCookie(XSRF_NAME));
+    if (cookie === null) throw new HTTPError(403, `'${XSRF_NAME}' cookie missing or malformed`);
+    if (!sameXsrfToken(token, cookie)) {
+      throw new HTTPError(403, `XSRF cookie does not match ${method} argument`);
+    }
+  }
+
+  /**
+   * With the `xsrfCookies` setting, runs before `checkXsrfCookie` for every POST, PUT, PATCH and
+   * DELETE: refuses (`HTTPError` 403) a request that says it comes from another origin, by
+   * `Sec-Fetch-Site` (`same-site` or `cross-site`) or, without it, by an `Origin` other than the
+   * request's host; origins in the `allowedOrigins` setting pass. This also stops a form on
+   * another port of the same host, which `SameSite` cookies let through. Override to change it.
+   */
+  checkXsrfOrigin(): void {
+    const reason = crossOriginReason(this.request.headers, this.settings.allowedOrigins);
+    if (reason !== null) {
+      throw new HTTPError(403, `Cross-origin ${this.request.method} refused: ${reason}`);
+    }
+  }
+
   // --- Internals ---
 
   async #run(pathArgs: readonly string[]): Promise<void> {
     const method = this.request.method.toUpperCase();
     if (!Object.hasOwn(HTTP_METHODS, method)) throw this.#methodNotAllowed();
     const name: MethodName = HTTP_METHODS[method as keyof typeof HTTP_METHODS];
+    if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) {
+      this.checkXsrfOrigin();
+      await this.checkXsrfCookie();
+    }
     await this.prepare();
     if (this.#finished) return;
     await this[name](...pathArgs);
@@ -486,7 +591,18 @@ export class RequestHandler extends Handler {
     return this.#response;
   }
 
+  // The cookieSecure setting's answer, unless the caller chose.
+  #withSecure<T extends { readonly secure?: boolean }>(options: T): T {
+    if (options.secure !== undefined) return options;
+    const setting = this.settings.cookieSecure;
+    return { ...options, secure: setting === 'auto' ? this.request.protocol === 'https' : setting };
+  }
+
   #addCookie({ key, header }: { readonly key: string; readonly header: string }): void {
     this.#cookies.set(key, header);
   }
+}
+
+function escapeAttribute(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { parseCookie } from 'cookie';
 import { InvalidStateError } from '../errors.js';
+import { NO_PROXIES, type Origin, type ProxyTrust } from './forwarded.js';
 
 /**
  * The HTTP request behind a handler (for a WebSocket, the upgrade request): what handlers read
@@ -16,8 +17,15 @@ export class Request {
   readonly #search: string;
   #query: URLSearchParams | undefined;
   #cookies: Readonly<Record<string, string>> | undefined;
+  readonly #proxies: ProxyTrust;
+  #origin: Origin | undefined;
 
-  constructor(raw: IncomingMessage) {
+  /**
+   * `proxies` says whose `X-Forwarded-*` headers to believe (the application's `xheaders` and
+   * `trustedProxies` settings); by default nobody's.
+   */
+  constructor(raw: IncomingMessage, proxies: ProxyTrust = NO_PROXIES) {
+    this.#proxies = proxies;
     this.#raw = raw;
     this.method = raw.method ?? 'GET';
     const url = raw.url ?? '/';
@@ -44,10 +52,30 @@ export class Request {
     this.#raw = null;
   }
 
-  /** The peer's address (the socket's; put a proxy's header to use in your own code). */
+  /**
+   * The client's IP address: the socket's peer, or, with the `xheaders` setting, what a trusted
+   * proxy put in `X-Real-Ip` or `X-Forwarded-For` (see `trustedProxies`).
+   */
   get remoteAddress(): string {
-    // Read on demand: it costs a getpeername() system call.
-    return this.#socket.remoteAddress ?? '';
+    return this.#resolveOrigin().remoteAddress;
+  }
+
+  /**
+   * `https` when the request came over TLS: to this server, or, with the `xheaders` setting, to
+   * a trusted proxy that says so in `X-Forwarded-Proto` (or `X-Scheme`). Else `http`.
+   */
+  get protocol(): 'http' | 'https' {
+    return this.#resolveOrigin().protocol;
+  }
+
+  #resolveOrigin(): Origin {
+    // Read on demand, once: the peer's address costs a getpeername() system call.
+    this.#origin ??= this.#proxies.resolve(
+      this.#socket.remoteAddress ?? '',
+      'encrypted' in this.#socket && this.#socket.encrypted === true,
+      this.headers,
+    );
+    return this.#origin;
   }
 
   /** The query string's arguments. */
