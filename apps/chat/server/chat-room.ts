@@ -3,7 +3,7 @@ import type { Logger, RouteOptions } from '@gale/server';
 import { StoreUnavailableError } from './errors.js';
 import type { ServerFrame } from './frames.js';
 import type { ChatMessage, History } from './history.js';
-import { nicknameKey, validateNickname } from './nickname.js';
+import { isSameNickname, nicknameKey, validateNickname } from './nickname.js';
 import type { NicknameRegistry } from './nickname-registry.js';
 import type { Presence } from './presence.js';
 import { newSessionId, type Session } from './session.js';
@@ -27,6 +27,10 @@ export function sessionTopic(sessionId: string): string {
 
 /** Shown when a nickname is taken (HTTP 409). */
 export const NICKNAME_TAKEN = 'Nickname already in use, please choose another';
+
+/** Shown when a nickname looks like one in use (the same key, another name; HTTP 409). */
+export const NICKNAME_LOOKS_TAKEN =
+  'Nickname looks too much like one already in use, please choose another';
 
 /** What `signIn` decided. */
 export type SignInResult =
@@ -118,14 +122,17 @@ export class ChatRoom {
   /**
    * Claims a nickname for a browser. `current` is the session its cookie already holds: its id is
    * kept (so the same browser logging in again keeps its nickname), and a different nickname it
-   * held is given up. Resolves with the new session, or a 400 (invalid) or 409 (taken) reason.
+   * held is given up. Resolves with the new session, or a 400 (invalid) or 409 (taken, or looks
+   * like a nickname in use) reason.
    */
   async signIn(raw: string, current: Session | null): Promise<SignInResult> {
     const check = validateNickname(raw);
     if (!check.ok) return { ok: false, status: 400, reason: check.reason };
     const session: Session = { nickname: check.nickname, id: current?.id ?? newSessionId() };
     if (!(await this.#registry.claim(session.nickname, session.id, this.#releaseAfterMs))) {
-      return { ok: false, status: 409, reason: NICKNAME_TAKEN };
+      const holder = await this.#registry.holder(session.nickname);
+      const looksAlike = holder !== null && !isSameNickname(holder, session.nickname);
+      return { ok: false, status: 409, reason: looksAlike ? NICKNAME_LOOKS_TAKEN : NICKNAME_TAKEN };
     }
     if (current !== null && current.nickname !== session.nickname) {
       // Its tabs still wear the old name: they leave, and reconnect under the new one.

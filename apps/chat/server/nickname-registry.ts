@@ -2,33 +2,41 @@ import { type Clock, systemClock } from '@gale/io/clock';
 import { nicknameKey } from './nickname.js';
 
 /**
- * Who holds which nickname. Nicknames are unique case-insensitively (see `nicknameKey`); the
- * owner is an opaque session id. A claim is held for a while (`holdMs`) and lapses unless it is
- * renewed, so a nickname whose browser went away frees itself, on every server process at once
- * and even when the process that would have freed it died. Async so that a shared store (Redis)
- * can implement it for several server processes.
+ * Who holds which nickname. Nicknames are unique by their key (see `nicknameKey`: case, width
+ * and look-alike characters do not count); the owner is an opaque session id. A claim is held for
+ * a while (`holdMs`) and lapses unless it is renewed, so a nickname whose browser went away frees
+ * itself, on every server process at once and even when the process that would have freed it
+ * died. Async so that a shared store (Redis) can implement it for several server processes.
  */
 export interface NicknameRegistry {
   /**
    * Claims `nickname` for `owner` for `holdMs` from now (until released, when omitted),
    * atomically: resolves true when it was free (never claimed, released, or its hold lapsed) or
    * already `owner`'s (its hold then starts again), false when someone else holds it. Of
-   * concurrent claims of one free nickname by different owners exactly one succeeds.
+   * concurrent claims of one free nickname by different owners exactly one succeeds. The
+   * nickname is registered as given (see `holder`).
    */
   claim(nickname: string, owner: string, holdMs?: number): Promise<boolean>;
   /**
    * Holds `owner`'s claim for `holdMs` from now. Resolves false, changing nothing, when the
    * nickname was released by its owner or belongs to someone else: whoever still uses it under
-   * `owner` must stop. (A Redis registry that lost its data, restarted empty, takes the nickname
-   * back for `owner` instead.)
+   * `owner` must stop. (A Redis registry that lost its data,
+   * restarted empty, takes the nickname back for `owner` instead.)
    */
   renew(nickname: string, owner: string, holdMs: number): Promise<boolean>;
   /** Frees `nickname` if `owner` holds it; resolves whether it did. */
   release(nickname: string, owner: string): Promise<boolean>;
+  /**
+   * The nickname as registered by whoever holds `nickname`'s key now (`nickname` itself, in
+   * another case or width, or a name that looks like it), or null when nobody does.
+   */
+  holder(nickname: string): Promise<string | null>;
 }
 
 interface Claim {
   readonly owner: string;
+  /** The nickname as registered. */
+  readonly nickname: string;
   /** The clock's `now()` when the hold lapses; `Infinity` until released. */
   readonly until: number;
 }
@@ -52,7 +60,7 @@ export class MemoryNicknameRegistry implements NicknameRegistry {
     if (held !== undefined && held.owner !== owner && held.until > now) {
       return Promise.resolve(false);
     }
-    this.#claims.set(key, { owner, until: now + holdMs });
+    this.#claims.set(key, { owner, nickname, until: now + holdMs });
     this.#sweep(now);
     return Promise.resolve(true);
   }
@@ -61,7 +69,7 @@ export class MemoryNicknameRegistry implements NicknameRegistry {
     const key = nicknameKey(nickname);
     // Lapsed but still its own (nobody claimed it since): held again.
     if (this.#claims.get(key)?.owner !== owner) return Promise.resolve(false);
-    this.#claims.set(key, { owner, until: this.#clock.now() + holdMs });
+    this.#claims.set(key, { owner, nickname, until: this.#clock.now() + holdMs });
     return Promise.resolve(true);
   }
 
@@ -71,6 +79,12 @@ export class MemoryNicknameRegistry implements NicknameRegistry {
     if (held?.owner !== owner) return Promise.resolve(false);
     this.#claims.delete(key);
     return Promise.resolve(held.until > this.#clock.now());
+  }
+
+  holder(nickname: string): Promise<string | null> {
+    const held = this.#claims.get(nicknameKey(nickname));
+    const isHeld = held !== undefined && held.until > this.#clock.now();
+    return Promise.resolve(isHeld ? held.nickname : null);
   }
 
   // Forgets lapsed claims once the map has doubled since the last sweep: amortised O(1) a claim.

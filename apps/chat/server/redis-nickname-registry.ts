@@ -2,25 +2,26 @@ import { nicknameKey } from './nickname.js';
 import type { NicknameRegistry } from './nickname-registry.js';
 import { luaNow, type RedisStore } from './redis-store.js';
 
-// One string key a nickname, `<prefix>nickname:<key>`: `<until> owner:<id>` while held,
-// `<until> released:<id>` for a while after its owner released it, where <until> is when that
-// lapses (ms, by the store's clock; empty for a claim held until released). A lapsed value counts
-// as no value; Redis deletes it a minute later (GRACE_MS), which is only tidying. Each operation
-// is one script, so the check and the write are atomic across every server process.
+// One string key a nickname, `<prefix>nickname:<key>`: `<until> owner:<id>\n<nickname>` while
+// held (the nickname as registered after the newline, which no nickname contains), `<until>
+// released:<id>` for a while after its owner released it, where <until> is when that lapses (ms,
+// by the store's clock; empty for a claim held until released). A lapsed value counts as no
+// value; Redis deletes it a minute later (GRACE_MS), which is only tidying. Each operation is one script, so the check and the
+// write are atomic across every server process.
 
 /** How long Redis keeps a lapsed value before it deletes it. */
 const GRACE_MS = 60_000;
 
 // ARGV[3] of every script: now (`RedisStore.now()`).
 const PRELUDE = `${luaNow(3)}
--- The value of the key if it has not lapsed, else nil.
+-- The value of the key if it has not lapsed (else nil), and the nickname it registered ('' if none).
 local function current()
   local held = redis.call('GET', KEYS[1])
-  if not held then return nil end
-  local untilMs, value = string.match(held, '^(%d*) (.+)$')
-  if not value then return held end
-  if untilMs ~= '' and tonumber(untilMs) <= now then return nil end
-  return value
+  if not held then return nil, '' end
+  local untilMs, value, name = string.match(held, '^(%d*) ([^\\n]+)\\n?(.*)$')
+  if not value then return held, '' end
+  if untilMs ~= '' and tonumber(untilMs) <= now then return nil, '' end
+  return value, name
 end
 -- Sets the value for holdMs from now ('' for no end).
 local function hold(value, holdMs)
@@ -33,12 +34,13 @@ local function hold(value, holdMs)
 end
 `;
 
-// KEYS[1] the nickname; ARGV[1] the owner, ARGV[2] the hold in ms ('' for none).
+// KEYS[1] the nickname; ARGV[1] the owner, ARGV[2] the hold in ms ('' for none), ARGV[4] the
+// nickname as registered.
 const CLAIM = `${PRELUDE}
 local held = current()
 local mine = 'owner:' .. ARGV[1]
 if held and held ~= mine and string.sub(held, 1, 6) == 'owner:' then return 0 end
-hold(mine, ARGV[2])
+hold(mine .. '\\n' .. ARGV[4], ARGV[2])
 return 1
 `;
 
@@ -47,7 +49,7 @@ const RENEW = `${PRELUDE}
 local held = current()
 local mine = 'owner:' .. ARGV[1]
 if held and held ~= mine then return 0 end
-hold(mine, ARGV[2])
+hold(mine .. '\\n' .. ARGV[4], ARGV[2])
 return 1
 `;
 
@@ -56,6 +58,13 @@ const RELEASE = `${PRELUDE}
 if current() ~= 'owner:' .. ARGV[1] then return 0 end
 hold('released:' .. ARGV[1], ARGV[2])
 return 1
+`;
+
+// The nickname as registered, or false.
+const HOLDER = `${PRELUDE}
+local held, name = current()
+if held and string.sub(held, 1, 6) == 'owner:' and name ~= '' then return name end
+return false
 `;
 
 /**
@@ -76,18 +85,25 @@ export class RedisNicknameRegistry implements NicknameRegistry {
 
   async claim(nickname: string, owner: string, holdMs?: number): Promise<boolean> {
     const hold = holdMs === undefined || !Number.isFinite(holdMs) ? '' : toMs(holdMs);
-    const args = [owner, hold, this.#store.now()];
+    const args = [owner, hold, this.#store.now(), nickname];
     return (await this.#store.evaluate(CLAIM, [this.#key(nickname)], args)) === 1;
   }
 
   async renew(nickname: string, owner: string, holdMs: number): Promise<boolean> {
-    const args = [owner, toMs(holdMs), this.#store.now()];
+    const args = [owner, toMs(holdMs), this.#store.now(), nickname];
     return (await this.#store.evaluate(RENEW, [this.#key(nickname)], args)) === 1;
   }
 
   async release(nickname: string, owner: string): Promise<boolean> {
     const args = [owner, toMs(this.#releasedMemoryMs), this.#store.now()];
     return (await this.#store.evaluate(RELEASE, [this.#key(nickname)], args)) === 1;
+  }
+
+  async holder(nickname: string): Promise<string | null> {
+    // (A claim written before nicknames were kept in the value answers null too.)
+    const args = ['', '', this.#store.now()];
+    const name = await this.#store.evaluate(HOLDER, [this.#key(nickname)], args);
+    return typeof name === 'string' ? name : null;
   }
 
   #key(nickname: string): string {

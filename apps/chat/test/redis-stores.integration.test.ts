@@ -78,7 +78,7 @@ describe('RedisNicknameRegistry', () => {
     const after = await redisNow();
     const held = await admin.get(`${store.prefix}nickname:ada`);
     const until = Number(held?.split(' ')[0]);
-    expect(held).toMatch(/^\d+ owner:a$/);
+    expect(held).toMatch(/^\d+ owner:a\nada$/);
     expect(until).toBeGreaterThanOrEqual(before + 60_000);
     expect(until).toBeLessThanOrEqual(after + 60_000);
   });

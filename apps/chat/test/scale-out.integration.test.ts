@@ -242,6 +242,17 @@ describe('two instances on one Redis', () => {
     expect((await login(a, name)).status).toBe(200);
   });
 
+  it('refuses on B, with 409, a nickname that looks like one taken on A', async () => {
+    const name = nick('Ada');
+    expect((await login(a, name)).status).toBe(200);
+    const answer = await login(b, `\u0410${name.slice(1)}`);
+    expect(answer.status).toBe(409);
+    expect(answer.body).toEqual({
+      status: 409,
+      message: 'Nickname looks too much like one already in use, please choose another',
+    });
+  });
+
   it('holds a nickname while a tab is open anywhere, and frees it after the delay once none is', async () => {
     const watcher = await user(a, nick('watcher'));
     const name = nick('Dora');

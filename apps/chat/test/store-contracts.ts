@@ -28,6 +28,24 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
     expect(await two.claim('STRASSE', 'b')).toBe(false);
   });
 
+  it('treats names that look alike as one, and says who holds it, as registered', async () => {
+    const [one, two] = await make(new ManualClock());
+    expect(await one.claim('Ada', 'a')).toBe(true);
+    // Cyrillic А (U+0410), а (U+0430), a zero for the O of "Bob".
+    expect(await two.claim('\u0410da', 'b')).toBe(false);
+    expect(await two.claim('\u0430d\u0430', 'b')).toBe(false);
+    expect(await two.holder('\u0410da')).toBe('Ada');
+    expect(await two.holder('ADA')).toBe('Ada');
+    expect(await one.claim('Bob', 'a')).toBe(true);
+    expect(await two.claim('B0B', 'b')).toBe(false);
+    expect(await two.holder('B0B')).toBe('Bob');
+    expect(await two.holder('Cy')).toBeNull();
+    expect(await one.release('Ada', 'a')).toBe(true);
+    expect(await two.holder('Ada')).toBeNull();
+    expect(await two.claim('\u0410da', 'b')).toBe(true);
+    expect(await one.holder('Ada')).toBe('\u0410da');
+  });
+
   it('lets the owner claim again, and only the owner release', async () => {
     const [one, two] = await make(new ManualClock());
     expect(await one.claim('ada', 'a')).toBe(true);
