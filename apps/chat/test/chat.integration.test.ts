@@ -244,6 +244,38 @@ describe('POST /logout', () => {
     expect(await watcher.next()).toMatchObject({ type: 'message', text: 'after logout' });
   });
 
+  it('revokes the cookie: a saved copy signs nobody in again, even with its nickname free', async () => {
+    const name = nick('revoked');
+    const copy = await cookieFor(server, name);
+    expect((await logout(server, copy)).status).toBe(204);
+    // Nobody took the nickname, so only the revocation refuses the copy.
+    const whoAmI = async (cookie: string) =>
+      (await fetch(`${server.http}/login`, { headers: { Cookie: cookie } })).json();
+    expect(await whoAmI(copy)).toEqual({ nickname: null });
+    expect(await handshakeStatus(server, copy)).toBe(401);
+    // Logging in with it is a fresh login: a new session, which the copy does not become.
+    const fresh = await login(server, name, { cookie: copy });
+    expect(fresh.status).toBe(200);
+    expect(fresh.cookie).toBeDefined();
+    expect(fresh.cookie).not.toBe(copy);
+    expect(await whoAmI(fresh.cookie!)).toEqual({ nickname: name });
+    expect(await whoAmI(copy)).toEqual({ nickname: null });
+    expect(await handshakeStatus(server, copy)).toBe(401);
+    expect((await login(server, name, { cookie: copy })).status).toBe(409);
+    // The fresh session is a session like any other: its tab is let in.
+    const t = await tab(fresh.cookie!);
+    expect(t.history).toBeInstanceOf(Array);
+  });
+
+  it('lets the nickname log in afresh after a logout, as a new session', async () => {
+    const name = nick('again');
+    const first = await cookieFor(server, name);
+    await logout(server, first);
+    const second = await cookieFor(server, name);
+    expect(await handshakeStatus(server, second)).toBe(101);
+    expect(await handshakeStatus(server, first)).toBe(401);
+  });
+
   it('answers 204 without a cookie too', async () => {
     expect((await fetch(`${server.http}/logout`, { method: 'POST' })).status).toBe(204);
   });

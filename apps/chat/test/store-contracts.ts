@@ -80,6 +80,32 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
     expect(await two.claim('ada', 'a', 60_000)).toBe(true);
   });
 
+  it('refuses every claim and renewal of a revoked owner until the revocation lapses', async () => {
+    const clock = new ManualClock();
+    const [one, two] = await make(clock);
+    expect(await one.claim('ada', 'a', 60_000)).toBe(true);
+    expect(await two.isRevoked('a')).toBe(false);
+    await two.revoke('a', 1000);
+    expect(await one.isRevoked('a')).toBe(true);
+    expect(await two.isRevoked('b')).toBe(false);
+    expect(await one.renew('ada', 'a', 60_000)).toBe(false);
+    // Its claim is not released by that, but it can be; then the name is free for anyone else,
+    // never for the revoked owner.
+    expect(await two.claim('ada', 'b')).toBe(false);
+    expect(await one.release('ada', 'a')).toBe(true);
+    expect(await two.claim('ada', 'a', 60_000)).toBe(false);
+    expect(await one.claim('bob', 'a', 60_000)).toBe(false);
+    // A shorter revocation does not cut a longer one short.
+    await one.revoke('a', 10);
+    clock.advance(999);
+    expect(await one.isRevoked('a')).toBe(true);
+    expect(await two.claim('ada', 'a', 60_000)).toBe(false);
+    clock.advance(1);
+    expect(await two.isRevoked('a')).toBe(false);
+    expect(await two.claim('ada', 'a', 60_000)).toBe(true);
+    expect(await one.renew('ada', 'a', 60_000)).toBe(true);
+  });
+
   it('renews a lapsed claim that nobody took meanwhile', async () => {
     const clock = new ManualClock();
     const [one, two] = await make(clock);
