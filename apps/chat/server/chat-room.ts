@@ -3,7 +3,7 @@ import type { Logger, RouteOptions } from '@gale/server';
 import { StoreUnavailableError } from './errors.js';
 import type { ServerFrame } from './frames.js';
 import type { ChatMessage, History } from './history.js';
-import { nicknameKey, validateNickname } from './nickname.js';
+import { isSameNickname, nicknameKey, validateNickname } from './nickname.js';
 import type { NicknameRegistry } from './nickname-registry.js';
 import type { Presence } from './presence.js';
 import { newSessionId, type Session } from './session.js';
@@ -27,6 +27,17 @@ export function sessionTopic(sessionId: string): string {
 
 /** Shown when a nickname is taken (HTTP 409). */
 export const NICKNAME_TAKEN = 'Nickname already in use, please choose another';
+
+/** Shown when a nickname looks like one in use (the same key, another name; HTTP 409). */
+export const NICKNAME_LOOKS_TAKEN =
+  'Nickname looks too much like one already in use, please choose another';
+
+/**
+ * How long a session that logged out stays revoked: longer than any cookie signed before the
+ * logout is accepted (`getSecureCookie` takes one for 31 days from its signing, and its clock may
+ * be up to 5 minutes behind the signer's), so its copies never sign anyone in again.
+ */
+export const REVOKED_SESSION_MS = 32 * 24 * 60 * 60 * 1000;
 
 /** What `signIn` decided. */
 export type SignInResult =
@@ -116,16 +127,21 @@ export class ChatRoom {
   }
 
   /**
-   * Claims a nickname for a browser. `current` is the session its cookie already holds: its id is
+   * Claims a nickname for a browser. `cookie` is the session its cookie already holds: its id is
    * kept (so the same browser logging in again keeps its nickname), and a different nickname it
-   * held is given up. Resolves with the new session, or a 400 (invalid) or 409 (taken) reason.
+   * held is given up — unless that session logged out: then it is a new one, and the old cookie
+   * stays revoked. Resolves with the new session, or a 400 (invalid) or 409 (taken, or looks like
+   * a nickname in use) reason.
    */
-  async signIn(raw: string, current: Session | null): Promise<SignInResult> {
+  async signIn(raw: string, cookie: Session | null): Promise<SignInResult> {
     const check = validateNickname(raw);
     if (!check.ok) return { ok: false, status: 400, reason: check.reason };
+    const current = cookie !== null && !(await this.#registry.isRevoked(cookie.id)) ? cookie : null;
     const session: Session = { nickname: check.nickname, id: current?.id ?? newSessionId() };
     if (!(await this.#registry.claim(session.nickname, session.id, this.#releaseAfterMs))) {
-      return { ok: false, status: 409, reason: NICKNAME_TAKEN };
+      const holder = await this.#registry.holder(session.nickname);
+      const looksAlike = holder !== null && !isSameNickname(holder, session.nickname);
+      return { ok: false, status: 409, reason: looksAlike ? NICKNAME_LOOKS_TAKEN : NICKNAME_TAKEN };
     }
     if (current !== null && current.nickname !== session.nickname) {
       // Its tabs still wear the old name: they leave, and reconnect under the new one.
@@ -135,17 +151,28 @@ export class ChatRoom {
     return { ok: true, session };
   }
 
-  /** Logs a session out: frees its nickname, announces it left, closes its sockets. */
+  /**
+   * Logs a session out: revokes it (for `REVOKED_SESSION_MS`, on every server process sharing the
+   * store), frees its nickname, announces it left, closes its sockets. Revoked first, so that no
+   * copy of its cookie can claim the nickname back in between.
+   */
   async signOut(session: Session): Promise<void> {
+    await this.#registry.revoke(session.id, REVOKED_SESSION_MS);
     await this.#leaveRoom(session, true);
   }
 
   /**
    * Whether a session (from a valid cookie) may use its nickname now. It may if it still holds it,
-   * or if the nickname was freed meanwhile and is claimed again here; not if someone else has it.
+   * or if the nickname was freed meanwhile and is claimed again here; not if someone else has it,
+   * nor once the session logged out.
    */
   resume(session: Session): Promise<boolean> {
     return this.#registry.claim(session.nickname, session.id, this.#releaseAfterMs);
+  }
+
+  /** Whether a session logged out (and is revoked): why `resume` refused it, if so. */
+  hasLoggedOut(session: Session): Promise<boolean> {
+    return this.#registry.isRevoked(session.id);
   }
 
   /** A tab of `session` entered: the first one anywhere announces that it joined. */

@@ -11,10 +11,10 @@ const TRY_AGAIN_LATER = 1013;
 
 /**
  * WS /chat: one tab in the room. Refused with 401 before the upgrade without a valid cookie (or
- * when its nickname now belongs to someone else), 503 while the store cannot be reached. On open
- * it sends the history, then the room's messages and notices as they come; it posts
- * `{"type":"message","text":"…"}` frames and answers anything else with an error frame, staying
- * open.
+ * when its nickname now belongs to someone else, or its session logged out), 503 while the store
+ * cannot be reached. On open it sends the history, then the room's messages and notices as they
+ * come; it posts `{"type":"message","text":"…"}` frames and answers anything else with an error
+ * frame, staying open.
  */
 export class ChatSocket extends WebSocketHandler {
   readonly #id = randomUUID();
@@ -42,7 +42,14 @@ export class ChatSocket extends WebSocketHandler {
       throw error;
     }
     if (!mayEnter) {
-      throw new HTTPError(401, 'Your nickname is now in use by someone else; log in again');
+      // Which of the two, only for whoever reads the answer: the page just asks GET /login.
+      const hasLoggedOut = await this.#room.hasLoggedOut(session).catch(() => false);
+      throw new HTTPError(
+        401,
+        hasLoggedOut
+          ? 'This session logged out; log in again'
+          : 'Your nickname is now in use by someone else; log in again',
+      );
     }
     this.#session = session;
   }

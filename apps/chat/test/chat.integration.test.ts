@@ -76,6 +76,25 @@ describe('POST /login', () => {
     ['a newline inside', 'two\nlines', 'Nicknames cannot contain control characters'],
     ['a bidi override', 'evil\u202Eeman', 'Nicknames cannot contain control characters'],
     ['a zero-width space', 'zero\u200Bwidth', 'Nicknames cannot contain control characters'],
+    ['a trailing Hangul filler', 'Ada\u3164', 'Nicknames cannot contain invisible characters'],
+    ['only the braille blank', '\u2800', 'Nicknames cannot contain invisible characters'],
+    [
+      'two spaces in a row',
+      'Ada  Lovelace',
+      'Nicknames can only have single, ordinary spaces between words',
+    ],
+    [
+      'only combining marks',
+      '\u0301\u0301',
+      'Nicknames cannot start with an accent or other combining mark',
+    ],
+    [
+      'a combining overlay',
+      'A\u0336da',
+      'Nicknames cannot contain marks drawn through or around characters',
+    ],
+    ['the name the page uses for you', 'You', 'This nickname is reserved, please choose another'],
+    ['"You" with a Cyrillic o', 'Y\u043Eu', 'This nickname is reserved, please choose another'],
   ])('refuses a nickname with %s: 400 with a message', async (_, nickname, message) => {
     const answer = await login(server, nickname);
     expect(answer.status).toBe(400);
@@ -124,6 +143,37 @@ describe('POST /login', () => {
     expect(fullWidth).not.toBe(name);
     expect((await login(server, fullWidth)).status).toBe(409);
     expect((await login(server, nick('other'))).status).toBe(200);
+  });
+
+  it('accepts ordinary names in any script, as typed', async () => {
+    for (const base of ['Ada Lovelace', 'Zoë', 'Ngọc Ánh', '李小龙', 'हिन्दी', '❤️ Ada']) {
+      const name = nick(base);
+      const answer = await login(server, name);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toEqual({ nickname: name });
+    }
+  });
+
+  it('refuses a nickname that looks like one in use with 409, and says so', async () => {
+    const name = nick('Ada');
+    expect((await login(server, name)).status).toBe(200);
+    // Cyrillic А (U+0410), then a whole word of Cyrillic look-alikes and a zero.
+    for (const lookalike of [`\u0410${name.slice(1)}`, `\u0410d\u0430${name.slice(3)}`]) {
+      const answer = await login(server, lookalike);
+      expect(answer.status).toBe(409);
+      expect(answer.body).toEqual({
+        status: 409,
+        message: 'Nickname looks too much like one already in use, please choose another',
+      });
+      expect(answer.cookie).toBeUndefined();
+    }
+    const bob = nick('Bob');
+    expect((await login(server, bob)).status).toBe(200);
+    expect((await login(server, bob.replace('o', '0'))).status).toBe(409);
+    // The same name in another case is still "in use", not "looks like".
+    expect((await login(server, name.toUpperCase())).body.message).toBe(
+      'Nickname already in use, please choose another',
+    );
   });
 
   it('lets exactly one of ten concurrent logins with one nickname win', async () => {
@@ -192,6 +242,38 @@ describe('POST /logout', () => {
     // Exactly one: the next frame is the watcher's own message, not a second "left".
     await watcher.send({ type: 'message', text: 'after logout' });
     expect(await watcher.next()).toMatchObject({ type: 'message', text: 'after logout' });
+  });
+
+  it('revokes the cookie: a saved copy signs nobody in again, even with its nickname free', async () => {
+    const name = nick('revoked');
+    const copy = await cookieFor(server, name);
+    expect((await logout(server, copy)).status).toBe(204);
+    // Nobody took the nickname, so only the revocation refuses the copy.
+    const whoAmI = async (cookie: string) =>
+      (await fetch(`${server.http}/login`, { headers: { Cookie: cookie } })).json();
+    expect(await whoAmI(copy)).toEqual({ nickname: null });
+    expect(await handshakeStatus(server, copy)).toBe(401);
+    // Logging in with it is a fresh login: a new session, which the copy does not become.
+    const fresh = await login(server, name, { cookie: copy });
+    expect(fresh.status).toBe(200);
+    expect(fresh.cookie).toBeDefined();
+    expect(fresh.cookie).not.toBe(copy);
+    expect(await whoAmI(fresh.cookie!)).toEqual({ nickname: name });
+    expect(await whoAmI(copy)).toEqual({ nickname: null });
+    expect(await handshakeStatus(server, copy)).toBe(401);
+    expect((await login(server, name, { cookie: copy })).status).toBe(409);
+    // The fresh session is a session like any other: its tab is let in.
+    const t = await tab(fresh.cookie!);
+    expect(t.history).toBeInstanceOf(Array);
+  });
+
+  it('lets the nickname log in afresh after a logout, as a new session', async () => {
+    const name = nick('again');
+    const first = await cookieFor(server, name);
+    await logout(server, first);
+    const second = await cookieFor(server, name);
+    expect(await handshakeStatus(server, second)).toBe(101);
+    expect(await handshakeStatus(server, first)).toBe(401);
   });
 
   it('answers 204 without a cookie too', async () => {

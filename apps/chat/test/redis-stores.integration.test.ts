@@ -78,9 +78,28 @@ describe('RedisNicknameRegistry', () => {
     const after = await redisNow();
     const held = await admin.get(`${store.prefix}nickname:ada`);
     const until = Number(held?.split(' ')[0]);
-    expect(held).toMatch(/^\d+ owner:a$/);
+    expect(held).toMatch(/^\d+ owner:a\nada$/);
     expect(until).toBeGreaterThanOrEqual(before + 60_000);
     expect(until).toBeLessThanOrEqual(after + 60_000);
+  });
+});
+
+describe('RedisNicknameRegistry revocations', () => {
+  it("are kept under <prefix>revoked:<owner> until they lapse (by Redis's clock when the store has none), then tidied away", async () => {
+    const [store] = await twoStores();
+    const registry = new RedisNicknameRegistry(store);
+    const before = await redisNow();
+    await registry.revoke('a', 60_000);
+    const after = await redisNow();
+    const until = Number(await admin.get(`${store.prefix}revoked:a`));
+    expect(until).toBeGreaterThanOrEqual(before + 60_000);
+    expect(until).toBeLessThanOrEqual(after + 60_000);
+    // Redis deletes it a minute after it lapsed.
+    const ttl = await admin.pttl(`${store.prefix}revoked:a`);
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(120_000);
+    expect(await registry.isRevoked('a')).toBe(true);
+    expect(await registry.claim('ada', 'a')).toBe(false);
   });
 });
 

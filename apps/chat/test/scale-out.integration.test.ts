@@ -242,6 +242,33 @@ describe('two instances on one Redis', () => {
     expect((await login(a, name)).status).toBe(200);
   });
 
+  it('refuses on every instance a copy of a cookie logged out on one, even with its nickname free', async () => {
+    const name = nick('copied');
+    const copy = await cookieFor(a, name);
+    expect((await logout(b, copy)).status).toBe(204);
+    for (const server of [a, b]) {
+      const whoAmI = await fetch(`${server.http}/login`, { headers: { Cookie: copy } });
+      expect(await whoAmI.json()).toEqual({ nickname: null });
+      expect(await handshakeStatus(server, copy)).toBe(401);
+    }
+    // Free, so a login gets it, but as a new session: the copy stays refused.
+    const fresh = await login(a, name, { cookie: copy });
+    expect(fresh.status).toBe(200);
+    expect(await handshakeStatus(b, fresh.cookie!)).toBe(101);
+    expect(await handshakeStatus(b, copy)).toBe(401);
+  });
+
+  it('refuses on B, with 409, a nickname that looks like one taken on A', async () => {
+    const name = nick('Ada');
+    expect((await login(a, name)).status).toBe(200);
+    const answer = await login(b, `\u0410${name.slice(1)}`);
+    expect(answer.status).toBe(409);
+    expect(answer.body).toEqual({
+      status: 409,
+      message: 'Nickname looks too much like one already in use, please choose another',
+    });
+  });
+
   it('holds a nickname while a tab is open anywhere, and frees it after the delay once none is', async () => {
     const watcher = await user(a, nick('watcher'));
     const name = nick('Dora');

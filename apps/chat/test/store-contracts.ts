@@ -28,6 +28,24 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
     expect(await two.claim('STRASSE', 'b')).toBe(false);
   });
 
+  it('treats names that look alike as one, and says who holds it, as registered', async () => {
+    const [one, two] = await make(new ManualClock());
+    expect(await one.claim('Ada', 'a')).toBe(true);
+    // Cyrillic А (U+0410), а (U+0430), a zero for the O of "Bob".
+    expect(await two.claim('\u0410da', 'b')).toBe(false);
+    expect(await two.claim('\u0430d\u0430', 'b')).toBe(false);
+    expect(await two.holder('\u0410da')).toBe('Ada');
+    expect(await two.holder('ADA')).toBe('Ada');
+    expect(await one.claim('Bob', 'a')).toBe(true);
+    expect(await two.claim('B0B', 'b')).toBe(false);
+    expect(await two.holder('B0B')).toBe('Bob');
+    expect(await two.holder('Cy')).toBeNull();
+    expect(await one.release('Ada', 'a')).toBe(true);
+    expect(await two.holder('Ada')).toBeNull();
+    expect(await two.claim('\u0410da', 'b')).toBe(true);
+    expect(await one.holder('Ada')).toBe('\u0410da');
+  });
+
   it('lets the owner claim again, and only the owner release', async () => {
     const [one, two] = await make(new ManualClock());
     expect(await one.claim('ada', 'a')).toBe(true);
@@ -60,6 +78,32 @@ export function registryContract(make: Pair<NicknameRegistry>): void {
     expect(await two.renew('ada', 'a', 60_000)).toBe(false);
     // Released is free: for anyone, the old owner too.
     expect(await two.claim('ada', 'a', 60_000)).toBe(true);
+  });
+
+  it('refuses every claim and renewal of a revoked owner until the revocation lapses', async () => {
+    const clock = new ManualClock();
+    const [one, two] = await make(clock);
+    expect(await one.claim('ada', 'a', 60_000)).toBe(true);
+    expect(await two.isRevoked('a')).toBe(false);
+    await two.revoke('a', 1000);
+    expect(await one.isRevoked('a')).toBe(true);
+    expect(await two.isRevoked('b')).toBe(false);
+    expect(await one.renew('ada', 'a', 60_000)).toBe(false);
+    // Its claim is not released by that, but it can be; then the name is free for anyone else,
+    // never for the revoked owner.
+    expect(await two.claim('ada', 'b')).toBe(false);
+    expect(await one.release('ada', 'a')).toBe(true);
+    expect(await two.claim('ada', 'a', 60_000)).toBe(false);
+    expect(await one.claim('bob', 'a', 60_000)).toBe(false);
+    // A shorter revocation does not cut a longer one short.
+    await one.revoke('a', 10);
+    clock.advance(999);
+    expect(await one.isRevoked('a')).toBe(true);
+    expect(await two.claim('ada', 'a', 60_000)).toBe(false);
+    clock.advance(1);
+    expect(await two.isRevoked('a')).toBe(false);
+    expect(await two.claim('ada', 'a', 60_000)).toBe(true);
+    expect(await one.renew('ada', 'a', 60_000)).toBe(true);
   });
 
   it('renews a lapsed claim that nobody took meanwhile', async () => {
