@@ -35,7 +35,10 @@ export interface ProtocolOptions {
   readonly side: Side;
   /**
    * Largest message accepted, in bytes, after decompression; larger ones fail the connection with
-   * 1009 as soon as a frame header announces them. Default 10 MiB; `Infinity` for no limit.
+   * 1009: an uncompressed one as soon as a frame header announces it, a compressed one while it is
+   * inflated. Its compressed bytes are limited too, from the frame headers, to the most that zlib
+   * can turn `maxMessageSize` bytes into, with any settings: about 13.1% more, plus 9 bytes.
+   * Default 10 MiB; `Infinity` for no limit.
    */
   readonly maxMessageSize?: number;
   /** The negotiated per-message extension (permessage-deflate), if any. */
@@ -137,6 +140,8 @@ function copyOf(view: Uint8Array): Uint8Array {
 export class Protocol {
   readonly side: Side;
   readonly maxMessageSize: number;
+  // The most compressed bytes buffered for a compressed message (see maxCompressedSize).
+  readonly #maxCompressedSize: number;
   readonly #extension: PerMessageExtension | null;
   readonly #generateMask: MaskGenerator | null;
   readonly #frameOptions: {
@@ -195,6 +200,7 @@ export class Protocol {
     const max = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     if (!(max > 0)) throw new InvalidArgumentError('maxMessageSize must be positive');
     this.maxMessageSize = max;
+    this.#maxCompressedSize = maxCompressedSize(max);
     this.#extension = options.extension ?? null;
     this.#generateMask = this.#isServer ? null : (options.generateMask ?? randomMask);
     const maskPayload = options.maskPayload ?? null;
@@ -479,10 +485,18 @@ export class Protocol {
     }
 
     if (opcode < 0x8) {
-      // Refuse an oversized message from its header, before any payload arrives.
+      // Refuse an oversized message from its header, before any payload arrives. A compressed
+      // message is judged by its inflated size, in #deliver; here only its compressed bytes are
+      // bounded, by the most that a message of maxMessageSize bytes can deflate to, since a
+      // stream of empty deflate blocks could otherwise be buffered without end.
+      const compressed = opcode === Opcode.CONTINUATION ? this.#messageCompressed : rsv !== 0;
       const total = (opcode === Opcode.CONTINUATION ? this.#assemblyLength : 0) + length;
-      if (total > this.maxMessageSize) {
-        throw new PayloadTooBigError(`message over ${this.maxMessageSize} bytes`);
+      if (compressed ? total > this.#maxCompressedSize : total > this.maxMessageSize) {
+        throw new PayloadTooBigError(
+          compressed
+            ? `compressed message over ${this.#maxCompressedSize} bytes`
+            : `message over ${this.maxMessageSize} bytes`,
+        );
       }
       if (opcode !== Opcode.CONTINUATION) {
         this.#messageCompressed = rsv !== 0;
@@ -561,7 +575,8 @@ export class Protocol {
     let size = Math.max(capacity * 2, MIN_ASSEMBLY, needed);
     // The last frame of a message: once a quarter of it is here, take the rest in one step.
     if (this.#fin && (size > frameEnd || frameEnd <= needed * 4)) size = frameEnd;
-    if (size > this.maxMessageSize) size = Math.max(needed, this.maxMessageSize);
+    const limit = this.#messageCompressed ? this.#maxCompressedSize : this.maxMessageSize;
+    if (size > limit) size = Math.max(needed, limit);
     const next = Buffer.allocUnsafeSlow(size);
     if (this.#assemblyLength !== 0) next.set(this.#assembly.subarray(0, this.#assemblyLength));
     this.#assembly = next;
@@ -606,7 +621,8 @@ export class Protocol {
 
   #deliver(opcode: number, data: Uint8Array, compressed: boolean, unvalidated: boolean): void {
     if (compressed) {
-      // The compressed form is bounded by the header checks; the extension bounds the rest.
+      // The compressed form is bounded by the header checks; the extension bounds the inflated
+      // size, which is the message's size.
       data = this.#extension!.decode(data, this.maxMessageSize);
       unvalidated = true;
     }
@@ -819,6 +835,24 @@ export class Protocol {
     if (output === null) this.#output = chunks;
     else for (const chunk of chunks) output.push(chunk);
   }
+}
+
+/**
+ * The most compressed bytes a permessage-deflate message of `maxSize` bytes may need: zlib's
+ * `deflateBound()` for a stream whose parameters it does not know (zlib 1.3.1 deflate.c: the
+ * larger of its bounds for fixed-code blocks of 9-bit literals, about 13%, and for short stored
+ * blocks, about 4%), plus 5 bytes for one empty stored block (a sync flush's, which that bound,
+ * made for a stream ended by `Z_FINISH`, does not count). The peer's level, memory level, window
+ * and strategy are unknown, and zlib's tight bound (about 0.03%) only holds for its defaults: with
+ * a 512-byte window, random data grows by about 5.5%, and bytes 144–255 under `Z_FIXED` by 12.6%.
+ * Each fragment that the peer compresses and flushes on its own adds about 10 bytes more, so a
+ * message sent in many small compressed fragments can be refused though it inflates to less.
+ */
+function maxCompressedSize(maxSize: number): number {
+  const n = Math.floor(maxSize);
+  const fixedBlocks = n + Math.floor(n / 8) + Math.floor(n / 256) + Math.floor(n / 512) + 4;
+  const storedBlocks = n + Math.floor(n / 32) + Math.floor(n / 128) + Math.floor(n / 2048) + 7;
+  return Math.max(fixedBlocks, storedBlocks) + 5;
 }
 
 // Header size from its second byte: 2, plus 2 or 8 extended length bytes, plus 4 for the mask.
