@@ -199,9 +199,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = Number(process.env['PORT'] ?? 8890);
   const host = process.env['HOST'] ?? '127.0.0.1';
   const redisUrl = process.env['REDIS_URL'] || undefined;
+  // TRUSTED_PROXIES (addresses or subnets, comma-separated): the reverse proxies whose
+  // X-Forwarded-For and X-Forwarded-Proto are believed, for client addresses and Secure cookies.
+  const trustedProxies = (process.env['TRUSTED_PROXIES'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   const app = createApplication({
     staticPath: fileURLToPath(new URL('./client', import.meta.url)),
     redisUrl,
+    ...(trustedProxies.length > 0 ? { xheaders: true, trustedProxies } : {}),
   });
   if (redisUrl !== undefined) {
     // The host only: the URL may hold a password.

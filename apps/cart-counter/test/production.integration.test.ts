@@ -68,4 +68,26 @@ describe('pnpm start', () => {
     const onB = await fetch(`${b.url}cart`, { headers: { Cookie: cookie } });
     expect(await onB.json()).toMatchObject({ inventoryCount: 2, inCart: true });
   });
+
+  it('marks cookies Secure behind a TLS proxy named in TRUSTED_PROXIES, and only then', async () => {
+    const env = { COOKIE_SECRET: 'production-test-secret-0123456789' };
+    const behindProxy = await startServer(appDir, {
+      ...env,
+      TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1',
+    });
+    servers.push(behindProxy);
+    const direct = await startServer(appDir, env);
+    servers.push(direct);
+    const viaTls = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.5' };
+    const cookies = async (url: string, headers: Record<string, string>) =>
+      (await fetch(`${url}cart`, { headers })).headers.getSetCookie();
+    const secure = await cookies(behindProxy.url, viaTls);
+    expect(secure.length).toBeGreaterThan(0);
+    for (const cookie of secure) expect(cookie).toMatch(/; Secure/);
+    // Over plain http, or from a peer that is not a trusted proxy: no Secure.
+    for (const cookie of await cookies(behindProxy.url, {})) expect(cookie).not.toMatch(/Secure/);
+    const spoofed = await cookies(direct.url, viaTls);
+    expect(spoofed.length).toBeGreaterThan(0);
+    for (const cookie of spoofed) expect(cookie).not.toMatch(/Secure/);
+  });
 });
