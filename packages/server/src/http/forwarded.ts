@@ -73,7 +73,7 @@ export class ProxyTrust {
 }
 
 /** Nobody's headers trusted: the socket says it all. */
-export const NO_PROXIES = new ProxyTrust(false, []);
+export const NO_PROXIES: ProxyTrust = new ProxyTrust(false, []);
 
 function blockListOf(entries: readonly string[]): BlockList {
   const list = new BlockList();
