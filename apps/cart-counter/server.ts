@@ -225,6 +225,9 @@ export function createApplication(options: CartApplicationOptions = {}): CartApp
   // The application.
   return new CartApplication(stores, {
     cookieSecret,
+    // POST /cart must come from this origin and carry the _xsrf cookie's token (403 otherwise):
+    // the page sends it in X-XSRFToken. SameSite=Lax alone lets a page on another port post.
+    xsrfCookies: true,
     // Viewers never send anything; no reason to accept big messages.
     websocketMaxMessageSize: 4096,
     ...settings,

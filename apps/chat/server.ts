@@ -173,6 +173,10 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
   });
   const app = new ChatApplication(room, stores, {
     cookieSecret,
+    // POST /login and /logout must come from this origin and carry the _xsrf cookie's token (403
+    // otherwise): the page sends it in X-XSRFToken. SameSite=Lax alone lets a page on another
+    // port log you out, or in as someone else.
+    xsrfCookies: true,
     // Far above the longest chat message (2,000 characters, JSON-escaped), which is refused
     // with an error frame; only frames no client of this page sends close the socket (1009).
     websocketMaxMessageSize: 64 * 1024,

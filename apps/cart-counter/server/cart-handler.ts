@@ -11,7 +11,10 @@ export function inventoryOf(handler: Handler): Inventory {
 /**
  * `/cart`: the caller's cart, for the session in its signed cookie (created here when missing).
  *
- * - `GET` → 200 `CartMessage` (the stock, and whether this session holds a copy).
+ * - `GET` → 200 `CartMessage` (the stock, and whether this session holds a copy); also sets the
+ *   `_xsrf` cookie when missing, whose token the page sends back with every POST.
+ * - `POST` without that token or from another origin → 403 before anything else runs (the
+ *   application's `xsrfCookies` setting): nothing changes and no cookie is set.
  * - `POST` with JSON or a form `{action: "add" | "remove"}` → 200 `CartMessage`; 409 when `add`
  *   finds no copy left; 400 for anything else (bad JSON, another action, another content type).
  *   Both actions are idempotent: `add` while holding a copy and `remove` while holding none
@@ -21,6 +24,8 @@ export function inventoryOf(handler: Handler): Inventory {
 export class CartHandler extends RequestHandler {
   override async get(): Promise<void> {
     const session = ensureSession(this);
+    // Read for its effect: sets the _xsrf cookie if the browser has none (the page reads it).
+    void this.xsrfToken;
     this.setHeader('Cache-Control', 'no-store');
     this.write(cartMessage(await unlessUnavailable(inventoryOf(this).status(session))));
   }

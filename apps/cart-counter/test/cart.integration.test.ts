@@ -27,10 +27,16 @@ interface Reply {
   readonly setCookies: string[];
 }
 
-/** One browser: its own cookie jar, its own session. */
+/**
+ * One browser: its own cookie jar, its own session. Like the page, it sends the `_xsrf` cookie's
+ * token in `X-XSRFToken` with every POST, after a `GET /cart` if it has no such cookie yet.
+ */
 class Shopper {
   readonly base: string;
+  /** The session cookie (`burts_session=…`), or null. */
   cookie: string | null = null;
+  /** The `_xsrf` cookie's value, or null. */
+  xsrf: string | null = null;
 
   constructor(base: string) {
     this.base = base;
@@ -53,9 +59,11 @@ class Shopper {
   }
 
   async send(method: string, body?: BodyInit, contentType?: string): Promise<Reply> {
+    if (method !== 'GET' && this.xsrf === null) await this.get();
     const headers: Record<string, string> = {};
     if (contentType !== undefined) headers['Content-Type'] = contentType;
-    if (this.cookie !== null) headers['Cookie'] = this.cookie;
+    if (this.cookies !== '') headers['Cookie'] = this.cookies;
+    if (method !== 'GET' && this.xsrf !== null) headers['X-XSRFToken'] = this.xsrf;
     const response = await fetch(`${this.base}/cart`, {
       method,
       headers,
@@ -65,15 +73,23 @@ class Shopper {
     for (const header of setCookies) {
       const pair = header.split(';', 1)[0]!;
       if (pair.startsWith(`${SESSION_COOKIE}=`)) this.cookie = pair;
+      if (pair.startsWith('_xsrf=')) this.xsrf = pair.slice('_xsrf='.length);
     }
     const text = await response.text();
     return { status: response.status, body: text === '' ? {} : JSON.parse(text), setCookies };
   }
 
-  /** A tab showing the live stock (WS /cart/status, with this shopper's cookie if any). */
+  /** The Cookie header for this shopper's cookies ('' for none). */
+  get cookies(): string {
+    const pairs = this.cookie === null ? [] : [this.cookie];
+    if (this.xsrf !== null) pairs.push(`_xsrf=${this.xsrf}`);
+    return pairs.join('; ');
+  }
+
+  /** A tab showing the live stock (WS /cart/status, with this shopper's cookies if any). */
   async view(): Promise<ClientConnection> {
     const socket = await websocketConnect(`${this.base.replace('http', 'ws')}/cart/status`, {
-      headers: this.cookie === null ? {} : { Cookie: this.cookie },
+      headers: this.cookies === '' ? {} : { Cookie: this.cookies },
     });
     sockets.push(socket);
     return socket;
@@ -92,8 +108,8 @@ describe('GET /cart', () => {
     const reply = await alice.get();
     expect(reply.status).toBe(200);
     expect(reply.body).toEqual({ inventoryCount: 10, version: 0, inCart: false, expiresAt: null });
-    expect(reply.setCookies).toHaveLength(1);
-    const cookie = reply.setCookies[0]!;
+    expect(reply.setCookies).toHaveLength(2); // the session, and _xsrf (see "XSRF protection")
+    const cookie = reply.setCookies.find((header) => header.startsWith(`${SESSION_COOKIE}=`))!;
     expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=2\\|1:0\\|10:\\d+\\|`)); // Tornado's v2
     expect(cookie).toMatch(/; HttpOnly/i);
     expect(cookie).toMatch(/; SameSite=Lax/i);
@@ -110,7 +126,7 @@ describe('GET /cart', () => {
     mallory.cookie = alice.cookie!.replace(/.$/, (c) => (c === '0' ? '1' : '0'));
     const reply = await mallory.get();
     expect(reply.body['inCart']).toBe(false);
-    expect(reply.setCookies).toHaveLength(1);
+    expect(reply.setCookies.filter((c) => c.startsWith(`${SESSION_COOKIE}=`))).toHaveLength(1);
     expect(mallory.cookie).not.toBe(alice.cookie);
   });
 });
@@ -122,8 +138,17 @@ describe('POST /cart', () => {
     expect(added.status).toBe(200);
     expect(added.body).toMatchObject({ inventoryCount: 9, inCart: true });
     expect(Date.parse(added.body['expiresAt'] as string)).toBeGreaterThan(Date.now());
-    // Created on the first POST: the cookie came with the answer.
     expect(alice.cookie).not.toBeNull();
+    expect((await alice.get()).body).toMatchObject({ inventoryCount: 9, inCart: true });
+  });
+
+  it('starts a session on a POST that has the token but no session cookie (it lapsed)', async () => {
+    const alice = new Shopper(await startShop());
+    await alice.get();
+    alice.cookie = null;
+    const added = await alice.add();
+    expect(added).toMatchObject({ status: 200, body: { inventoryCount: 9, inCart: true } });
+    expect(added.setCookies.filter((c) => c.startsWith(`${SESSION_COOKIE}=`))).toHaveLength(1);
     expect((await alice.get()).body).toMatchObject({ inventoryCount: 9, inCart: true });
   });
 
@@ -214,6 +239,103 @@ describe('POST /cart', () => {
     expect((await alice.send('POST', huge, 'application/json')).status).toBe(413);
     expect((await alice.send('PUT', '{"action":"add"}', 'application/json')).status).toBe(405);
     expect((await alice.add()).status).toBe(200);
+  });
+});
+
+describe('XSRF protection (POST /cart)', () => {
+  /** A raw POST /cart {"action": "add"} with exactly these headers. */
+  async function rawAdd(base: string, headers: Record<string, string>): Promise<Reply> {
+    const response = await fetch(`${base}/cart`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: '{"action":"add"}',
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      body: text === '' ? {} : JSON.parse(text),
+      setCookies: response.headers.getSetCookie(),
+    };
+  }
+
+  it('GET /cart sets the _xsrf cookie once: readable by the page, SameSite=Lax, not Secure over http', async () => {
+    const alice = new Shopper(await startShop());
+    const reply = await alice.get();
+    const xsrf = reply.setCookies.find((header) => header.startsWith('_xsrf='))!;
+    expect(xsrf).toMatch(/^_xsrf=2\|[0-9a-f]{8}\|[0-9a-f]{32}\|\d+; Path=\//);
+    expect(xsrf).toMatch(/; SameSite=Lax/i);
+    expect(xsrf).not.toMatch(/HttpOnly|Secure/i);
+    expect((await alice.get()).setCookies).toEqual([]);
+  });
+
+  it('refuses a POST without the token with 403: nothing changes, nothing is pushed, no cookie is set', async () => {
+    const base = await startShop();
+    const alice = new Shopper(base);
+    await alice.get();
+    const viewer = await new Shopper(base).view();
+    expect(await next(viewer)).toMatchObject({ inventoryCount: 10, version: 0 });
+
+    const noToken = await rawAdd(base, { Cookie: alice.cookies });
+    expect(noToken.status).toBe(403);
+    expect(noToken.body).toMatchObject({ status: 403, message: expect.stringMatching(/_xsrf/) });
+    expect(noToken.setCookies).toEqual([]);
+    // A browser with no cookie at all gets no session minted either.
+    const stranger = await rawAdd(base, {});
+    expect(stranger.status).toBe(403);
+    expect(stranger.setCookies).toEqual([]);
+    // A token that is not this browser's cookie's.
+    const other = new Shopper(base);
+    await other.get();
+    const mismatch = await rawAdd(base, { Cookie: alice.cookies, 'X-XSRFToken': other.xsrf! });
+    expect(mismatch).toMatchObject({ status: 403, setCookies: [] });
+
+    expect((await alice.get()).body).toEqual({
+      inventoryCount: 10,
+      version: 0,
+      inCart: false,
+      expiresAt: null,
+    });
+    // With the token it works, and that is the first change the viewer hears of.
+    const added = await rawAdd(base, { Cookie: alice.cookies, 'X-XSRFToken': alice.xsrf! });
+    expect(added).toMatchObject({ status: 200, body: { inventoryCount: 9, inCart: true } });
+    expect(added.setCookies).toEqual([]);
+    expect(await next(viewer)).toEqual({ inventoryCount: 9, version: 1 });
+  });
+
+  it('takes the token as the X-XSRFToken header or an _xsrf form field', async () => {
+    const base = await startShop();
+    const alice = new Shopper(base);
+    await alice.get();
+    const form = await fetch(`${base}/cart`, {
+      method: 'POST',
+      headers: { Cookie: alice.cookies },
+      body: new URLSearchParams({ action: 'add', _xsrf: alice.xsrf! }),
+    });
+    expect(form.status).toBe(200);
+    expect(await form.json()).toMatchObject({ inventoryCount: 9, inCart: true });
+    const header = await rawAdd(base, { Cookie: alice.cookies, 'X-XSRFToken': alice.xsrf! });
+    expect(header.status).toBe(200);
+  });
+
+  it.each([
+    ['an Origin of another host', { Origin: 'http://evil.example' }],
+    ['an Origin of another port', { Origin: 'http://127.0.0.1:1' }],
+    ['Origin: null', { Origin: 'null' }],
+    ['Sec-Fetch-Site: same-site', { 'Sec-Fetch-Site': 'same-site' }],
+    ['Sec-Fetch-Site: cross-site', { 'Sec-Fetch-Site': 'cross-site' }],
+  ])('refuses %s with 403 even with a valid token, and changes nothing', async (_name, extra) => {
+    const base = await startShop();
+    const alice = new Shopper(base);
+    await alice.get();
+    const token = { Cookie: alice.cookies, 'X-XSRFToken': alice.xsrf! };
+    const refused = await rawAdd(base, { ...token, ...extra });
+    expect(refused.status).toBe(403);
+    expect(refused.body['message']).toMatch(/Cross-origin POST refused/);
+    expect(refused.setCookies).toEqual([]);
+    expect((await alice.get()).body).toMatchObject({ inventoryCount: 10, inCart: false });
+    // Its own origin, as a browser says it, passes.
+    const own = await rawAdd(base, { ...token, Origin: base, 'Sec-Fetch-Site': 'same-origin' });
+    expect(own.status).toBe(200);
   });
 });
 

@@ -58,15 +58,24 @@ describe('pnpm start', () => {
     servers.push(a);
     const b = await startServer(appDir, { ...env, INITIAL_STOCK: '3' });
     servers.push(b);
+    // As the page does: GET /cart (the session and _xsrf cookies), then POST with the token.
+    const loaded = await fetch(`${a.url}cart`);
+    const cookies = loaded.headers.getSetCookie().map((header) => header.split(';', 1)[0]!);
+    const token = cookies.find((pair) => pair.startsWith('_xsrf='))!.slice('_xsrf='.length);
     const added = await fetch(`${a.url}cart`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: {
+        'Content-Type': 'application/json',
+        Cookie: cookies.join('; '),
+        'X-XSRFToken': token,
+      },
       body: '{"action":"add"}',
     });
     expect(await added.json()).toMatchObject({ inventoryCount: 2, inCart: true });
-    const cookie = added.headers.getSetCookie()[0]!.split(';', 1)[0]!;
-    const onB = await fetch(`${b.url}cart`, { headers: { Cookie: cookie } });
+    // The session, signed by a, is valid on b.
+    const onB = await fetch(`${b.url}cart`, { headers: { Cookie: cookies.join('; ') } });
     expect(await onB.json()).toMatchObject({ inventoryCount: 2, inCart: true });
+    expect(onB.headers.getSetCookie()).toEqual([]);
   });
 
   it('marks cookies Secure behind a TLS proxy named in TRUSTED_PROXIES, and only then', async () => {

@@ -78,9 +78,15 @@ interface Reply {
   readonly body: Record<string, unknown>;
 }
 
-/** One browser: its own cookie jar, used against either instance. */
+/**
+ * One browser: its own cookie jar, used against either instance. Like the page, it sends the
+ * `_xsrf` cookie's token with every POST, after a `GET /cart` if it has no such cookie yet.
+ */
 class Shopper {
+  /** The session cookie (`burts_session=…`), or null. */
   cookie: string | null = null;
+  /** The `_xsrf` cookie (`_xsrf=…`), or null. */
+  xsrf: string | null = null;
 
   get(on: Instance): Promise<Reply> {
     return this.send(on, 'GET');
@@ -95,8 +101,12 @@ class Shopper {
   }
 
   async send(on: Instance, method: string, body?: string): Promise<Reply> {
+    if (method !== 'GET' && this.xsrf === null) await this.get(on);
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-    if (this.cookie !== null) headers['Cookie'] = this.cookie;
+    if (this.cookies !== '') headers['Cookie'] = this.cookies;
+    if (method !== 'GET' && this.xsrf !== null) {
+      headers['X-XSRFToken'] = this.xsrf.slice('_xsrf='.length);
+    }
     const response = await fetch(`${on.base}/cart`, {
       method,
       headers,
@@ -105,6 +115,7 @@ class Shopper {
     for (const header of response.headers.getSetCookie()) {
       const pair = header.split(';', 1)[0]!;
       if (pair.startsWith(`${SESSION_COOKIE}=`)) this.cookie = pair;
+      if (pair.startsWith('_xsrf=')) this.xsrf = pair;
     }
     const text = await response.text();
     return {
@@ -114,12 +125,17 @@ class Shopper {
     };
   }
 
+  /** The Cookie header for this shopper's cookies ('' for none). */
+  get cookies(): string {
+    return [this.cookie, this.xsrf].filter((pair) => pair !== null).join('; ');
+  }
+
   /** A tab on `on`: what it shows is the page's own logic applied to every message. */
   async view(on: Instance): Promise<Viewer> {
     const viewer = new Viewer();
     viewers.push(viewer);
     viewer.connection = await websocketConnect(`${on.base.replace('http', 'ws')}/cart/status`, {
-      headers: this.cookie === null ? {} : { Cookie: this.cookie },
+      headers: this.cookies === '' ? {} : { Cookie: this.cookies },
       onMessage: (message) => viewer.receive(message),
     });
     return viewer;

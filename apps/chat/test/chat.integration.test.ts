@@ -13,9 +13,11 @@ import {
   logout,
   nick,
   openTab,
+  postHeaders,
   startChat,
   type Tab,
   type TestServer,
+  xsrfFor,
 } from './helpers.js';
 
 let server: TestServer;
@@ -105,7 +107,7 @@ describe('POST /login', () => {
   it('refuses a body without a nickname, or with an object for one, with 400', async () => {
     const missing = await fetch(`${server.http}/login`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', ...(await postHeaders(server)) },
       body: '{}',
     });
     expect(missing.status).toBe(400);
@@ -113,7 +115,7 @@ describe('POST /login', () => {
     expect((await login(server, { evil: true })).status).toBe(400);
     const broken = await fetch(`${server.http}/login`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', ...(await postHeaders(server)) },
       body: '{"nickname": ',
     });
     expect(broken.status).toBe(400);
@@ -277,7 +279,121 @@ describe('POST /logout', () => {
   });
 
   it('answers 204 without a cookie too', async () => {
-    expect((await fetch(`${server.http}/logout`, { method: 'POST' })).status).toBe(204);
+    const headers = await postHeaders(server);
+    expect((await fetch(`${server.http}/logout`, { method: 'POST', headers })).status).toBe(204);
+  });
+});
+
+describe('XSRF protection (POST /login, POST /logout)', () => {
+  /** A raw POST with exactly these headers (a form body: what a forged page would send). */
+  async function rawPost(
+    path: '/login' | '/logout',
+    headers: Record<string, string>,
+    body = '',
+  ): Promise<{ status: number; message: string; setCookie: string[] }> {
+    const response = await fetch(`${server.http}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+      body,
+    });
+    const text = await response.text();
+    const message = text === '' ? '' : String((JSON.parse(text) as { message?: unknown }).message);
+    return { status: response.status, message, setCookie: response.headers.getSetCookie() };
+  }
+
+  async function signedInAs(cookie: string): Promise<string | null> {
+    const response = await fetch(`${server.http}/login`, { headers: { Cookie: cookie } });
+    return ((await response.json()) as { nickname: string | null }).nickname;
+  }
+
+  it('GET /login sets the _xsrf cookie once: readable by the page, SameSite=Lax, not Secure over http', async () => {
+    const first = await fetch(`${server.http}/login`);
+    const header = first.headers.getSetCookie().find((c) => c.startsWith('_xsrf='))!;
+    expect(header).toMatch(/^_xsrf=2\|[0-9a-f]{8}\|[0-9a-f]{32}\|\d+; Path=\//);
+    expect(header).toMatch(/; SameSite=Lax/i);
+    expect(header).not.toMatch(/HttpOnly|Secure/i);
+    const again = await fetch(`${server.http}/login`, {
+      headers: { Cookie: header.split(';', 1)[0]! },
+    });
+    expect(again.headers.getSetCookie()).toEqual([]);
+  });
+
+  it('refuses a login without the token with 403: nobody is signed in, no cookie is set', async () => {
+    const name = nick('forged');
+    const { cookie: xsrf } = await xsrfFor(server);
+    const noToken = await rawPost('/login', { Cookie: xsrf }, `nickname=${name}`);
+    expect(noToken.status).toBe(403);
+    expect(noToken.message).toMatch(/_xsrf/);
+    expect(noToken.setCookie).toEqual([]);
+    const noCookie = await rawPost('/login', {}, `nickname=${name}`);
+    expect(noCookie).toMatchObject({ status: 403, setCookie: [] });
+    const other = await xsrfFor(server);
+    const mismatch = await rawPost(
+      '/login',
+      { Cookie: xsrf, 'X-XSRFToken': other.token },
+      `nickname=${name}`,
+    );
+    expect(mismatch).toMatchObject({ status: 403, setCookie: [] });
+    // The nickname was never claimed: it is free, and the token makes the same login work.
+    const answer = await login(server, name);
+    expect(answer.status).toBe(200);
+    expect(answer.cookie).toBeDefined();
+  });
+
+  it('refuses a logout without the token with 403: still signed in, tabs open, cookie kept', async () => {
+    const name = nick('stays');
+    const cookie = await cookieFor(server, name);
+    const own = await tab(cookie);
+    const { cookie: xsrf } = await xsrfFor(server);
+
+    const refused = await rawPost('/logout', { Cookie: `${cookie}; ${xsrf}` });
+    expect(refused.status).toBe(403);
+    expect(refused.setCookie).toEqual([]);
+    // A logout would have closed the tab (4001) and freed the nickname.
+    await own.send({ type: 'message', text: 'still here' });
+    expect(await own.until(isMessage('still here'))).toMatchObject({ from: name });
+    expect((await login(server, name)).status).toBe(409);
+    expect(await signedInAs(cookie)).toBe(name);
+
+    // With the token it logs out.
+    expect((await logout(server, cookie)).status).toBe(204);
+    expect(await own.connection.readMessage().then(drain(own))).toBeNull();
+    expect(own.connection.closeCode).toBe(4001);
+  });
+
+  it.each([
+    ['an Origin of another host', { Origin: 'http://evil.example' }],
+    ['an Origin of another port', { Origin: 'http://127.0.0.1:1' }],
+    ['Origin: null', { Origin: 'null' }],
+    ['Sec-Fetch-Site: same-site', { 'Sec-Fetch-Site': 'same-site' }],
+    ['Sec-Fetch-Site: cross-site', { 'Sec-Fetch-Site': 'cross-site' }],
+  ])('refuses a login and a logout with %s even with a valid token', async (_name, extra) => {
+    const name = nick('crossed');
+    const refusedLogin = await rawPost(
+      '/login',
+      { ...(await postHeaders(server)), ...extra },
+      `nickname=${name}`,
+    );
+    expect(refusedLogin.status).toBe(403);
+    expect(refusedLogin.message).toMatch(/Cross-origin POST refused/);
+    expect(refusedLogin.setCookie).toEqual([]);
+
+    const member = nick('member');
+    const cookie = await cookieFor(server, member);
+    const refusedLogout = await rawPost('/logout', {
+      ...(await postHeaders(server, cookie)),
+      ...extra,
+    });
+    expect(refusedLogout).toMatchObject({ status: 403, setCookie: [] });
+    // Still held: a logout would have freed it.
+    expect((await login(server, member)).status).toBe(409);
+    // Its own origin, as a browser says it, passes.
+    const own = await rawPost(
+      '/login',
+      { ...(await postHeaders(server)), Origin: server.http, 'Sec-Fetch-Site': 'same-origin' },
+      `nickname=${name}`,
+    );
+    expect(own.status).toBe(200);
   });
 });
 

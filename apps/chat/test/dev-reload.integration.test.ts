@@ -23,13 +23,23 @@ describe('pnpm dev without COOKIE_SECRET', () => {
   it('keeps the login cookie valid after the server module is loaded again', async () => {
     const before = (await loadServerModule()).createApplication({ accessLog: false });
     const first = await serve(before);
+    // As the page does: GET /login for the _xsrf cookie, then POST with its token.
+    const loaded = await fetch(first.http('/login'));
+    const xsrf = loaded.headers.getSetCookie()[0]!.split(';', 1)[0]!;
     const login = await fetch(first.http('/login'), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: {
+        'Content-Type': 'application/json',
+        Cookie: xsrf,
+        'X-XSRFToken': xsrf.slice('_xsrf='.length),
+      },
       body: JSON.stringify({ nickname: 'Ada' }),
     });
     expect(login.status).toBe(200);
-    const cookie = login.headers.getSetCookie()[0]!.split(';', 1)[0]!;
+    const cookie = login.headers
+      .getSetCookie()
+      .map((header) => header.split(';', 1)[0]!)
+      .find((pair) => pair.startsWith('nickname='))!;
     await before.close();
 
     const after = (await loadServerModule()).createApplication({ accessLog: false });

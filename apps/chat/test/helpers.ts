@@ -22,6 +22,39 @@ export async function startChat(options: ChatOptions = {}): Promise<TestServer> 
   return { app, http: origin, ws: ws('/chat'), close: () => app.close() };
 }
 
+/** The `_xsrf` cookie a browser holds (`_xsrf=…`), and the token it sends back. */
+export interface Xsrf {
+  readonly cookie: string;
+  readonly token: string;
+}
+
+/** A new `_xsrf` cookie, from GET /login as the page gets it on load. */
+export async function xsrfFor(server: Endpoint): Promise<Xsrf> {
+  const response = await fetch(`${server.http}/login`);
+  await response.body?.cancel();
+  const cookie = response.headers
+    .getSetCookie()
+    .map((header) => header.split(';', 1)[0]!)
+    .find((pair) => pair.startsWith('_xsrf='));
+  if (cookie === undefined) throw new Error(`GET /login set no _xsrf cookie (${response.status})`);
+  return { cookie, token: cookie.slice('_xsrf='.length) };
+}
+
+/**
+ * The headers of a POST that passes the XSRF check, as the page sends them: `cookie` (if any)
+ * with a fresh `_xsrf` cookie, and its token in `X-XSRFToken`.
+ */
+export async function postHeaders(
+  server: Endpoint,
+  cookie?: string | undefined,
+): Promise<Record<string, string>> {
+  const xsrf = await xsrfFor(server);
+  return {
+    Cookie: cookie ? `${cookie}; ${xsrf.cookie}` : xsrf.cookie,
+    'X-XSRFToken': xsrf.token,
+  };
+}
+
 /** The answer to a login: status, JSON body and the `nickname=…` cookie it set (if any). */
 export interface LoginAnswer {
   readonly status: number;
@@ -30,7 +63,10 @@ export interface LoginAnswer {
   readonly setCookie: string[];
 }
 
-/** POST /login with a JSON body (or a form with `form: true`), optionally with a cookie. */
+/**
+ * POST /login with a JSON body (or a form with `form: true`), optionally with a cookie, and with
+ * the XSRF token as the page sends it.
+ */
 export async function login(
   server: Endpoint,
   nickname: unknown,
@@ -38,8 +74,8 @@ export async function login(
 ): Promise<LoginAnswer> {
   const headers: Record<string, string> = {
     'Content-Type': options.form ? 'application/x-www-form-urlencoded' : 'application/json',
+    ...(await postHeaders(server, options.cookie)),
   };
-  if (options.cookie) headers['Cookie'] = options.cookie;
   const body = options.form
     ? new URLSearchParams({ nickname: String(nickname) }).toString()
     : JSON.stringify({ nickname });
@@ -63,9 +99,12 @@ export async function cookieFor(server: Endpoint, nickname: string): Promise<str
   return answer.cookie;
 }
 
-/** POST /logout with a cookie. */
-export function logout(server: Endpoint, cookie: string): Promise<Response> {
-  return fetch(`${server.http}/logout`, { method: 'POST', headers: { Cookie: cookie } });
+/** POST /logout with a cookie, and with the XSRF token as the page sends it. */
+export async function logout(server: Endpoint, cookie: string): Promise<Response> {
+  return fetch(`${server.http}/logout`, {
+    method: 'POST',
+    headers: await postHeaders(server, cookie),
+  });
 }
 
 /** A frame from the server (loosely typed for assertions). */

@@ -56,10 +56,21 @@ const STARTERS: Readonly<Record<string, Starter>> = {
   chat: {
     tag: 'chat-app',
     async exchange(base) {
-      // WS /chat needs the signed cookie that POST /login sets.
+      // WS /chat needs the signed cookie that POST /login sets, and POST /login needs the
+      // _xsrf cookie's token (GET /login sets the cookie), as the page sends it.
+      const loaded = await fetch(new URL('/login', base));
+      const xsrf = loaded.headers
+        .getSetCookie()
+        .map((header) => header.split(';')[0]!)
+        .find((pair) => pair.startsWith('_xsrf='));
+      expect(xsrf).toBeDefined();
       const login = await fetch(new URL('/login', base), {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: {
+          'Content-Type': 'application/json',
+          Cookie: xsrf!,
+          'X-XSRFToken': xsrf!.slice('_xsrf='.length),
+        },
         body: JSON.stringify({ nickname: 'starter-test' }),
       });
       expect(login.status).toBe(200);

@@ -166,7 +166,7 @@ describe('cookieSecure', () => {
       _xsrf: false,
     });
     // A stranger claiming https does not get Secure cookies it could not have asked for.
-    expect(secureByName(await get(port, STRANGER, FORWARDED)).plain).toBe(false);
+    expect(secureByName(await get(port, STRANGER, FORWARDED))['plain']).toBe(false);
   });
 
   it("'auto': Secure when the request came over TLS to this server", async () => {
@@ -191,9 +191,9 @@ describe('cookieSecure', () => {
 
   it('true and false override the protocol', async () => {
     const always = await start({ cookieSecure: true });
-    expect(secureByName(await get(always.port, PROXY)).plain).toBe(true);
+    expect(secureByName(await get(always.port, PROXY))['plain']).toBe(true);
     const never = await start({ cookieSecure: false, xheaders: true, trustedProxies: [PROXY] });
-    expect(secureByName(await get(never.port, PROXY, FORWARDED)).plain).toBe(false);
+    expect(secureByName(await get(never.port, PROXY, FORWARDED))['plain']).toBe(false);
     expect(() => new Application(routes, { cookieSecure: 'yes' as unknown as boolean })).toThrow(
       InvalidSettingError,
     );

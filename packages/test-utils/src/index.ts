@@ -1,5 +1,7 @@
 export { launchChromium } from './chromium.js';
 export { type ErrorCase, itKeepsTheErrorFamily } from './error-family.js';
+export { type ForgedPost, type ForgeryOptions, forgePost } from './forgery.js';
+export { type HtmlServer, serveHtml } from './html-server.js';
 export { Inbox } from './inbox.js';
 export { ManualClock } from './manual-clock.js';
 export { runReadmeExample } from './readme-example.js';

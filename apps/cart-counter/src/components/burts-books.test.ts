@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CartMessage, StockMessage } from '../../server/messages.js';
-import type { BurtsBooks } from './burts-books.js';
+import { type BurtsBooks, REFUSED_AS_FORGED } from './burts-books.js';
 import './burts-books.js';
 
 // The page with the server faked: `fetch` answers from a queue of replies, and a fake WebSocket
-// lets the test push what /cart/status would.
+// lets the test push what /cart/status would. The `_xsrf` cookie is a real cookie of the test
+// page, which a reply may set (as the server's Set-Cookie would) or the test clear.
 
 class FakeWebSocket {
   static readonly instances: FakeWebSocket[] = [];
@@ -43,32 +44,52 @@ interface Call {
   readonly url: string;
   readonly method: string;
   readonly body: unknown;
+  /** The X-XSRFToken header, if sent. */
+  readonly xsrf?: string | undefined;
 }
 
-let calls: Call[];
-let replies: Array<{ status: number; body: unknown }>;
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  /** A new `_xsrf` cookie this reply sets. */
+  readonly setXsrf?: string;
+}
 
-function reply(status: number, body: unknown): void {
-  replies.push({ status, body });
+const TOKEN = '2|0a0b0c0d|00112233445566778899aabbccddeeff|1700000000';
+const NEW_TOKEN = '2|01020304|ffeeddccbbaa99887766554433221100|1700000001';
+
+let calls: Call[];
+let replies: Reply[];
+
+function reply(status: number, body: unknown, setXsrf?: string): void {
+  replies.push({ status, body, ...(setXsrf === undefined ? {} : { setXsrf }) });
+}
+
+async function setXsrfCookie(value: string | null): Promise<void> {
+  if (value === null) await cookieStore.delete('_xsrf');
+  else await cookieStore.set({ name: '_xsrf', value, path: '/', sameSite: 'lax' });
 }
 
 function cart(overrides: Partial<CartMessage> = {}): CartMessage {
   return { inventoryCount: 10, version: 0, inCart: false, expiresAt: null, ...overrides };
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   calls = [];
   replies = [];
   FakeWebSocket.instances.length = 0;
   vi.stubGlobal('WebSocket', FakeWebSocket);
+  await setXsrfCookie(TOKEN); // as the load's GET /cart left it
   vi.stubGlobal('fetch', async (url: string, init: RequestInit = {}) => {
     calls.push({
       url,
       method: init.method ?? 'GET',
       body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+      xsrf: new Headers(init.headers).get('X-XSRFToken') ?? undefined,
     });
     const next = replies.shift();
     if (next === undefined) throw new TypeError('Failed to fetch');
+    if (next.setXsrf !== undefined) await setXsrfCookie(next.setXsrf);
     return new Response(JSON.stringify(next.body), {
       status: next.status,
       headers: { 'Content-Type': 'application/json' },
@@ -76,9 +97,10 @@ beforeEach(() => {
   });
 });
 
-afterEach(() => {
+afterEach(async () => {
   document.body.replaceChildren();
   vi.unstubAllGlobals();
+  await setXsrfCookie(null);
 });
 
 async function page(): Promise<BurtsBooks> {
@@ -123,7 +145,7 @@ describe('<burts-books>', () => {
     expect(shown(el)).toContain('Only 7 left');
   });
 
-  it('Add to Cart posts {"action":"add"} as JSON and shows the copy in the cart', async () => {
+  it('Add to Cart posts {"action":"add"} as JSON, with the _xsrf token, and shows the copy in the cart', async () => {
     reply(200, cart());
     const el = await page();
     await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
@@ -133,11 +155,21 @@ describe('<burts-books>', () => {
     );
     controls(el).querySelector('button')!.click();
     await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
-    expect(calls[1]).toEqual({ url: '/cart', method: 'POST', body: { action: 'add' } });
+    expect(calls[1]).toEqual({
+      url: '/cart',
+      method: 'POST',
+      body: { action: 'add' },
+      xsrf: TOKEN,
+    });
     reply(200, cart({ inventoryCount: 10, version: 2 }));
     controls(el).querySelector('button')!.click();
     await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
-    expect(calls[2]).toEqual({ url: '/cart', method: 'POST', body: { action: 'remove' } });
+    expect(calls[2]).toEqual({
+      url: '/cart',
+      method: 'POST',
+      body: { action: 'remove' },
+      xsrf: TOKEN,
+    });
   });
 
   it("shows the server's reason when it refuses (409 sold out)", async () => {
@@ -154,6 +186,63 @@ describe('<burts-books>', () => {
     socket().push({ inventoryCount: 0, version: 5 });
     await vi.waitFor(() => expect(shown(el)).toContain('Sold out'));
     expect(controls(el).querySelector('button')!.disabled).toBe(true);
+  });
+
+  it('without the _xsrf cookie (cleared since the load), gets one from GET /cart before posting', async () => {
+    reply(200, cart());
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
+    await setXsrfCookie(null);
+    reply(200, cart({ inventoryCount: 10, version: 0 }), NEW_TOKEN);
+    reply(
+      200,
+      cart({ inventoryCount: 9, version: 1, inCart: true, expiresAt: '2030-01-01T00:00:00Z' }),
+    );
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
+    expect(calls.slice(1)).toEqual([
+      { url: '/cart', method: 'GET', body: undefined },
+      { url: '/cart', method: 'POST', body: { action: 'add' }, xsrf: NEW_TOKEN },
+    ]);
+    expect(el.shadowRoot!.querySelector('[role="alert"]')).toBeNull();
+  });
+
+  it('after a 403, gets a fresh cookie and tries once more', async () => {
+    reply(200, cart());
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
+    reply(403, { status: 403, message: 'XSRF cookie does not match POST argument' });
+    reply(200, cart(), NEW_TOKEN);
+    reply(
+      200,
+      cart({ inventoryCount: 9, version: 1, inCart: true, expiresAt: '2030-01-01T00:00:00Z' }),
+    );
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
+    expect(calls.slice(1).map((call) => [call.method, call.xsrf])).toEqual([
+      ['POST', TOKEN],
+      ['GET', undefined],
+      ['POST', NEW_TOKEN],
+    ]);
+    expect(el.shadowRoot!.querySelector('[role="alert"]')).toBeNull();
+  });
+
+  it('says plainly that it was refused when a second 403 follows, and changes nothing', async () => {
+    reply(200, cart());
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 10 left'));
+    const refusal = { status: 403, message: 'Cross-origin POST refused: a request from …' };
+    reply(403, refusal);
+    reply(200, cart());
+    reply(403, refusal);
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() =>
+      expect(el.shadowRoot!.querySelector('[role="alert"]')?.textContent).toBe(REFUSED_AS_FORGED),
+    );
+    expect(calls.map((call) => call.method)).toEqual(['GET', 'POST', 'GET', 'POST']);
+    expect(shown(el)).toContain('Only 10 left');
+    // The button works again.
+    expect(controls(el).querySelector('button')!.disabled).toBe(false);
   });
 
   it('after a reload, shows the copy still in the cart', async () => {

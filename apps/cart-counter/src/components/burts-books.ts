@@ -8,6 +8,7 @@ import {
   parseMessage,
   UNKNOWN_CART,
 } from '../cart-state.js';
+import { XSRF_HEADER, xsrfCookie } from '../xsrf.js';
 import type { CartActionDetail } from './cart-controls.js';
 import './book-detail.js';
 import './cart-controls.js';
@@ -28,11 +29,18 @@ export interface Notice {
 
 const RETRY_MAX_MS = 5000;
 
+/** Shown when the shop refuses a POST as a possible forgery (403), even after a fresh token. */
+export const REFUSED_AS_FORGED =
+  "Burt's Books could not confirm that this request came from this page, so it changed nothing. " +
+  'Reload the page and try again.';
+
+const GET_CART: RequestInit = { headers: { Accept: 'application/json' } };
+
 /**
  * The Burt's Books page. It loads this shopper's cart (`GET /cart`, which also gives the browser
- * its session cookie), then follows the stock live over WS `/cart/status` through a
- * `ConnectionController` (which reconnects by itself), and sends Add to Cart / Remove from Cart
- * as `POST /cart`.
+ * its session cookie and its `_xsrf` cookie), then follows the stock live over WS `/cart/status`
+ * through a `ConnectionController` (which reconnects by itself), and sends Add to Cart / Remove
+ * from Cart as `POST /cart`, with the `_xsrf` cookie's token in `X-XSRFToken`.
  */
 export class BurtsBooks extends LitElement {
   static override properties = {
@@ -164,7 +172,7 @@ export class BurtsBooks extends LitElement {
     this.#loading = true;
     try {
       for (let attempt = 0; this.isConnected; attempt++) {
-        const status = await this.#request('/cart', { headers: { Accept: 'application/json' } });
+        const status = await this.#request('/cart', GET_CART);
         if (status !== null) {
           this.#apply(status);
           break;
@@ -192,24 +200,62 @@ export class BurtsBooks extends LitElement {
 
   /** Sends a request; returns its JSON body, or null after showing why it failed. */
   async #request(url: string, init: RequestInit): Promise<unknown> {
-    let response: Response;
+    const response = await this.#fetch(url, init);
+    return response === null ? null : this.#read(response);
+  }
+
+  /** The response, or null after showing that the shop cannot be reached. */
+  async #fetch(url: string, init: RequestInit): Promise<Response | null> {
     try {
-      response = await fetch(url, init);
+      return await fetch(url, init);
     } catch {
       this._notice = { kind: 'error', text: "Can't reach Burt's Books. Check your connection." };
       return null;
     }
+  }
+
+  /** The response's JSON body, or null after showing why the shop refused. */
+  async #read(response: Response): Promise<unknown> {
     const body: unknown = await response.json().catch(() => null);
     if (!response.ok) {
       const message = (body as { message?: unknown } | null)?.message;
-      this._notice = {
-        kind: 'error',
-        text: typeof message === 'string' ? message : `The shop answered ${response.status}.`,
-      };
+      let text = typeof message === 'string' ? message : `The shop answered ${response.status}.`;
+      // The server's reason names cookies and headers; say what it means for the shopper.
+      if (response.status === 403) text = REFUSED_AS_FORGED;
+      this._notice = { kind: 'error', text };
       return null;
     }
     if (this._notice?.kind === 'error') this._notice = null;
     return body;
+  }
+
+  /**
+   * `POST /cart` with the `_xsrf` cookie's token in `X-XSRFToken`: the shop refuses (403, and
+   * changes nothing) a POST without it. The load's `GET /cart` set the cookie; when it is gone
+   * (cleared since), a `GET /cart` sets it again first. A 403 gets one more try after a fresh
+   * `GET /cart`, since the cookie may have changed since it was read; a second 403 is shown.
+   */
+  async #post(action: CartAction): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1 || xsrfCookie() === null) {
+        const status = await this.#request('/cart', GET_CART);
+        if (status === null) return null;
+        this.#apply(status);
+      }
+      const token = xsrfCookie();
+      const response = await this.#fetch('/cart', {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+          ...(token === null ? {} : { [XSRF_HEADER]: token }),
+        },
+        body: JSON.stringify({ action }),
+      });
+      if (response === null) return null;
+      if (response.status !== 403 || attempt > 1) return this.#read(response);
+      await response.body?.cancel();
+    }
   }
 
   #apply(data: unknown): void {
@@ -235,11 +281,7 @@ export class BurtsBooks extends LitElement {
     this._pending = action;
     if (this._notice?.kind === 'info') this._notice = null;
     try {
-      const status = await this.#request('/cart', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ action }),
-      });
+      const status = await this.#post(action);
       if (status !== null) this.#apply(status);
     } finally {
       this._pending = null;

@@ -1,5 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LOGIN_REFUSED, LOGOUT_REFUSED } from './chat-app.js';
 import './chat-app.js';
+
+// The server is faked: `fetch` answers from `routes`, and a fake WebSocket lets the test play
+// /chat. The `_xsrf` cookie is a real cookie of the test page, which a route may set (as the
+// server's Set-Cookie would) or the test clear.
+const TOKEN = '2|0a0b0c0d|00112233445566778899aabbccddeeff|1700000000';
+const NEW_TOKEN = '2|01020304|ffeeddccbbaa99887766554433221100|1700000001';
+
+async function setXsrfCookie(value: string | null): Promise<void> {
+  if (value === null) await cookieStore.delete('_xsrf');
+  else await cookieStore.set({ name: '_xsrf', value, path: '/', sameSite: 'lax' });
+}
 
 /** A stand-in for the browser's WebSocket: the test plays the server. */
 class FakeWebSocket {
@@ -46,9 +58,9 @@ class FakeWebSocket {
   }
 }
 
-type Route = (init: RequestInit | undefined) => Response;
+type Route = (init: RequestInit | undefined) => Response | Promise<Response>;
 let routes: Record<string, Route>;
-let requests: { key: string; body: string | undefined }[];
+let requests: { key: string; body: string | undefined; xsrf?: string | undefined }[];
 
 function json(status: number, body: object): Response {
   return new Response(JSON.stringify(body), {
@@ -57,7 +69,8 @@ function json(status: number, body: object): Response {
   });
 }
 
-beforeEach(() => {
+beforeEach(async () => {
+  await setXsrfCookie(TOKEN); // as the load's GET /login left it
   FakeWebSocket.instances = [];
   requests = [];
   routes = { 'GET /login': () => json(200, { nickname: null }) };
@@ -66,7 +79,11 @@ beforeEach(() => {
     'fetch',
     vi.fn(async (url: string, init?: RequestInit) => {
       const key = `${init?.method ?? 'GET'} ${url}`;
-      requests.push({ key, body: init?.body as string | undefined });
+      requests.push({
+        key,
+        body: init?.body as string | undefined,
+        xsrf: new Headers(init?.headers).get('X-XSRFToken') ?? undefined,
+      });
       const route = routes[key];
       if (route === undefined) throw new TypeError(`no route for ${key}`);
       return route(init);
@@ -74,9 +91,10 @@ beforeEach(() => {
   );
 });
 
-afterEach(() => {
+afterEach(async () => {
   document.body.replaceChildren();
   vi.unstubAllGlobals();
+  await setXsrfCookie(null);
 });
 
 async function fixture(): Promise<HTMLElementTagNameMap['chat-app']> {
@@ -137,7 +155,11 @@ describe('<chat-app>', () => {
     // The seed's bug: it went on into the room after showing the hint.
     expect(el.shadowRoot!.querySelector('message-list')).toBeNull();
     expect(FakeWebSocket.instances).toHaveLength(0);
-    expect(requests.at(-1)).toEqual({ key: 'POST /login', body: '{"nickname":"ada"}' });
+    expect(requests.at(-1)).toEqual({
+      key: 'POST /login',
+      body: '{"nickname":"ada"}',
+      xsrf: TOKEN,
+    });
   });
 
   it('enters the room on 200 and shows history, messages, notices and errors from the server', async () => {
@@ -192,8 +214,77 @@ describe('<chat-app>', () => {
     )!;
     leave.click();
     await vi.waitFor(() => expect(requests.at(-1)?.key).toBe('POST /logout'));
+    expect(requests.at(-1)!.xsrf).toBe(TOKEN);
     expect(ws.readyState).toBe(3);
     expect(el.shadowRoot!.querySelector('login-form')!.notice).toBe('You left the room.');
+  });
+
+  it('without the _xsrf cookie (cleared since the load), gets one from GET /login before logging in', async () => {
+    const el = await fixture();
+    await setXsrfCookie(null);
+    routes['GET /login'] = async () => {
+      await setXsrfCookie(NEW_TOKEN);
+      return json(200, { nickname: null });
+    };
+    await enterRoom(el, 'ada');
+    expect(requests.slice(1).map((r) => [r.key, r.xsrf])).toEqual([
+      ['GET /login', undefined],
+      ['POST /login', NEW_TOKEN],
+    ]);
+  });
+
+  it('after a 403, gets a fresh cookie and logs in on the second try', async () => {
+    const el = await fixture();
+    let posts = 0;
+    routes['GET /login'] = async () => {
+      await setXsrfCookie(NEW_TOKEN);
+      return json(200, { nickname: null });
+    };
+    routes['POST /login'] = () =>
+      ++posts === 1
+        ? json(403, { status: 403, message: 'XSRF cookie does not match POST argument' })
+        : json(200, { nickname: 'ada' });
+    await submitLogin(el, 'ada');
+    await vi.waitFor(() => expect(FakeWebSocket.instances.at(-1)?.readyState).toBe(1));
+    expect(requests.slice(1).map((r) => [r.key, r.xsrf])).toEqual([
+      ['POST /login', TOKEN],
+      ['GET /login', undefined],
+      ['POST /login', NEW_TOKEN],
+    ]);
+  });
+
+  it('says plainly that a login was refused when a second 403 follows, and stays at the form', async () => {
+    const el = await fixture();
+    routes['POST /login'] = () =>
+      json(403, { status: 403, message: 'Cross-origin POST refused: a request from …' });
+    await submitLogin(el, 'ada');
+    const form = el.shadowRoot!.querySelector('login-form')!;
+    await vi.waitFor(() =>
+      expect(form.shadowRoot!.querySelector('[role="alert"]')!.textContent).toBe(LOGIN_REFUSED),
+    );
+    expect(requests.map((r) => r.key)).toEqual([
+      'GET /login',
+      'POST /login',
+      'GET /login',
+      'POST /login',
+    ]);
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(form.busy).toBe(false);
+  });
+
+  it('says the user is still signed in when the logout is refused twice (403)', async () => {
+    const el = await fixture();
+    await enterRoom(el, 'ada');
+    routes['POST /logout'] = () => json(403, { status: 403, message: "'_xsrf' cookie missing" });
+    const leave = [...el.shadowRoot!.querySelectorAll('button')].find(
+      (b) => b.textContent === 'Leave',
+    )!;
+    leave.click();
+    const form = () => el.shadowRoot!.querySelector('login-form')!;
+    await vi.waitFor(() => expect(form().notice).toBe(LOGOUT_REFUSED));
+    expect(requests.filter((r) => r.key === 'POST /logout')).toHaveLength(2);
+    await form().updateComplete;
+    expect(form().shadowRoot!.querySelector('[role="status"]')!.textContent).toBe(LOGOUT_REFUSED);
   });
 
   it('returns to the login form when another tab logged out (close code 4001)', async () => {

@@ -6,6 +6,7 @@ import {
 } from '@gale/client';
 import { css, html, LitElement } from 'lit';
 import { ChatCloseCode, type ServerFrame } from '../../server/frames.js';
+import { XSRF_HEADER, xsrfCookie } from '../xsrf.js';
 import type { LoginSubmitDetail } from './login-form.js';
 import type { MessageSubmitDetail } from './message-form.js';
 import type { ChatEntry } from './message-list.js';
@@ -19,10 +20,21 @@ export type View = 'loading' | 'login' | 'room';
 
 const MAX_ENTRIES = 500;
 
+/** Shown when the server refuses a login as a possible forgery (403), even after a fresh token. */
+export const LOGIN_REFUSED =
+  'The server could not confirm that this login came from this page, so it refused it. ' +
+  'Reload the page and try again.';
+
+/** Shown when the server refuses a logout as a possible forgery (403), even after a fresh token. */
+export const LOGOUT_REFUSED =
+  'The server could not confirm that this request came from this page, so you are still ' +
+  'signed in. Reload the page and choose Leave again.';
+
 /**
  * The chat page: the login form until the server gave us a nickname, then the room. It owns the
  * room's connection (a `ConnectionController`, made on entering and dropped on leaving, since
  * /chat refuses anyone not logged in) and turns the server's frames into entries for the list.
+ * Its POSTs (/login, /logout) carry the `_xsrf` cookie's token, which the server requires.
  */
 export class ChatApp extends LitElement {
   static override properties = {
@@ -182,8 +194,7 @@ export class ChatApp extends LitElement {
     this._isLoggingIn = true;
     this._loginError = '';
     try {
-      const response = await fetch('/login', {
-        method: 'POST',
+      const response = await postWithToken('/login', {
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ nickname: event.detail.nickname }),
       });
@@ -193,7 +204,11 @@ export class ChatApp extends LitElement {
       };
       // Only a 200 enters the room: a refusal shows its reason and nothing else happens.
       if (!response.ok || typeof body.nickname !== 'string') {
-        this._loginError = body.message ?? `Could not log in (${response.status})`;
+        // The server's reason for a 403 names cookies and headers; say what it means instead.
+        this._loginError =
+          response.status === 403
+            ? LOGIN_REFUSED
+            : (body.message ?? `Could not log in (${response.status})`);
         return;
       }
       this.#enterRoom(body.nickname);
@@ -207,7 +222,10 @@ export class ChatApp extends LitElement {
   private async _onLeave(): Promise<void> {
     this.#showLogin('You left the room.');
     try {
-      await fetch('/logout', { method: 'POST' });
+      const response = await postWithToken('/logout', {});
+      await response.body?.cancel();
+      // Still signed in: say so, since a reload would go straight back into the room.
+      if (response.status === 403 && this._view === 'login') this._loginNotice = LOGOUT_REFUSED;
     } catch {
       // The server frees the nickname by itself once no tab of ours is left.
     }
@@ -348,6 +366,28 @@ export class ChatApp extends LitElement {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * POSTs to `url` with the `_xsrf` cookie's token in `X-XSRFToken`: the server refuses (403, and
+ * does nothing) a POST without it. The page's first GET /login set the cookie; when it is gone
+ * (cleared since), GET /login sets it again first. A 403 gets one more try after a fresh
+ * GET /login, since the cookie may have changed since it was read; the second answer is returned
+ * as it is. Rejects when the server cannot be reached.
+ */
+async function postWithToken(url: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    if (attempt > 1 || xsrfCookie() === null) {
+      const refreshed = await fetch('/login', { headers: { Accept: 'application/json' } });
+      await refreshed.body?.cancel();
+    }
+    const token = xsrfCookie();
+    const headers = new Headers(init.headers);
+    if (token !== null) headers.set(XSRF_HEADER, token);
+    const response = await fetch(url, { ...init, method: 'POST', headers });
+    if (response.status !== 403 || attempt > 1) return response;
+    await response.body?.cancel();
+  }
+}
 
 /**
  * Who the server says this browser is (GET /login): a nickname, or null when it is not signed in.
