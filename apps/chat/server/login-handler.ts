@@ -9,7 +9,8 @@ import { decodeSession, encodeSession, SESSION_COOKIE } from './session.js';
  * runs when it lacks the `_xsrf` cookie's token or comes from another origin (the application's
  * `xsrfCookies` setting): nobody is signed in and no cookie is set.
  * GET /login: `{nickname}` this browser is signed in as (its cookie is valid and the nickname
- * still its own, or free again and now claimed back), else `{nickname: null}`; the page asks on
+ * still its own, or free again and now claimed back, unless that session logged out), else
+ * `{nickname: null}`; the page asks on
  * load so that a reload goes straight back into the room. It also sets the `_xsrf` cookie when
  * missing, whose token the page sends back with every POST.
  * Both answer 503 `{status, message}` while the store (Redis) cannot be reached.

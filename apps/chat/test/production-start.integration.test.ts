@@ -40,4 +40,24 @@ describe('pnpm start', () => {
       await server.stop();
     }
   });
+
+  it('marks cookies Secure behind a TLS proxy named in TRUSTED_PROXIES, and only then', async () => {
+    const env = { COOKIE_SECRET: 'production-test-secret-0123456789' };
+    const behindProxy = await startServer(appDir, { ...env, TRUSTED_PROXIES: '127.0.0.1' });
+    const direct = await startServer(appDir, env);
+    try {
+      const viaTls = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.5' };
+      // GET /login sets the _xsrf cookie, the one cookie a visitor gets before signing in.
+      const xsrfCookie = async (url: string, headers: Record<string, string>) =>
+        (await fetch(`${url}login`, { headers })).headers
+          .getSetCookie()
+          .find((c) => c.startsWith('_xsrf='));
+      expect(await xsrfCookie(behindProxy.url, viaTls)).toMatch(/; Secure/);
+      expect(await xsrfCookie(behindProxy.url, {})).not.toMatch(/Secure/);
+      // From a peer that is not a trusted proxy, the header is ignored.
+      expect(await xsrfCookie(direct.url, viaTls)).not.toMatch(/Secure/);
+    } finally {
+      await Promise.all([behindProxy.stop(), direct.stop()]);
+    }
+  });
 });
