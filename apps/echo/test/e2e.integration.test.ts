@@ -52,12 +52,29 @@ describe('the echo console', () => {
       .toEqual(['You: bytes (binary)', 'Server: bytes (binary)']);
   });
 
-  // Rewrites docs/screenshot.png, a tracked file: only when asked (UPDATE_SCREENSHOTS=1 pnpm test).
+  // Rewrites docs/screenshot.png and docs/screenshot-phone.png, tracked files: only when asked
+  // (UPDATE_SCREENSHOTS=1 pnpm test).
   it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
-    'saves a screenshot for the README',
+    'saves a screenshot for the README, and one at a phone width (390×844)',
     async () => {
       mkdirSync(new URL('docs/', appDir), { recursive: true });
-      await page.screenshot({ path: new URL('docs/screenshot.png', appDir).pathname });
+      // Finished animations: the newest log line has slid into place.
+      await page.screenshot({
+        path: new URL('docs/screenshot.png', appDir).pathname,
+        animations: 'disabled',
+      });
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+      const phone = await context.newPage();
+      await phone.goto(server.url);
+      await expect.poll(() => phone.getByRole('status').textContent()).toBe('Connected');
+      await phone.getByRole('textbox', { name: 'Message' }).fill('hello from a phone');
+      await phone.getByRole('button', { name: 'Send' }).click();
+      await phone.getByText('You said: hello from a phone').waitFor();
+      await phone.screenshot({
+        path: new URL('docs/screenshot-phone.png', appDir).pathname,
+        animations: 'disabled',
+      });
+      await context.close();
     },
   );
 
