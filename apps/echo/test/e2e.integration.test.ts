@@ -32,30 +32,49 @@ describe('the echo console', () => {
   });
 
   it('switches to /echo and gets the exact message back, as text and as binary', async () => {
-    await page.getByRole('radio', { name: /\/echo/ }).check();
+    await page.getByRole('button', { name: /^\/echo/ }).click();
     await expect.poll(() => page.getByRole('status').textContent()).toBe('Connected');
     await page.getByRole('textbox', { name: 'Message' }).fill('exact <b>text</b>');
     await page.getByRole('button', { name: 'Send' }).click();
-    const log = page.getByRole('list', { name: 'Log' });
+    const log = page.getByRole('log', { name: 'Messages' });
     await expect
       .poll(() => log.getByRole('listitem').allTextContents())
-      .toContain('exact <b>text</b>');
+      .toContain('Server: exact <b>text</b>');
     await page.getByRole('checkbox', { name: 'Send as binary' }).check();
     await page.getByRole('textbox', { name: 'Message' }).fill('bytes');
     await page.getByRole('button', { name: 'Send' }).click();
     await expect
       .poll(async () =>
-        (await log.getByRole('listitem').allTextContents()).filter((t) => t === 'bytes (binary)'),
+        (await log.getByRole('listitem').allTextContents()).filter((t) =>
+          t.endsWith(': bytes (binary)'),
+        ),
       )
-      .toHaveLength(2); // what was sent, and the echo
+      .toEqual(['You: bytes (binary)', 'Server: bytes (binary)']);
   });
 
-  // Rewrites docs/screenshot.png, a tracked file: only when asked (UPDATE_SCREENSHOTS=1 pnpm test).
+  // Rewrites docs/screenshot.png and docs/screenshot-phone.png, tracked files: only when asked
+  // (UPDATE_SCREENSHOTS=1 pnpm test).
   it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
-    'saves a screenshot for the README',
+    'saves a screenshot for the README, and one at a phone width (390×844)',
     async () => {
       mkdirSync(new URL('docs/', appDir), { recursive: true });
-      await page.screenshot({ path: new URL('docs/screenshot.png', appDir).pathname });
+      // Finished animations: the newest log line has slid into place.
+      await page.screenshot({
+        path: new URL('docs/screenshot.png', appDir).pathname,
+        animations: 'disabled',
+      });
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+      const phone = await context.newPage();
+      await phone.goto(server.url);
+      await expect.poll(() => phone.getByRole('status').textContent()).toBe('Connected');
+      await phone.getByRole('textbox', { name: 'Message' }).fill('hello from a phone');
+      await phone.getByRole('button', { name: 'Send' }).click();
+      await phone.getByText('You said: hello from a phone').waitFor();
+      await phone.screenshot({
+        path: new URL('docs/screenshot-phone.png', appDir).pathname,
+        animations: 'disabled',
+      });
+      await context.close();
     },
   );
 
@@ -70,11 +89,13 @@ describe('the echo console', () => {
     await expect
       .poll(() => page.getByRole('status').textContent(), { timeout: 15_000 })
       .toBe('Connected');
-    const log = page.getByRole('list', { name: 'Log' });
+    const log = page.getByRole('log', { name: 'Messages' });
     await expect
       .poll(async () =>
-        (await log.getByRole('listitem').allTextContents()).filter((t) => t === 'sent while down'),
+        (await log.getByRole('listitem').allTextContents()).filter((t) =>
+          t.endsWith(': sent while down'),
+        ),
       )
-      .toHaveLength(2); // sent, then echoed once after the reconnection
+      .toEqual(['You: sent while down', 'Server: sent while down']); // echoed once, after the reconnection
   });
 });

@@ -1,9 +1,18 @@
+export {
+  AXE_TAGS,
+  type AxeOptions,
+  type AxeViolation,
+  axeViolations,
+  expectNoAxeViolations,
+  formatAxeViolations,
+} from './axe.js';
 export { launchChromium } from './chromium.js';
 export { type ErrorCase, itKeepsTheErrorFamily } from './error-family.js';
 export { type ForgedPost, type ForgeryOptions, forgePost } from './forgery.js';
 export { type HtmlServer, serveHtml } from './html-server.js';
 export { Inbox } from './inbox.js';
 export { ManualClock } from './manual-clock.js';
+export { expectFitsPhone, type PhoneFitOptions } from './phone.js';
 export { runReadmeExample } from './readme-example.js';
 export { type LogRecord, type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';

@@ -14,18 +14,35 @@ async function fixture(): Promise<HTMLElementTagNameMap['echo-app']> {
   return el;
 }
 
+function routeButtons(el: HTMLElementTagNameMap['echo-app']): HTMLButtonElement[] {
+  return [...el.shadowRoot!.querySelectorAll<HTMLButtonElement>('[role="group"] button')];
+}
+
 describe('<echo-app>', () => {
-  it('renders the status, both endpoints, the message form and the log', async () => {
+  it('renders a banner with the status, then in main the routes, the message form and the log', async () => {
     const el = await fixture();
     const root = el.shadowRoot!;
-    expect(root.querySelector('connection-status')).not.toBeNull();
-    const endpoints = [...root.querySelectorAll<HTMLInputElement>('input[name="endpoint"]')];
-    expect(endpoints.map((input) => [input.value, input.checked])).toEqual([
-      ['/websocket', true],
-      ['/echo', false],
+    expect(root.querySelector('header h1')!.textContent).toBe('Echo');
+    expect(root.querySelector('header connection-status')).not.toBeNull();
+    const main = root.querySelector('main')!;
+    expect([...main.querySelectorAll('h2')].map((h) => h.textContent)).toEqual([
+      'Send a message',
+      'Messages',
     ]);
-    expect(root.querySelector('message-form')).not.toBeNull();
-    expect(root.querySelector('echo-log')).not.toBeNull();
+    const group = main.querySelector('[role="group"]')!;
+    expect(root.getElementById(group.getAttribute('aria-labelledby')!)!.textContent).toBe('Route');
+    expect(
+      routeButtons(el).map((button) => [
+        button.querySelector('.path')!.textContent,
+        button.getAttribute('aria-pressed'),
+      ]),
+    ).toEqual([
+      ['/websocket', 'true'],
+      ['/echo', 'false'],
+    ]);
+    expect(main.querySelector('message-form')).not.toBeNull();
+    expect(main.querySelector('echo-log')).not.toBeNull();
+    expect(root.querySelector('footer')).not.toBeNull();
   });
 
   it('offers binary only for /echo, and logs the switch', async () => {
@@ -33,13 +50,20 @@ describe('<echo-app>', () => {
     const root = el.shadowRoot!;
     const binary = root.querySelector<HTMLInputElement>('input[type="checkbox"]')!;
     expect(binary.disabled).toBe(true);
-    root.querySelector<HTMLInputElement>('input[value="/echo"]')!.click();
+    routeButtons(el)[1]!.click();
     await el.updateComplete;
     expect(el.endpoint).toBe('/echo');
     expect(el.getAttribute('endpoint')).toBe('/echo');
+    expect(routeButtons(el).map((button) => button.getAttribute('aria-pressed'))).toEqual([
+      'false',
+      'true',
+    ]);
     expect(binary.disabled).toBe(false);
+    // Choosing the route it is on changes nothing.
+    routeButtons(el)[1]!.click();
+    await el.updateComplete;
     const log = root.querySelector('echo-log')!;
-    expect(log.entries.map((entry) => entry.text)).toEqual(['switched to /echo']);
+    expect(log.entries.map((entry) => entry.text)).toEqual(['Switched to /echo']);
   });
 
   it('starts connecting once attached, and is not shown as connected while no server answers', async () => {
