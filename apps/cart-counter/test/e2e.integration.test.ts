@@ -15,7 +15,9 @@ async function shopper(): Promise<Page> {
   contexts.push(context);
   const page = await context.newPage();
   await page.goto(server.url);
-  await expect.poll(() => page.getByRole('status').first().textContent()).toBe('Live');
+  // The connection's status region (the page has another, for screen readers).
+  const connection = page.locator('connection-status').getByRole('status');
+  await expect.poll(() => connection.textContent()).toBe('Live');
   return page;
 }
 
