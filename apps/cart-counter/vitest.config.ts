@@ -16,7 +16,9 @@ export default defineConfig({
       },
       {
         // Pre-bundled up front: discovered mid-run, they would make Vite reload the test page.
-        optimizeDeps: { include: ['lit', 'lit/directives/repeat.js', '@gale/client'] },
+        optimizeDeps: {
+          include: ['lit', 'lit/directives/keyed.js', 'lit/directives/repeat.js', '@gale/client'],
+        },
         test: {
           name: 'cart-counter-components',
           include: ['src/**/*.test.ts'],

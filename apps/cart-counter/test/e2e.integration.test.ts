@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { launchChromium, type ServerProcess, startServer } from '@gale/test-utils';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The production build (`pnpm build`, then `pnpm start`) driven by real Chromium: three shoppers,
@@ -10,12 +10,16 @@ let server: ServerProcess;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
-async function shopper(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+async function shopper(
+  options: BrowserContextOptions = { viewport: { width: 900, height: 640 } },
+): Promise<Page> {
+  const context = await browser.newContext(options);
   contexts.push(context);
   const page = await context.newPage();
   await page.goto(server.url);
-  await expect.poll(() => page.getByRole('status').first().textContent()).toBe('Live');
+  // The connection's status region (the page has another, for screen readers).
+  const connection = page.locator('connection-status').getByRole('status');
+  await expect.poll(() => connection.textContent()).toBe('Live');
   return page;
 }
 
@@ -67,6 +71,20 @@ describe("Burt's Books", () => {
     async () => {
       mkdirSync(new URL('docs/', appDir), { recursive: true });
       await alice.screenshot({ path: new URL('docs/screenshot.png', appDir).pathname });
+    },
+  );
+
+  // docs/screenshot-phone.png: a shopper on a 390 × 844 phone sees the copy Alice left.
+  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+    'saves a phone screenshot for the README',
+    async () => {
+      const phone = await shopper({
+        viewport: { width: 390, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+      });
+      await stockLine(phone, 1).waitFor();
+      await phone.screenshot({ path: new URL('docs/screenshot-phone.png', appDir).pathname });
     },
   );
 

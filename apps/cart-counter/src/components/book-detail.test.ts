@@ -19,7 +19,9 @@ describe('<book-detail>', () => {
     const root = el.shadowRoot!;
     expect(root.querySelector('h2')!.textContent).toBe('The Definitive Guide to the Internet');
     expect(root.querySelector('.author')!.textContent).toBe('by Anonymous');
-    expect(root.querySelector('.price')!.textContent).toBe('$20.00');
+    // The price is read as "Price: $20.00"; "Price:" is for screen readers only.
+    expect(root.querySelector('.price')!.textContent).toBe('Price: $20.00');
+    expect(root.querySelector('.price .visually-hidden')!.textContent).toBe('Price: ');
     expect(root.querySelector('[role="img"]')!.getAttribute('aria-label')).toBe(
       'Cover of The Definitive Guide to the Internet',
     );

@@ -118,6 +118,16 @@ function shown(el: BurtsBooks): string {
   return controls(el).textContent!.replace(/\s+/g, ' ').trim();
 }
 
+/** The text of the alert region (always on the page; empty without an error). */
+function alert(el: BurtsBooks): string {
+  return el.shadowRoot!.querySelector('[role="alert"]')!.textContent!.trim();
+}
+
+/** What the status region says to screen readers now. */
+function announced(el: BurtsBooks): string {
+  return el.shadowRoot!.querySelector('main [role="status"]')!.textContent!.trim();
+}
+
 function socket(): FakeWebSocket {
   return FakeWebSocket.instances[0]!;
 }
@@ -178,14 +188,10 @@ describe('<burts-books>', () => {
     await vi.waitFor(() => expect(shown(el)).toContain('Only 1 left'));
     reply(409, { status: 409, message: "Sold out: every copy is in someone's cart" });
     controls(el).querySelector('button')!.click();
-    await vi.waitFor(() =>
-      expect(el.shadowRoot!.querySelector('[role="alert"]')?.textContent).toBe(
-        "Sold out: every copy is in someone's cart",
-      ),
-    );
+    await vi.waitFor(() => expect(alert(el)).toBe("Sold out: every copy is in someone's cart"));
     socket().push({ inventoryCount: 0, version: 5 });
     await vi.waitFor(() => expect(shown(el)).toContain('Sold out'));
-    expect(controls(el).querySelector('button')!.disabled).toBe(true);
+    expect(controls(el).querySelector('button')!.getAttribute('aria-disabled')).toBe('true');
   });
 
   it('without the _xsrf cookie (cleared since the load), gets one from GET /cart before posting', async () => {
@@ -204,7 +210,7 @@ describe('<burts-books>', () => {
       { url: '/cart', method: 'GET', body: undefined },
       { url: '/cart', method: 'POST', body: { action: 'add' }, xsrf: NEW_TOKEN },
     ]);
-    expect(el.shadowRoot!.querySelector('[role="alert"]')).toBeNull();
+    expect(alert(el)).toBe('');
   });
 
   it('after a 403, gets a fresh cookie and tries once more', async () => {
@@ -224,7 +230,7 @@ describe('<burts-books>', () => {
       ['GET', undefined],
       ['POST', NEW_TOKEN],
     ]);
-    expect(el.shadowRoot!.querySelector('[role="alert"]')).toBeNull();
+    expect(alert(el)).toBe('');
   });
 
   it('says plainly that it was refused when a second 403 follows, and changes nothing', async () => {
@@ -236,13 +242,11 @@ describe('<burts-books>', () => {
     reply(200, cart());
     reply(403, refusal);
     controls(el).querySelector('button')!.click();
-    await vi.waitFor(() =>
-      expect(el.shadowRoot!.querySelector('[role="alert"]')?.textContent).toBe(REFUSED_AS_FORGED),
-    );
+    await vi.waitFor(() => expect(alert(el)).toBe(REFUSED_AS_FORGED));
     expect(calls.map((call) => call.method)).toEqual(['GET', 'POST', 'GET', 'POST']);
     expect(shown(el)).toContain('Only 10 left');
     // The button works again.
-    expect(controls(el).querySelector('button')!.disabled).toBe(false);
+    expect(controls(el).querySelector('button')!.hasAttribute('aria-disabled')).toBe(false);
   });
 
   it('after a reload, shows the copy still in the cart', async () => {
@@ -268,17 +272,78 @@ describe('<burts-books>', () => {
     expect(el.shadowRoot!.querySelector('.notice.info')!.textContent).toMatch(/ran out/);
   });
 
+  it("announces another shopper's change of the stock through its status region, and nothing at load", async () => {
+    reply(200, cart({ inventoryCount: 2, version: 1 }));
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 2 left'));
+    const region = el.shadowRoot!.querySelector('main [role="status"]')!;
+    expect(region.getAttribute('aria-live')).toBe('polite');
+    expect(region.getAttribute('aria-atomic')).toBe('true');
+    expect(announced(el)).toBe('');
+    socket().push({ inventoryCount: 1, version: 2 });
+    await vi.waitFor(() => expect(announced(el)).toBe('Only 1 left in stock.'));
+    socket().push({ inventoryCount: 0, version: 3 });
+    await vi.waitFor(() =>
+      expect(announced(el)).toBe("Sold out: every copy is in someone's cart."),
+    );
+    expect(el.shadowRoot!.querySelector('main [role="status"]')).toBe(region);
+  });
+
+  it('announces the result of Add to Cart once, when the push to everyone came first', async () => {
+    reply(200, cart({ inventoryCount: 3, version: 1 }));
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 3 left'));
+    const said: string[] = [];
+    new MutationObserver(() => said.push(announced(el))).observe(
+      el.shadowRoot!.querySelector('main [role="status"]')!,
+      { childList: true, subtree: true, characterData: true },
+    );
+    let answer: (() => void) | undefined;
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    vi.stubGlobal('fetch', async () => {
+      socket().push({ inventoryCount: 2, version: 2 }); // the push overtakes the answer
+      await answered;
+      return Response.json(
+        cart({ inventoryCount: 2, version: 2, inCart: true, expiresAt: '2030-01-01T00:00:00Z' }),
+      );
+    });
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() =>
+      expect(el.shadowRoot!.querySelector('cart-controls')!.pending).toBe('add'),
+    );
+    await el.updateComplete;
+    answer!();
+    await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
+    await el.updateComplete;
+    expect(said.filter((text) => text !== '')).toEqual([
+      'Added to your cart. 2 other copies left.',
+    ]);
+  });
+
+  it('an error goes to the alert region (there from the start), not to the status region', async () => {
+    reply(200, cart({ inventoryCount: 3, version: 1 }));
+    const el = await page();
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 3 left'));
+    const region = el.shadowRoot!.querySelector('[role="alert"]')!;
+    expect(alert(el)).toBe('');
+    reply(503, { status: 503, message: "The shop can't reach its stock right now" });
+    controls(el).querySelector('button')!.click();
+    await vi.waitFor(() => expect(alert(el)).toBe("The shop can't reach its stock right now"));
+    expect(el.shadowRoot!.querySelector('[role="alert"]')).toBe(region);
+    expect(announced(el)).toBe('');
+  });
+
   it('retries loading the cart while the shop is unreachable', async () => {
     // No reply queued: the first GET fails like a network error.
     const el = document.createElement('burts-books');
     document.body.append(el);
-    await vi.waitFor(() =>
-      expect(el.shadowRoot!.querySelector('[role="alert"]')?.textContent).toMatch(/Can't reach/),
-    );
+    await vi.waitFor(() => expect(alert(el)).toMatch(/Can't reach/));
     expect(FakeWebSocket.instances).toHaveLength(0);
     reply(200, cart({ inventoryCount: 5, version: 7 }));
     await vi.waitFor(() => expect(FakeWebSocket.instances).toHaveLength(1), { timeout: 3000 });
     await vi.waitFor(() => expect(shown(el)).toContain('Only 5 left'));
-    expect(el.shadowRoot!.querySelector('[role="alert"]')).toBeNull();
+    expect(alert(el)).toBe('');
   });
 });

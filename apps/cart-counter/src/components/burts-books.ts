@@ -1,5 +1,6 @@
 import { ConnectionController, type Message } from '@gale/client';
 import { css, html, LitElement, nothing } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
 import type { CartAction } from '../../server/messages.js';
 import {
   applyMessage,
@@ -9,10 +10,11 @@ import {
   UNKNOWN_CART,
 } from '../cart-state.js';
 import { XSRF_HEADER, xsrfCookie } from '../xsrf.js';
-import type { CartActionDetail } from './cart-controls.js';
+import { type CartActionDetail, othersLeft } from './cart-controls.js';
 import './book-detail.js';
 import './cart-controls.js';
 import './connection-status.js';
+import { palette, visuallyHidden } from './theme.js';
 
 /** The one book Burt's Books sells, as in *Introduction to Tornado*. */
 export const BOOK = {
@@ -25,6 +27,23 @@ export const BOOK = {
 export interface Notice {
   readonly kind: 'error' | 'info';
   readonly text: string;
+}
+
+/** What the status region says (for screen readers); a new `id` says it again. */
+interface Announcement {
+  readonly id: number;
+  readonly text: string;
+}
+
+const RESERVATION_RAN_OUT = 'Your reservation ran out, so the copy went back on the shelf.';
+
+/** The stock, in words: for a shopper holding a copy, how many others are left. */
+function stockNews(cart: CartState): string {
+  const count = cart.inventoryCount ?? 0;
+  if (cart.inCart) return othersLeft(count);
+  return count === 0
+    ? "Sold out: every copy is in someone's cart."
+    : `Only ${count} left in stock.`;
 }
 
 const RETRY_MAX_MS = 5000;
@@ -47,79 +66,111 @@ export class BurtsBooks extends LitElement {
     _cart: { state: true },
     _pending: { state: true },
     _notice: { state: true },
+    _announcement: { state: true },
   };
 
-  static override styles = css`
-    :host {
-      display: block;
-      min-height: 100vh;
-    }
-    header {
-      background: #222831;
-      color: #f4f1e8;
-    }
-    .bar {
-      max-width: 50rem;
-      margin: 0 auto;
-      padding: 0.9rem 1.25rem;
-      display: flex;
-      align-items: center;
-      justify-content: space-between;
-      gap: 1rem;
-    }
-    h1 {
-      margin: 0;
-      font-family: Georgia, 'Times New Roman', serif;
-      font-size: 1.5rem;
-      letter-spacing: 0.01em;
-    }
-    .tagline {
-      font-size: 0.8rem;
-      color: #c7c2b6;
-      margin-left: 0.75rem;
-      font-weight: normal;
-      font-family: system-ui, sans-serif;
-    }
-    header connection-status {
-      color: #c7c2b6;
-    }
-    main {
-      max-width: 50rem;
-      margin: 2rem auto;
-      padding: 0 1.25rem;
-    }
-    .card {
-      background: white;
-      border-radius: 10px;
-      box-shadow: 0 1px 3px rgb(0 0 0 / 0.08), 0 8px 24px rgb(0 0 0 / 0.05);
-      padding: 2rem;
-    }
-    .notice {
-      margin: 1rem 0 0;
-      padding: 0.7rem 1rem;
-      border-radius: 6px;
-      font-size: 0.95rem;
-    }
-    .notice.error {
-      background: #fdecea;
-      color: #8a1c12;
-    }
-    .notice.info {
-      background: #eef4fb;
-      color: #1f4e79;
-    }
-    footer {
-      max-width: 50rem;
-      margin: 0 auto 2rem;
-      padding: 0 1.25rem;
-      font-size: 0.8rem;
-      color: #7a808c;
-    }
-  `;
+  static override styles = [
+    palette,
+    visuallyHidden,
+    css`
+      :host {
+        display: block;
+        min-height: 100vh;
+        background: var(--bb-page);
+        color: var(--bb-ink);
+      }
+      header {
+        background: var(--bb-header);
+        color: var(--bb-header-ink);
+      }
+      .bar {
+        max-width: 50rem;
+        margin: 0 auto;
+        padding: 0.9rem 1.25rem;
+        display: flex;
+        align-items: center;
+        justify-content: space-between;
+        gap: 1rem;
+      }
+      /* The name and the tagline side by side; when the bar is too narrow, the tagline goes whole
+         to the line below. */
+      .brand {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: baseline;
+        column-gap: 0.75rem;
+        row-gap: 0.1rem;
+      }
+      h1 {
+        margin: 0;
+        font-family: Georgia, 'Times New Roman', serif;
+        font-size: 1.5rem;
+        letter-spacing: 0.01em;
+      }
+      .tagline {
+        margin: 0;
+        font-size: 0.8rem;
+        color: var(--bb-header-muted);
+        white-space: nowrap;
+      }
+      header connection-status {
+        color: var(--bb-header-muted);
+      }
+      main {
+        max-width: 50rem;
+        margin: 2rem auto;
+        padding: 0 1.25rem;
+      }
+      .card {
+        background: var(--bb-card);
+        border-radius: 10px;
+        box-shadow: 0 1px 3px var(--bb-shadow), 0 8px 24px var(--bb-shadow);
+        padding: 2rem;
+      }
+      .notice {
+        margin: 1rem 0 0;
+        padding: 0.7rem 1rem;
+        border-radius: 6px;
+        font-size: 0.95rem;
+      }
+      .notice.error {
+        background: var(--bb-error);
+        color: var(--bb-on-error);
+      }
+      .notice.info {
+        background: var(--bb-info);
+        color: var(--bb-on-info);
+      }
+      footer {
+        max-width: 50rem;
+        margin: 0 auto 2rem;
+        padding: 0 1.25rem;
+        font-size: 0.8rem;
+        color: var(--bb-muted);
+      }
+      @media (max-width: 34rem) {
+        .bar {
+          padding: 0.75rem 1rem;
+        }
+        main {
+          margin: 1rem auto;
+          padding: 0 1rem;
+        }
+        .card {
+          padding: 1.25rem;
+        }
+        footer {
+          padding: 0 1rem;
+        }
+      }
+    `,
+  ];
 
   declare private _cart: CartState;
   declare private _pending: CartAction | null;
   declare private _notice: Notice | null;
+  /** What the status region says now; `id` grows, so that the same words are said again. */
+  declare private _announcement: Announcement;
   #socket: ConnectionController | null = null;
   #loading = false;
 
@@ -128,6 +179,7 @@ export class BurtsBooks extends LitElement {
     this._cart = UNKNOWN_CART;
     this._pending = null;
     this._notice = null;
+    this._announcement = { id: 0, text: '' };
   }
 
   override connectedCallback(): void {
@@ -135,11 +187,20 @@ export class BurtsBooks extends LitElement {
     if (this.#socket === null && !this.#loading) void this.#load();
   }
 
+  // Screen readers hear changes through two regions that are always on the page (a region added
+  // with its text is often not read): the status region (polite), for the stock pushed by other
+  // shoppers, the result of Add to Cart / Remove from Cart and the reservation running out; and
+  // the alert region, for errors. The stock line and the cart line are not live regions
+  // themselves, so nothing is said twice.
   override render() {
+    const notice = this._notice;
     return html`
       <header>
         <div class="bar">
-          <h1>Burt's Books<span class="tagline">Independent booksellers</span></h1>
+          <div class="brand">
+            <h1>Burt's Books</h1>
+            <p class="tagline">Independent booksellers</p>
+          </div>
           <connection-status .state=${this.#socket?.state ?? 'connecting'}></connection-status>
         </div>
       </header>
@@ -155,12 +216,14 @@ export class BurtsBooks extends LitElement {
             ></cart-controls>
           </book-detail>
         </div>
-        ${
-          this._notice === null
-            ? nothing
-            : html`<p class="notice ${this._notice.kind}"
-                role=${this._notice.kind === 'error' ? 'alert' : 'status'}>${this._notice.text}</p>`
-        }
+        <div class="alerts" role="alert">${
+          notice?.kind === 'error' ? html`<p class="notice error">${notice.text}</p>` : nothing
+        }</div>
+        ${notice?.kind === 'info' ? html`<p class="notice info">${notice.text}</p>` : nothing}
+        <div class="visually-hidden" role="status" aria-live="polite" aria-atomic="true">${keyed(
+          this._announcement.id,
+          html`<span>${this._announcement.text}</span>`,
+        )}</div>
       </main>
       <footer>One copy per customer. The stock updates live in every open tab.</footer>
     `;
@@ -258,31 +321,57 @@ export class BurtsBooks extends LitElement {
     }
   }
 
+  /**
+   * Applies what the server said. Unless one of this page's requests is on its way (its result is
+   * said when it ends), a change is announced: the stock moved (another shopper), the cart changed
+   * (another tab of this shopper), or the reservation ran out.
+   */
   #apply(data: unknown): void {
     const message = parseMessage(data);
     if (message === null) return;
-    const wasInCart = this._cart.inCart;
-    this._cart = applyMessage(this._cart, message);
-    if ('expired' in message && message.expired && wasInCart && !this._cart.inCart) {
-      this._notice = {
-        kind: 'info',
-        text: 'Your reservation ran out, so the copy went back on the shelf.',
-      };
+    const before = this._cart;
+    this._cart = applyMessage(before, message);
+    if ('expired' in message && message.expired && before.inCart && !this._cart.inCart) {
+      this._notice = { kind: 'info', text: RESERVATION_RAN_OUT };
+      this.#announce(`${RESERVATION_RAN_OUT} ${stockNews(this._cart)}`);
+      return;
     }
+    if (this._pending === null) this.#announceChange(before, this._cart, false);
+  }
+
+  /** Says what changed between two states, if anything did (nothing when the stock was unknown). */
+  #announceChange(before: CartState, after: CartState, mine: boolean): void {
+    if (before.inventoryCount === null) return;
+    if (after.inCart !== before.inCart) {
+      const news = after.inCart ? 'Added to your cart' : 'Removed from your cart';
+      this.#announce(`${news}${mine ? '' : ' in another tab'}. ${stockNews(after)}`);
+    } else if (after.inventoryCount !== before.inventoryCount) {
+      this.#announce(stockNews(after));
+    }
+  }
+
+  #announce(text: string): void {
+    this._announcement = { id: this._announcement.id + 1, text };
   }
 
   #onMessage(message: Message): void {
     if (typeof message === 'string') this.#apply(message);
   }
 
+  // The button keeps the focus through all this (see <cart-controls>): after the result or an
+  // error, a keyboard user is still on it.
   private async _onCartAction(event: CustomEvent<CartActionDetail>): Promise<void> {
     if (this._pending !== null) return;
     const { action } = event.detail;
+    const before = this._cart;
     this._pending = action;
     if (this._notice?.kind === 'info') this._notice = null;
     try {
       const status = await this.#post(action);
-      if (status !== null) this.#apply(status);
+      if (status !== null) {
+        this.#apply(status);
+        this.#announceChange(before, this._cart, true);
+      }
     } finally {
       this._pending = null;
     }

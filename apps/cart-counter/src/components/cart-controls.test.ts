@@ -48,11 +48,12 @@ describe('<cart-controls>', () => {
     expect(text(el)).toContain('Only 6 left in stock! Order now!');
   });
 
-  it('sold out: Add to Cart is disabled and described by a visible reason', async () => {
+  it('sold out: Add to Cart is disabled (still focusable) and described by a visible reason', async () => {
     const el = await fixture({ inventoryCount: 0 });
     const add = button(el);
     expect(add.textContent).toBe('Add to Cart');
-    expect(add.disabled).toBe(true);
+    expect(add.getAttribute('aria-disabled')).toBe('true');
+    expect(add.disabled).toBe(false);
     const reason = el.shadowRoot!.getElementById(add.getAttribute('aria-describedby')!)!;
     expect(reason.textContent).toMatch(/Every copy is in someone's cart/);
     expect(text(el)).toContain('Sold out');
@@ -81,7 +82,7 @@ describe('<cart-controls>', () => {
 
   it('while a request is on its way, the button is disabled and busy', async () => {
     const el = await fixture({ inventoryCount: 3, pending: 'add' });
-    expect(button(el).disabled).toBe(true);
+    expect(button(el).getAttribute('aria-disabled')).toBe('true');
     expect(button(el).getAttribute('aria-busy')).toBe('true');
     const fired = actions(el);
     button(el).click();
@@ -91,6 +92,33 @@ describe('<cart-controls>', () => {
   it('before the stock is known, nothing can be added', async () => {
     const el = await fixture({});
     expect(text(el)).toContain('Checking stock…');
-    expect(button(el).disabled).toBe(true);
+    expect(button(el).getAttribute('aria-disabled')).toBe('true');
+    const fired = actions(el);
+    button(el).click();
+    expect(fired).toEqual([]);
+  });
+
+  it('keeps the same button, and the focus on it, through add, remove, a request and selling out', async () => {
+    const el = await fixture({ inventoryCount: 1 });
+    const same = button(el);
+    same.focus();
+    for (const props of [
+      { pending: 'add' },
+      { pending: null, inCart: true, inventoryCount: 0 },
+      { inCart: false, inventoryCount: 1 },
+      { inventoryCount: 0 },
+    ] as const) {
+      Object.assign(el, props);
+      await el.updateComplete;
+      expect(button(el)).toBe(same);
+      expect(el.shadowRoot!.activeElement).toBe(same);
+    }
+    expect(same.textContent).toBe('Add to Cart');
+    expect(same.getAttribute('aria-disabled')).toBe('true');
+  });
+
+  it('has no live region of its own (the page announces changes once)', async () => {
+    const el = await fixture({ inventoryCount: 3, inCart: true });
+    expect(el.shadowRoot!.querySelector('[aria-live], [role="status"], [role="alert"]')).toBeNull();
   });
 });

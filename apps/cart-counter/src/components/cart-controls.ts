@@ -1,5 +1,6 @@
 import { css, html, LitElement, nothing } from 'lit';
 import type { CartAction } from '../../server/messages.js';
+import { palette } from './theme.js';
 
 /** The detail of a `cart-action` event. */
 export interface CartActionDetail {
@@ -11,8 +12,9 @@ const SOLD_OUT_REASON =
 
 /**
  * What a shopper can do with the book: "Only N left in stock! Order now!" and Add to Cart, or
- * "One copy is in your cart." and Remove from Cart. Sold out, Add to Cart is disabled and says
- * why. Buttons are disabled while a request is on its way.
+ * "One copy is in your cart." and Remove from Cart. Sold out, Add to Cart is disabled
+ * (`aria-disabled`, still focusable) and says why. The button does nothing while a request is on
+ * its way (`aria-busy`).
  *
  * @fires cart-action - `{ action: 'add' | 'remove' }`, what the shopper asked for
  */
@@ -24,62 +26,81 @@ export class CartControls extends LitElement {
     pending: { attribute: false },
   };
 
-  static override styles = css`
-    :host {
-      display: block;
-    }
-    p {
-      margin: 0 0 0.8rem;
-    }
-    .stock {
-      color: #b42318;
-      font-weight: 600;
-    }
-    .sold-out {
-      color: #5b6270;
-    }
-    .in-cart {
-      color: #1f7a46;
-      font-weight: 600;
-    }
-    .hint {
-      color: #5b6270;
-      font-size: 0.9rem;
-      max-width: 28rem;
-    }
-    button {
-      font: inherit;
-      font-weight: 600;
-      padding: 0.65rem 1.4rem;
-      border-radius: 6px;
-      border: 1px solid transparent;
-      cursor: pointer;
-      margin-bottom: 0.8rem;
-    }
-    .add {
-      background: #1f4e79;
-      color: white;
-    }
-    .add:hover:not(:disabled) {
-      background: #163a5c;
-    }
-    .remove {
-      background: white;
-      color: #222831;
-      border-color: #c9ced8;
-    }
-    .remove:hover:not(:disabled) {
-      background: #f1f3f6;
-    }
-    button:disabled {
-      cursor: not-allowed;
-      opacity: 0.55;
-    }
-    button:focus-visible {
-      outline: 3px solid #f0b429;
-      outline-offset: 2px;
-    }
-  `;
+  static override styles = [
+    palette,
+    css`
+      :host {
+        display: block;
+      }
+      p {
+        margin: 0 0 0.8rem;
+      }
+      .stock {
+        color: var(--bb-urgent);
+        font-weight: 600;
+      }
+      .stock.sold-out {
+        color: var(--bb-muted);
+      }
+      .in-cart {
+        color: var(--bb-success);
+        font-weight: 600;
+      }
+      .hint {
+        color: var(--bb-muted);
+        font-size: 0.9rem;
+        max-width: 28rem;
+      }
+      button {
+        font: inherit;
+        font-weight: 600;
+        /* A tap target of at least 44 × 44 px. */
+        min-height: 2.75rem;
+        min-width: 2.75rem;
+        padding: 0.6rem 1.4rem;
+        border-radius: 6px;
+        border: 1px solid transparent;
+        cursor: pointer;
+        margin-bottom: 0.8rem;
+      }
+      .add {
+        background: var(--bb-accent);
+        color: var(--bb-on-accent);
+      }
+      .add:hover:not([aria-disabled='true']) {
+        background: var(--bb-accent-hover);
+      }
+      .remove {
+        background: var(--bb-card);
+        color: var(--bb-ink);
+        border-color: var(--bb-border);
+      }
+      .remove:hover:not([aria-disabled='true']) {
+        background: var(--bb-hover);
+      }
+      /* Unavailable (sold out, stock unknown) but still focusable: grey, readable, described. */
+      button[aria-disabled='true']:not([aria-busy='true']) {
+        cursor: not-allowed;
+        background: var(--bb-unavailable);
+        color: var(--bb-on-unavailable);
+        border-color: transparent;
+      }
+      /* On its way: the same look (no flash), a busy cursor. */
+      button[aria-busy='true'] {
+        cursor: progress;
+      }
+      button:focus-visible {
+        outline: 3px solid var(--bb-focus);
+        outline-offset: 2px;
+      }
+      /* A phone: the primary action across the card, easy to reach with a thumb. */
+      @media (max-width: 34rem) {
+        button {
+          width: 100%;
+        }
+      }
+    `,
+  ];
 
   /** Copies left; null while unknown. */
   declare inventoryCount: number | null;
@@ -98,44 +119,56 @@ export class CartControls extends LitElement {
     this.pending = null;
   }
 
+  // One button, kept across states (its name, class and aria-disabled change): focus stays on it
+  // when a shopper adds or removes, when the request is on its way and when the stock sells out
+  // under it. Unavailable, it is aria-disabled rather than disabled, so it keeps the focus and
+  // screen readers still find it and its reason. The text here is not a live region: the page
+  // announces changes once, through its own status region.
   override render() {
-    return this.inCart ? this.#renderInCart() : this.#renderOnShelf();
+    const count = this.inventoryCount;
+    const soldOut = !this.inCart && count === 0;
+    const action: CartAction = this.inCart ? 'remove' : 'add';
+    return html`
+      ${this.inCart ? this.#renderInCart() : this.#renderOnShelf()}
+      <button
+        class=${action}
+        aria-disabled=${this.#available() ? nothing : 'true'}
+        aria-busy=${this.pending === null ? nothing : 'true'}
+        aria-describedby=${soldOut ? 'reason' : nothing}
+        @click=${() => this.#fire(action)}
+      >${this.inCart ? 'Remove from Cart' : 'Add to Cart'}</button>
+      ${soldOut ? html`<p class="hint" id="reason">${SOLD_OUT_REASON}</p>` : nothing}
+      ${this.inCart && count !== null ? html`<p class="hint">${othersLeft(count)}</p>` : nothing}
+    `;
   }
 
   #renderInCart() {
     return html`
-      <p class="in-cart" aria-live="polite">One copy is in your cart.</p>
+      <p class="in-cart">One copy is in your cart.</p>
       ${
         this.expiresAt === null
           ? nothing
           : html`<p class="hint">We're holding it for you until ${formatTime(this.expiresAt)}.</p>`
       }
-      <button class="remove" ?disabled=${this.pending !== null} aria-busy=${this.pending === 'remove'}
-        @click=${() => this.#fire('remove')}>Remove from Cart</button>
-      ${this.inventoryCount === null ? nothing : html`<p class="hint">${othersLeft(this.inventoryCount)}</p>`}
     `;
   }
 
   #renderOnShelf() {
     const count = this.inventoryCount;
-    if (count === 0) {
-      return html`
-        <p class="stock sold-out" aria-live="polite">Sold out</p>
-        <button class="add" disabled aria-describedby="reason">Add to Cart</button>
-        <p class="hint" id="reason">${SOLD_OUT_REASON}</p>
-      `;
-    }
-    return html`
-      <p class="stock" aria-live="polite">${
-        count === null ? 'Checking stock…' : `Only ${count} left in stock! Order now!`
-      }</p>
-      <button class="add" ?disabled=${count === null || this.pending !== null}
-        aria-busy=${this.pending === 'add'} @click=${() => this.#fire('add')}>Add to Cart</button>
-    `;
+    if (count === 0) return html`<p class="stock sold-out">Sold out</p>`;
+    return html`<p class="stock">${
+      count === null ? 'Checking stock…' : `Only ${count} left in stock! Order now!`
+    }</p>`;
+  }
+
+  /** Whether the button does something now: nothing on its way, and a copy to add if adding. */
+  #available(): boolean {
+    if (this.pending !== null) return false;
+    return this.inCart || (this.inventoryCount !== null && this.inventoryCount > 0);
   }
 
   #fire(action: CartAction): void {
-    if (this.pending !== null) return;
+    if (!this.#available()) return;
     this.dispatchEvent(
       new CustomEvent<CartActionDetail>('cart-action', {
         detail: { action },
@@ -146,7 +179,8 @@ export class CartControls extends LitElement {
   }
 }
 
-function othersLeft(count: number): string {
+/** "3 other copies left.": the stock, said to a shopper who holds a copy. */
+export function othersLeft(count: number): string {
   if (count === 0) return 'No other copies left.';
   return count === 1 ? '1 other copy left.' : `${count} other copies left.`;
 }

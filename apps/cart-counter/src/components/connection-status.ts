@@ -1,5 +1,6 @@
 import type { ConnectionState } from '@gale/client';
 import { css, html, LitElement } from 'lit';
+import { palette } from './theme.js';
 
 const LABELS: Record<ConnectionState, string> = {
   connecting: 'Connecting…',
@@ -18,29 +19,33 @@ const LABELS: Record<ConnectionState, string> = {
 export class ConnectionStatus extends LitElement {
   static override properties = { state: { reflect: true } };
 
-  static override styles = css`
-    :host {
-      display: inline-flex;
-      align-items: center;
-      gap: 0.4em;
-      font-size: 0.85rem;
-      color: #5b6270;
-    }
-    .dot {
-      width: 0.6em;
-      height: 0.6em;
-      border-radius: 50%;
-      background: #b0b6c3;
-    }
-    :host([state='open']) .dot {
-      background: #1f9d55;
-      box-shadow: 0 0 0 3px rgb(31 157 85 / 0.18);
-    }
-    :host([state='reconnecting']) .dot,
-    :host([state='connecting']) .dot {
-      background: #d69e2e;
-    }
-  `;
+  static override styles = [
+    palette,
+    css`
+      :host {
+        display: inline-flex;
+        align-items: center;
+        gap: 0.4em;
+        font-size: 0.85rem;
+        color: var(--bb-muted);
+        white-space: nowrap;
+      }
+      .dot {
+        width: 0.6em;
+        height: 0.6em;
+        border-radius: 50%;
+        background: #b0b6c3;
+      }
+      :host([state='open']) .dot {
+        background: #1f9d55;
+        box-shadow: 0 0 0 3px rgb(31 157 85 / 0.18);
+      }
+      :host([state='reconnecting']) .dot,
+      :host([state='connecting']) .dot {
+        background: #d69e2e;
+      }
+  `,
+  ];
 
   /** The state to show. */
   declare state: ConnectionState;
