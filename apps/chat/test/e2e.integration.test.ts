@@ -36,7 +36,7 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 function items(page: Page): Promise<string[]> {
-  return page.getByRole('list', { name: 'Messages' }).getByRole('listitem').allInnerTexts();
+  return page.getByRole('log', { name: 'Messages' }).getByRole('listitem').allInnerTexts();
 }
 
 beforeAll(async () => {
