@@ -125,6 +125,31 @@ describe('two people in the chat room', () => {
     },
   );
 
+  // docs/screenshot-phone.png likewise: the room on a 390×844 phone, in the dark colour scheme.
+  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+    'saves a screenshot of the room on a phone for the README',
+    async () => {
+      const context = await browser.newContext({
+        viewport: { width: 390, height: 844 },
+        deviceScaleFactor: 1,
+        colorScheme: 'dark',
+      });
+      contexts.push(context);
+      const cleo = await context.newPage();
+      await cleo.goto(server.url);
+      await join(cleo, 'Cleo');
+      await expect.poll(() => cleo.getByRole('status').textContent()).toBe('Connected');
+      await say(cleo, 'Hello from my phone!');
+      await cleo.getByText('Hello from my phone').waitFor();
+      await say(ada, 'Welcome, Cleo!');
+      await cleo.getByText('Welcome, Cleo!').waitFor();
+      // Where a phone user types: the message box has the focus.
+      await cleo.getByRole('textbox', { name: 'Message' }).focus();
+      await cleo.screenshot({ path: new URL('docs/screenshot-phone.png', appDir).pathname });
+      await context.close();
+    },
+  );
+
   it('refuses a message over the size limit with a visible reason', async () => {
     await say(bob, 'x'.repeat(2001));
     await expect
