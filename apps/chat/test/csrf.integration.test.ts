@@ -86,7 +86,7 @@ function forge(
 async function stillChatting(page: Page, text: string): Promise<void> {
   await page.getByRole('textbox', { name: 'Message' }).fill(text);
   await page.getByRole('button', { name: 'Send' }).click();
-  await page.getByRole('list', { name: 'Messages' }).getByText(text).waitFor();
+  await page.getByRole('log', { name: 'Messages' }).getByText(text).waitFor();
 }
 
 describe('login CSRF in Chromium', () => {

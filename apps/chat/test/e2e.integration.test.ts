@@ -36,7 +36,7 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 function items(page: Page): Promise<string[]> {
-  return page.getByRole('list', { name: 'Messages' }).getByRole('listitem').allInnerTexts();
+  return page.getByRole('log', { name: 'Messages' }).getByRole('listitem').allInnerTexts();
 }
 
 beforeAll(async () => {
@@ -122,6 +122,31 @@ describe('two people in the chat room', () => {
       await ada.getByText('Ha, nice try').waitFor();
       mkdirSync(new URL('docs/', appDir), { recursive: true });
       await ada.screenshot({ path: new URL('docs/screenshot.png', appDir).pathname });
+    },
+  );
+
+  // docs/screenshot-phone.png likewise: the room on a 390×844 phone, in the dark colour scheme.
+  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+    'saves a screenshot of the room on a phone for the README',
+    async () => {
+      const context = await browser.newContext({
+        viewport: { width: 390, height: 844 },
+        deviceScaleFactor: 1,
+        colorScheme: 'dark',
+      });
+      contexts.push(context);
+      const cleo = await context.newPage();
+      await cleo.goto(server.url);
+      await join(cleo, 'Cleo');
+      await expect.poll(() => cleo.getByRole('status').textContent()).toBe('Connected');
+      await say(cleo, 'Hello from my phone!');
+      await cleo.getByText('Hello from my phone').waitFor();
+      await say(ada, 'Welcome, Cleo!');
+      await cleo.getByText('Welcome, Cleo!').waitFor();
+      // Where a phone user types: the message box has the focus.
+      await cleo.getByRole('textbox', { name: 'Message' }).focus();
+      await cleo.screenshot({ path: new URL('docs/screenshot-phone.png', appDir).pathname });
+      await context.close();
     },
   );
 

@@ -145,12 +145,19 @@ describe('<chat-app>', () => {
     const el = await fixture();
     routes['POST /login'] = () =>
       json(409, { status: 409, message: 'Nickname already in use, please choose another' });
-    await submitLogin(el, 'ada');
     const form = el.shadowRoot!.querySelector('login-form')!;
+    await form.updateComplete;
+    // Joining from the button, as a keyboard user would: Join is disabled while the page asks.
+    form.shadowRoot!.querySelector('button')!.focus();
+    await submitLogin(el, 'ada');
     await vi.waitFor(() =>
       expect(form.shadowRoot!.querySelector('[role="alert"]')!.textContent).toBe(
         'Nickname already in use, please choose another',
       ),
+    );
+    // The focus is back in the nickname box, which the refusal describes.
+    await vi.waitFor(() =>
+      expect(form.shadowRoot!.activeElement).toBe(form.shadowRoot!.querySelector('input')),
     );
     // The seed's bug: it went on into the room after showing the hint.
     expect(el.shadowRoot!.querySelector('message-list')).toBeNull();
@@ -185,6 +192,8 @@ describe('<chat-app>', () => {
     ]);
     expect(items[2]!.querySelector('.bubble')!.textContent).toBe('<img src=x onerror=alert(1)>');
     expect(messages.shadowRoot!.querySelector('img')).toBeNull();
+    // The list was told that the first line came from a history (not to be read out).
+    expect(messages.historyVersion).toBe(1);
 
     ws.receive({ type: 'error', reason: 'Message too long (max 2000 characters)' });
     await el.updateComplete;

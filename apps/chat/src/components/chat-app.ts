@@ -10,6 +10,7 @@ import { XSRF_HEADER, xsrfCookie } from '../xsrf.js';
 import type { LoginSubmitDetail } from './login-form.js';
 import type { MessageSubmitDetail } from './message-form.js';
 import type { ChatEntry } from './message-list.js';
+import { theme } from './theme.js';
 import './connection-status.js';
 import './login-form.js';
 import './message-form.js';
@@ -45,72 +46,118 @@ export class ChatApp extends LitElement {
     _loginNotice: { state: true },
     _isLoggingIn: { state: true },
     _roomError: { state: true },
+    _historyVersion: { state: true },
   };
 
-  static override styles = css`
-    :host {
-      display: block;
-      max-width: 46rem;
-      margin: 0 auto;
-      padding: 1.5rem 1rem;
-      box-sizing: border-box;
-    }
-    h1 {
-      font-size: 1.5rem;
-      margin: 0;
-    }
-    header {
-      display: flex;
-      align-items: center;
-      gap: 1rem;
-      margin-bottom: 1rem;
-    }
-    header .who {
-      margin-left: auto;
-      color: #4a5263;
-    }
-    header .who strong {
-      color: #1d2330;
-    }
-    .card {
-      background: white;
-      border-radius: 8px;
-      box-shadow: 0 1px 3px rgb(0 0 0 / 0.1);
-      padding: 1rem;
-    }
-    .login {
-      max-width: 26rem;
-      margin: 12vh auto 0;
-    }
-    .login p.lead {
-      color: #4a5263;
-      margin: 0.4rem 0 1.2rem;
-    }
-    .room {
-      display: flex;
-      flex-direction: column;
-      gap: 0.75rem;
-      padding: 0;
-    }
-    message-list {
-      height: max(16rem, calc(100vh - 13rem));
-      border-bottom: 1px solid #e3e6ec;
-    }
-    message-form {
-      padding: 0 1rem 1rem;
-    }
-    .leave {
-      padding: 0.4rem 0.9rem;
-      font: inherit;
-      background: white;
-      border: 1px solid #c9ced8;
-      border-radius: 6px;
-      cursor: pointer;
-    }
-    .leave:hover {
-      background: #f5f6f8;
-    }
-  `;
+  static override styles = [
+    theme,
+    css`
+      :host {
+        display: block;
+        min-height: 100vh;
+        min-height: 100dvh;
+        color: var(--chat-text);
+        background: var(--chat-bg);
+      }
+      .page {
+        max-width: 46rem;
+        margin: 0 auto;
+        padding: 1.5rem 1rem;
+        box-sizing: border-box;
+      }
+      /* The room fills the window: the list scrolls, the message box stays in view. */
+      .page.in-room {
+        display: flex;
+        flex-direction: column;
+        gap: 1rem;
+        height: 100vh;
+        height: 100dvh;
+        min-height: 20rem;
+      }
+      h1 {
+        font-size: 1.5rem;
+        margin: 0;
+      }
+      header {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: center;
+        gap: 0.5rem 1rem;
+      }
+      header .who {
+        margin: 0 0 0 auto;
+        color: var(--chat-muted);
+        min-width: 0;
+        overflow-wrap: anywhere;
+      }
+      header .who strong {
+        color: var(--chat-text);
+      }
+      .card {
+        background: var(--chat-surface);
+        border-radius: 8px;
+        box-shadow: 0 1px 3px var(--chat-shadow);
+        padding: 1rem;
+      }
+      .login {
+        max-width: 26rem;
+        margin: 12vh auto 0;
+      }
+      .login p.lead {
+        color: var(--chat-muted);
+        margin: 0.4rem 0 1.2rem;
+      }
+      .room {
+        flex: 1;
+        min-height: 0;
+        display: flex;
+        flex-direction: column;
+        gap: 0.75rem;
+        padding: 0;
+      }
+      message-list {
+        flex: 1;
+        border-bottom: 1px solid var(--chat-divider);
+      }
+      message-form {
+        padding: 0 1rem 1rem;
+      }
+      .leave {
+        min-width: 2.75rem;
+        min-height: 2.75rem;
+        padding: 0.4rem 0.9rem;
+        font: inherit;
+        color: var(--chat-text);
+        background: var(--chat-surface);
+        border: 1px solid var(--chat-border);
+        border-radius: 6px;
+        cursor: pointer;
+      }
+      .leave:hover {
+        background: var(--chat-bg);
+      }
+      /* A phone: the nickname gets a line of its own, Leave stays at the top right. */
+      @media (max-width: 32rem) {
+        .page {
+          padding: 0.75rem;
+        }
+        .page.in-room {
+          gap: 0.75rem;
+        }
+        .login {
+          margin-top: 8vh;
+        }
+        header .who {
+          order: 1;
+          flex-basis: 100%;
+          margin: 0;
+        }
+        .leave {
+          margin-left: auto;
+        }
+      }
+    `,
+  ];
 
   declare private _view: View;
   declare private _nickname: string;
@@ -119,6 +166,7 @@ export class ChatApp extends LitElement {
   declare private _loginNotice: string;
   declare private _isLoggingIn: boolean;
   declare private _roomError: string;
+  declare private _historyVersion: number;
 
   #socket: ConnectionController | null = null;
   #watched: ClientConnection | null = null;
@@ -134,6 +182,7 @@ export class ChatApp extends LitElement {
     this._loginNotice = '';
     this._isLoggingIn = false;
     this._roomError = '';
+    this._historyVersion = 0;
   }
 
   override connectedCallback(): void {
@@ -144,36 +193,46 @@ export class ChatApp extends LitElement {
   }
 
   override render() {
-    if (this._view === 'loading') return html`<p role="status">Loading…</p>`;
+    if (this._view === 'loading') {
+      return html`<main class="page"><p role="status">Loading…</p></main>`;
+    }
     if (this._view === 'login') {
       return html`
-        <section class="card login">
-          <h1>Chat</h1>
-          <p class="lead">Pick a nickname to join the room.</p>
-          <login-form
-            .error=${this._loginError}
-            .notice=${this._loginNotice}
-            ?busy=${this._isLoggingIn}
-            @login-submit=${this._onLogin}
-          ></login-form>
-        </section>
+        <main class="page">
+          <div class="card login">
+            <h1>Chat</h1>
+            <p class="lead">Pick a nickname to join the room.</p>
+            <login-form
+              .error=${this._loginError}
+              .notice=${this._loginNotice}
+              ?busy=${this._isLoggingIn}
+              @login-submit=${this._onLogin}
+            ></login-form>
+          </div>
+        </main>
       `;
     }
     const state = this.#socket?.state ?? 'closed';
     return html`
-      <header>
-        <h1>Chat</h1>
-        <connection-status .state=${state}></connection-status>
-        <span class="who">Signed in as <strong>${this._nickname}</strong></span>
-        <button class="leave" type="button" @click=${this._onLeave}>Leave</button>
-      </header>
-      <section class="card room">
-        <message-list .entries=${this._entries} .me=${this._nickname}></message-list>
-        <message-form
-          .error=${this._roomError}
-          @message-submit=${this._onSend}
-        ></message-form>
-      </section>
+      <div class="page in-room">
+        <header>
+          <h1>Chat</h1>
+          <connection-status .state=${state}></connection-status>
+          <p class="who">Signed in as <strong>${this._nickname}</strong></p>
+          <button class="leave" type="button" @click=${this._onLeave}>Leave</button>
+        </header>
+        <main class="card room">
+          <message-list
+            .entries=${this._entries}
+            .me=${this._nickname}
+            .historyVersion=${this._historyVersion}
+          ></message-list>
+          <message-form
+            .error=${this._roomError}
+            @message-submit=${this._onSend}
+          ></message-form>
+        </main>
+      </div>
     `;
   }
 
@@ -209,11 +268,13 @@ export class ChatApp extends LitElement {
           response.status === 403
             ? LOGIN_REFUSED
             : (body.message ?? `Could not log in (${response.status})`);
+        this.#focusLogin();
         return;
       }
       this.#enterRoom(body.nickname);
     } catch {
       this._loginError = 'Could not reach the server. Check your connection and try again.';
+      this.#focusLogin();
     } finally {
       this._isLoggingIn = false;
     }
@@ -258,6 +319,14 @@ export class ChatApp extends LitElement {
     this._view = 'login';
     this._loginNotice = notice;
     this._entries = [];
+    this.#focusLogin();
+  }
+
+  /**
+   * Puts the focus in the nickname box once rendered: on arriving at the form, and after a
+   * refusal (Join, disabled while asking, may have had it), where the box says why.
+   */
+  #focusLogin(): void {
     void this.updateComplete.then(() => this.renderRoot.querySelector('login-form')?.focus());
   }
 
@@ -333,6 +402,7 @@ export class ChatApp extends LitElement {
           text: m.text,
           at: m.at,
         }));
+        this._historyVersion++;
         break;
       case 'message':
         this.#append({ kind: 'message', from: frame.from, text: frame.text, at: frame.at });

@@ -14,9 +14,10 @@ afterEach(() => {
 });
 
 describe('<login-form>', () => {
-  it('has a textbox labelled Nickname and a Join button', async () => {
+  it('has a textbox labelled Nickname (a visible label) and a Join button', async () => {
     const el = await fixture();
-    expect(el.shadowRoot!.querySelector('input')!.getAttribute('aria-label')).toBe('Nickname');
+    const input = el.shadowRoot!.querySelector('input')!;
+    expect([...input.labels!].map((label) => label.textContent)).toEqual(['Nickname']);
     expect(el.shadowRoot!.querySelector('button')!.textContent).toBe('Join');
   });
 

@@ -1,4 +1,5 @@
 import { css, html, LitElement } from 'lit';
+import { controls, theme } from './theme.js';
 
 /** The detail of a `login-submit` event. */
 export interface LoginSubmitDetail {
@@ -19,53 +20,38 @@ export class LoginForm extends LitElement {
     busy: { type: Boolean },
   };
 
-  static override styles = css`
-    :host {
-      display: block;
-    }
-    form {
-      display: flex;
-      gap: 0.5rem;
-    }
-    input {
-      flex: 1;
-      min-width: 0;
-      padding: 0.6rem 0.7rem;
-      font: inherit;
-      border: 1px solid #c9ced8;
-      border-radius: 6px;
-    }
-    input:focus {
-      outline: 2px solid #4c6ef5;
-      outline-offset: -1px;
-      border-color: transparent;
-    }
-    input[aria-invalid='true'] {
-      border-color: #c92a2a;
-    }
-    button {
-      padding: 0.6rem 1.2rem;
-      font: inherit;
-      font-weight: 600;
-      color: white;
-      background: #4c6ef5;
-      border: none;
-      border-radius: 6px;
-      cursor: pointer;
-    }
-    button:disabled {
-      opacity: 0.6;
-      cursor: progress;
-    }
-    .error {
-      color: #c92a2a;
-      margin: 0.6rem 0 0;
-    }
-    .notice {
-      color: #4a5263;
-      margin: 0 0 0.8rem;
-    }
-  `;
+  static override styles = [
+    theme,
+    controls,
+    css`
+      :host {
+        display: block;
+      }
+      label {
+        display: block;
+        font-weight: 600;
+        margin-bottom: 0.4rem;
+      }
+      form > div {
+        display: flex;
+        gap: 0.5rem;
+      }
+      button:disabled {
+        cursor: progress;
+      }
+      .error {
+        color: var(--chat-error);
+        margin: 0.6rem 0 0;
+      }
+      .notice {
+        color: var(--chat-muted);
+        margin: 0 0 0.8rem;
+      }
+      .notice:empty {
+        margin: 0;
+      }
+    `,
+  ];
 
   /** Why the last attempt was refused ('' for none); shown under the box. */
   declare error: string;
@@ -83,19 +69,22 @@ export class LoginForm extends LitElement {
 
   override render() {
     return html`
-      ${this.notice ? html`<p class="notice" role="status">${this.notice}</p>` : null}
+      <p class="notice" role="status">${this.notice}</p>
       <form @submit=${this._onSubmit}>
-        <input
-          name="nickname"
-          aria-label="Nickname"
-          placeholder="Your nickname"
-          autocomplete="nickname"
-          maxlength="64"
-          aria-invalid=${this.error ? 'true' : 'false'}
-          aria-describedby="error"
-          @input=${this._onInput}
-        />
-        <button type="submit" ?disabled=${this.busy}>Join</button>
+        <label for="nickname">Nickname</label>
+        <div>
+          <input
+            id="nickname"
+            name="nickname"
+            placeholder="Your nickname"
+            autocomplete="nickname"
+            maxlength="64"
+            aria-invalid=${this.error ? 'true' : 'false'}
+            aria-describedby="error"
+            @input=${this._onInput}
+          />
+          <button type="submit" ?disabled=${this.busy}>Join</button>
+        </div>
       </form>
       <p id="error" class="error" role="alert">${this.error}</p>
     `;

@@ -1,5 +1,6 @@
 import { css, html, LitElement } from 'lit';
 import { MAX_MESSAGE_LENGTH } from '../../server/frames.js';
+import { controls, theme } from './theme.js';
 
 /** The detail of a `message-submit` event. */
 export interface MessageSubmitDetail {
@@ -21,62 +22,44 @@ export class MessageForm extends LitElement {
     _length: { state: true },
   };
 
-  static override styles = css`
-    :host {
-      display: block;
-    }
-    form {
-      display: flex;
-      gap: 0.5rem;
-    }
-    input {
-      flex: 1;
-      min-width: 0;
-      padding: 0.6rem 0.7rem;
-      font: inherit;
-      border: 1px solid #c9ced8;
-      border-radius: 6px;
-    }
-    input:focus {
-      outline: 2px solid #4c6ef5;
-      outline-offset: -1px;
-      border-color: transparent;
-    }
-    button {
-      padding: 0.6rem 1.2rem;
-      font: inherit;
-      font-weight: 600;
-      color: white;
-      background: #4c6ef5;
-      border: none;
-      border-radius: 6px;
-      cursor: pointer;
-    }
-    button:disabled {
-      opacity: 0.6;
-      cursor: not-allowed;
-    }
-    .error {
-      margin: 0.5rem 0 0;
-      padding: 0.5rem 0.7rem;
-      color: #8a1f1f;
-      background: #fdecec;
-      border-radius: 6px;
-    }
-    .error:empty {
-      display: none;
-    }
-    .count {
-      margin: 0.3rem 0 0;
-      font-size: 0.8rem;
-      color: #6b7385;
-      text-align: right;
-    }
-    .count.over {
-      color: #c92a2a;
-      font-weight: 600;
-    }
-  `;
+  static override styles = [
+    theme,
+    controls,
+    css`
+      :host {
+        display: block;
+      }
+      form {
+        display: flex;
+        gap: 0.5rem;
+      }
+      button:disabled {
+        cursor: not-allowed;
+      }
+      .error {
+        margin: 0.5rem 0 0;
+        padding: 0.5rem 0.7rem;
+        color: var(--chat-error-text);
+        background: var(--chat-error-bg);
+        border-radius: 6px;
+      }
+      /* Still there, for screen readers: an alert that appears out of nothing may go unheard. */
+      .error:empty {
+        margin: 0;
+        padding: 0;
+      }
+      .count {
+        margin: 0.3rem 0 0;
+        font-size: 0.8rem;
+        color: var(--chat-faint);
+        text-align: right;
+      }
+      .count.over {
+        color: var(--chat-error);
+        font-weight: 600;
+      }
+    `,
+  ];
 
   /** Disables sending (the box keeps what was typed). */
   declare disabled: boolean;

@@ -57,12 +57,39 @@ describe('<message-list>', () => {
     expect(notices).toEqual(['You joined', 'bob joined', 'bob left']);
   });
 
-  it('says so when the room is empty, and is a labelled list otherwise', async () => {
+  it('says so when the room is empty, and is a list in a log named Messages', async () => {
     const el = await fixture([]);
-    expect(el.shadowRoot!.textContent).toContain('No messages yet');
+    const log = el.shadowRoot!.querySelector('[role="log"]')!;
+    expect(log.getAttribute('aria-label')).toBe('Messages');
+    expect(log.getAttribute('aria-live')).toBe('polite');
+    expect(log.textContent).toContain('No messages yet');
     el.entries = [{ id: 1, kind: 'message', from: 'bob', text: 'first', at }];
     await el.updateComplete;
-    expect(el.shadowRoot!.querySelector('ol')!.getAttribute('aria-label')).toBe('Messages');
+    // The same live region, which screen readers read the new line from.
+    expect(el.shadowRoot!.querySelector('[role="log"]')).toBe(log);
+    expect(log.querySelectorAll('ol > li')).toHaveLength(1);
+  });
+
+  it('shows a history without reading it out, then is live again for what follows', async () => {
+    const el = await fixture([]);
+    const log = el.shadowRoot!.querySelector('[role="log"]')!;
+    el.entries = [
+      { id: 1, kind: 'message', from: 'bob', text: 'said before', at },
+      { id: 2, kind: 'message', from: 'ada', text: 'also before', at },
+    ];
+    el.historyVersion = 1;
+    await el.updateComplete;
+    expect(log.getAttribute('aria-live')).toBe('off');
+    await expect.poll(() => log.getAttribute('aria-live')).toBe('polite');
+    el.entries = [...el.entries, { id: 3, kind: 'joined', nickname: 'cy' }];
+    await el.updateComplete;
+    expect(log.getAttribute('aria-live')).toBe('polite');
+  });
+
+  it('can take the keyboard focus, to scroll with the arrow keys', async () => {
+    const el = await fixture([]);
+    const log = el.shadowRoot!.querySelector<HTMLElement>('[role="log"]')!;
+    expect(log.tabIndex).toBe(0);
   });
 
   it('keeps the newest message in view', async () => {
@@ -76,6 +103,8 @@ describe('<message-list>', () => {
       at,
     }));
     await el.updateComplete;
-    expect(el.scrollTop + el.clientHeight).toBeGreaterThanOrEqual(el.scrollHeight - 1);
+    const log = el.shadowRoot!.querySelector<HTMLElement>('[role="log"]')!;
+    expect(log.scrollHeight).toBeGreaterThan(log.clientHeight);
+    expect(log.scrollTop + log.clientHeight).toBeGreaterThanOrEqual(log.scrollHeight - 1);
   });
 });
