@@ -28,6 +28,15 @@ describe('ClientConnection', () => {
     expect(() => connectFake({ sendQueueSize: 1.5 })).toThrow(InvalidArgumentError);
   });
 
+  it('refuses a maxMessageSize that is not positive before it connects', () => {
+    for (const maxMessageSize of [0, -1, Number.NaN]) {
+      expect(() => connectFake({ maxMessageSize }), String(maxMessageSize)).toThrow(
+        'maxMessageSize must be > 0',
+      );
+    }
+    expect(() => connectFake({ maxMessageSize: 1 })).not.toThrow();
+  });
+
   it('sends a string as text, bytes and buffers as binary, a string as binary on request, anything else as JSON', async () => {
     const { connection, transport } = await opened();
     const bytes = new Uint8Array([1, 2, 3]);

@@ -64,6 +64,11 @@ export class ClientConnection extends EventTarget {
       positive(options.sendQueueSize, DEFAULT_SEND_QUEUE, 'sendQueueSize', 0),
       (error) => this.dispatchEvent(new DropEvent(error)),
     );
+    const maxMessageSize = options.maxMessageSize;
+    if (maxMessageSize !== undefined && !(maxMessageSize > 0)) {
+      // Checked here, not by the codec after the 101: a mistake is told before anything is sent.
+      throw new InvalidArgumentError('maxMessageSize must be > 0');
+    }
     const heartbeat = options.heartbeat;
     if (heartbeat !== undefined && !(heartbeat.interval > 0 && heartbeat.timeout > 0)) {
       throw new InvalidArgumentError('heartbeat.interval and heartbeat.timeout must be > 0');
