@@ -19,8 +19,8 @@ describe('XSRF tokens (Tornado version 2 format)', () => {
     expect(da?.token.equals(token.token)).toBe(true);
   });
 
-  it('reads a token Tornado wrote', () => {
-    // mask 01020304 XOR-ed over token 00112233445566778899aabbccddeeff, as Tornado's _websocket_mask.
+  it('unmasks a version 2 token made by hand (Tornado-made ones: xsrf-tornado test)', () => {
+    // The mask 01020304 XOR-ed over the token 00112233445566778899aabbccddeeff, computed by hand.
     const decoded = decodeXsrfToken('2|01020304|0113213745576573899ba9bfcddfedfb|1700000000');
     expect(decoded?.token.toString('hex')).toBe('00112233445566778899aabbccddeeff');
   });
