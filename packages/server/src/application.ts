@@ -12,7 +12,7 @@ import { RequestHandler } from './http/request-handler.js';
 import { createStaticHandler } from './http/static-files.js';
 import { logAccess } from './log.js';
 import { type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
-import { type Broker, MemoryBroker, type TopicMessage } from './topics.js';
+import { type Broker, MemoryBroker, type Position, type TopicMessage } from './topics.js';
 import { abortHandshake, handleUpgrade, type UpgradeContext } from './upgrade.js';
 import { connectionOf, subscriptionsOf, WebSocketHandler } from './websocket-handler.js';
 
@@ -240,7 +240,7 @@ export class Application {
     topic: string,
     message: TopicMessage,
     options: { exclude?: WebSocketHandler } = {},
-  ): void | Promise<void> {
+  ): Position | Promise<Position> {
     const exclude = options.exclude ? connectionOf(options.exclude) : undefined;
     return this.broker.publish(topic, message, { exclude });
   }

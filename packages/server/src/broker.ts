@@ -2,10 +2,19 @@
 // use it). Applications only need `Broker` from the main entry point, to pass one in.
 export {
   type Broker,
+  type Delivery,
   frameMessage,
+  type HistoryOptions,
+  type HistoryPolicy,
   LocalTopics,
   MemoryBroker,
+  newEpoch,
+  type Position,
   type PublishOptions,
+  type SubscribeOptions,
+  type SubscriptionStart,
+  TopicDelivery,
   type TopicMessage,
   type TopicSubscriber,
+  toPayload,
 } from './topics.js';

@@ -7,7 +7,7 @@ import {
   type ConnectionSettings,
 } from '@gale/io';
 import type { ResolvedSettings } from './settings.js';
-import type { TopicSubscriber } from './topics.js';
+import type { Delivery, TopicSubscriber } from './topics.js';
 
 /** What every connection of an application shares: settings and the application's callbacks. */
 export interface ConnectionHost<D extends ConnectionDelegate = ConnectionDelegate> {
@@ -39,8 +39,8 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
   }
 
   /** A topic's message, as a socket subscriber: the framed bytes every subscriber shares. */
-  deliver(_message: string | Uint8Array, frame: () => readonly Uint8Array[]): void {
-    this.sendFrames(frame());
+  deliver(_message: string | Uint8Array, delivery: Delivery): void {
+    this.sendFrames(delivery.frame());
   }
 
   /** A handler callback outside the message loop threw (a topic listener): as `onMessage` would. */

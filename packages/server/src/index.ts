@@ -25,5 +25,13 @@ export { createSignedValue, decodeSignedValue } from './http/secure-cookie.js';
 export { type Logger, logAccess, silentLogger } from './log.js';
 export { DEFAULTS, type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
 // The broker SPI (LocalTopics, MemoryBroker, frameMessage, TopicSubscriber) is @gale/server/broker.
-export type { Broker, PublishOptions, TopicMessage } from './topics.js';
+export type {
+  Broker,
+  HistoryOptions,
+  HistoryPolicy,
+  Position,
+  PublishOptions,
+  SubscriptionStart,
+  TopicMessage,
+} from './topics.js';
 export { WebSocketHandler, type WriteOptions } from './websocket-handler.js';

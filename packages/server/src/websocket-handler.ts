@@ -182,7 +182,8 @@ export class WebSocketHandler extends Handler {
     if (subscribers === undefined) this.#topics.set(topic, [subscriber]);
     else if (subscribers.includes(subscriber)) return;
     else subscribers.push(subscriber);
-    return this.application.broker.subscribe(topic, subscriber);
+    const started = this.application.broker.subscribe(topic, subscriber);
+    if (started instanceof Promise) return started.then(() => {});
   }
 
   /** Ends this connection's subscriptions to `topic`: the socket's and every listener's. */
