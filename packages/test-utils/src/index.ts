@@ -23,5 +23,6 @@ export {
   startPeer,
   startServer,
 } from './server-process.js';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { assertTornado, PYTHON } from './tornado.js';
 export { until } from './until.js';
