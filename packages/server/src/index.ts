@@ -1,6 +1,7 @@
 export { type Clock, systemClock } from '@gale/io/clock';
 export {
   Application,
+  type ApplicationCloseOptions,
   type ApplicationOptions,
   type HandlerClass,
   type Route,
