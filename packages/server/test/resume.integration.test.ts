@@ -410,6 +410,36 @@ describe('resuming', () => {
   });
 });
 
+describe('topic listeners on a gale.v1 connection', () => {
+  it('never resume, get no controls, and leave the hello’s position to the socket', async () => {
+    const heard: Array<string | Uint8Array> = [];
+    class Listening extends WebSocketHandler {
+      override open(): void {
+        this.subscribe('news', (message) => heard.push(message));
+        void this.writeMessage(`listener resumed: ${this.resumed('news')}`);
+      }
+      override onMessage(): void {
+        this.subscribe('news');
+        void this.writeMessage(`socket resumed: ${this.resumed('news')}`);
+      }
+    }
+    const app = new Application([['/listen', Listening]], { logger: recordingLogger() });
+    apps.push(app);
+    const { ws: url } = await listen(app);
+    const at = app.publish('news', 'm1') as Position;
+    const p = await galePeer(url('/listen'), [['news', { epoch: at.epoch, offset: 0 }]]);
+    expect(await p.inbox.next()).toEqual(direct('listener resumed: false'));
+    expect(heard).toEqual([]); // nothing replayed to the listener
+    p.ws.send('subscribe the socket');
+    expect(await p.inbox.next()).toEqual(position('news', { epoch: at.epoch, offset: 0 }));
+    expect(await p.inbox.next()).toEqual(topicMessage('news', at, 'm1'));
+    expect(await p.inbox.next()).toEqual(direct('socket resumed: true'));
+    app.publish('news', 'm2');
+    expect(await p.inbox.next()).toMatchObject({ kind: 'topic', data: 'm2' });
+    expect(heard).toEqual(['m2']);
+  });
+});
+
 describe('plain clients beside gale.v1 ones', () => {
   it('see exactly the plain messages: no headers, no controls', async () => {
     const { app, url } = await serve();
