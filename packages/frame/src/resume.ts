@@ -69,7 +69,8 @@ export class ResumeProtocolError extends Error {
 
 const NEWLINE = 0x0a;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a BOM stays in the header (and fails JSON.parse), as it does in a text message.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 // ---- subprotocol negotiation -------------------------------------------------------------------
 
@@ -88,7 +89,8 @@ export function offerSubprotocols(appProtocols: readonly string[]): string[] {
 
 /**
  * Splits a client's offer: whether it offers gale.v1, and the application's own subprotocols (in
- * its order, each once) for the application to choose from.
+ * its order, each once) for the application to choose from. `gale.v1+` with nothing after it
+ * names no subprotocol and is ignored.
  */
 export function splitOffer(offered: readonly string[]): {
   readonly resume: boolean;
@@ -100,6 +102,7 @@ export function splitOffer(offered: readonly string[]): {
   for (const name of offered) {
     if (name === RESUME_SUBPROTOCOL) resume = true;
     else if (name.startsWith(prefix)) {
+      if (name.length === prefix.length) continue;
       resume = true;
       const app = name.slice(prefix.length);
       if (!appProtocols.includes(app)) appProtocols.push(app);

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { buildRejection, HandshakeError, validateRequest } from '@gale/frame';
 import { type Clock, type ConnectionSettings, systemClock } from '@gale/io';
 import type { ConnectionHost } from './connection.js';
-import { InvalidSettingError } from './errors.js';
+import { InvalidArgumentError, InvalidSettingError } from './errors.js';
 import type { RouteOptions } from './handler.js';
 import { ProxyTrust } from './http/forwarded.js';
 import { Request } from './http/request.js';
@@ -48,6 +48,16 @@ export interface ApplicationOptions extends Settings {
    * system clock by default; tests pass one they step by hand.
    */
   readonly clock?: Clock;
+}
+
+/** Options of `Application.close()`. */
+export interface ApplicationCloseOptions {
+  /** How long to wait for the closing handshakes. Default `websocketCloseTimeout`. */
+  readonly timeoutMs?: number;
+  /** 1001 Going Away (default), or 1012 Service Restart for a deploy. */
+  readonly code?: 1001 | 1012;
+  /** The close reason. Default "going away" for 1001, "service restart" for 1012. */
+  readonly reason?: string;
 }
 
 interface CompiledRoute {
@@ -249,8 +259,20 @@ export class Application {
    * Graceful shutdown: stops accepting, sends 1001 "going away" to every WebSocket, waits for the
    * closing handshakes up to `timeoutMs` (default `websocketCloseTimeout`), then destroys what is
    * left, and closes the broker.
+   *
+   * For a deploy, pass `{ code: 1012 }` (Service Restart, reason "service restart" unless given):
+   * gale clients reconnect at once (within 1 s of jitter) rather than after their backoff, and
+   * resume their topics on the new instance. Only 1001 and 1012 are accepted.
    */
-  async close(timeoutMs: number = this.settings.websocketCloseTimeout * 1000): Promise<void> {
+  async close(options?: number | ApplicationCloseOptions): Promise<void> {
+    const {
+      timeoutMs = this.settings.websocketCloseTimeout * 1000,
+      code = 1001,
+      reason = code === 1012 ? 'service restart' : 'going away',
+    } = typeof options === 'number' ? { timeoutMs: options } : (options ?? {});
+    if (code !== 1001 && code !== 1012) {
+      throw new InvalidArgumentError('close() sends 1001 (going away) or 1012 (service restart)');
+    }
     const serversClosed = [...this.#servers].map(
       (server) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
@@ -266,7 +288,7 @@ export class Application {
           const connection = connectionOf(handler);
           if (!connection || connection.socket.destroyed) return resolve();
           connection.socket.once('close', () => resolve());
-          connection.close(1001, 'going away');
+          connection.close(code, reason);
         }),
     );
     let timer: unknown;
@@ -292,6 +314,8 @@ export class Application {
     for (const [topic, subscribers] of subscriptionsOf(handler)) {
       for (const subscriber of subscribers) void this.broker.unsubscribe(topic, subscriber);
     }
+    // A gale.v1 connection that closed before its hello never ran open(): no onClose either.
+    if (connectionOf(handler)?.handlerOpened === false) return;
     handler.onClose();
   }
 

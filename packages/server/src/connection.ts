@@ -1,13 +1,15 @@
 import type { Duplex } from 'node:stream';
 import type { Protocol } from '@gale/frame';
+import { type Control, encodeControl, parseHello } from '@gale/frame/resume';
 import {
   type CloseInfo,
   Connection,
   type ConnectionDelegate,
   type ConnectionSettings,
 } from '@gale/io';
+import { unref } from '@gale/io/clock';
 import type { ResolvedSettings } from './settings.js';
-import type { Delivery, TopicSubscriber } from './topics.js';
+import type { Delivery, Position, SubscriptionStart, TopicSubscriber } from './topics.js';
 
 /** What every connection of an application shares: settings and the application's callbacks. */
 export interface ConnectionHost<D extends ConnectionDelegate = ConnectionDelegate> {
@@ -20,27 +22,129 @@ export interface ConnectionHost<D extends ConnectionDelegate = ConnectionDelegat
   logException(delegate: D, error: unknown, where: string): void;
 }
 
+/** How long a gale.v1 client has to send its hello before it is closed with 1002 (spec §2). */
+export const HELLO_TIMEOUT = 10_000;
+
+// Where a gale.v1 connection is with its hello. A plain connection is OPEN from the start (the
+// upgrade runs open() before it lets messages in).
+const AWAITING_HELLO = 0;
+const OPENING = 1;
+const OPEN = 2;
+const FAILED = 3;
+type HelloState = typeof AWAITING_HELLO | typeof OPENING | typeof OPEN | typeof FAILED;
+
 /**
  * A server WebSocket: @gale/io's `Connection` with Tornado's rules. A missing Pong closes with
  * 1000 "ping timed out" (Tornado 6.5); a handler exception is logged through the application
  * and fails the connection with 1011; a slow consumer is logged; the application learns of the
  * end before the handler's `onClose`. The server closes TCP first (RFC 6455 §7.1.1), as the
  * I/O layer does for every server protocol. Handlers never see it; `WebSocketHandler` drives it.
+ *
+ * On a gale.v1 connection (`gale`), topic messages go out in their envelope, each subscription
+ * starts with a position or gap control, and the handler's `open()` waits for the client's hello
+ * (see {@link awaitHello}): until then the I/O layer's delegate is a gate in front of the handler.
  */
 export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelegate>
-  extends Connection<D>
+  extends Connection<ConnectionDelegate>
   implements TopicSubscriber
 {
+  /** The handler this connection calls (the I/O layer's `delegate` may be the hello gate). */
+  readonly handler: D;
+  /** Whether the handshake selected gale.v1. */
+  readonly gale: boolean;
   readonly #host: ConnectionHost<D>;
+  #state: HelloState = OPEN;
+  #open: (() => void | Promise<void>) | undefined = undefined;
+  #handlerOpened = true;
+  #helloTimer: unknown = undefined;
+  // The hello's positions, taken by the handler's subscribe() (each once).
+  #points: Map<string, Position> | undefined = undefined;
+  // Topics whose subscription started with status 'resumed'.
+  #resumed: Set<string> | undefined = undefined;
 
-  constructor(socket: Duplex, protocol: Protocol, delegate: D, host: ConnectionHost<D>) {
-    super(socket, protocol, delegate, host.connectionSettings);
+  constructor(
+    socket: Duplex,
+    protocol: Protocol,
+    handler: D,
+    host: ConnectionHost<D>,
+    resume = false,
+  ) {
+    const gate = resume ? new HelloGate(handler) : undefined;
+    super(socket, protocol, gate ?? handler, host.connectionSettings);
+    this.handler = handler;
+    this.gale = resume;
     this.#host = host;
+    if (gate !== undefined) gate.connection = this;
+  }
+
+  /** Whether the handler's `open()` was called (a gale.v1 connection calls it after the hello). */
+  get handlerOpened(): boolean {
+    return this.#handlerOpened;
+  }
+
+  /**
+   * gale.v1: calls `open` when the client's hello has arrived (its first message); a first
+   * message that is not a hello, or none within {@link HELLO_TIMEOUT} on the application's
+   * clock, fails the connection with 1002. Call before `start()`.
+   */
+  awaitHello(open: () => void | Promise<void>): void {
+    this.#state = AWAITING_HELLO;
+    this.#open = open;
+    this.#handlerOpened = false;
+    const clock = this.settings.clock;
+    this.#helloTimer = clock.setTimeout(() => {
+      this.#helloTimer = undefined;
+      if (this.#state !== AWAITING_HELLO) return;
+      this.#state = FAILED;
+      this.fail(1002, 'gale.v1: no hello');
+    }, HELLO_TIMEOUT);
+    unref(this.#helloTimer);
+  }
+
+  /**
+   * The position the hello presented for `topic`, if any; taken once (a later subscription to the
+   * topic starts fresh).
+   */
+  takeResumePoint(topic: string): Position | undefined {
+    const point = this.#points?.get(topic);
+    if (point !== undefined) this.#points!.delete(topic);
+    return point;
+  }
+
+  /** Whether the subscription to `topic` started with status 'resumed'. */
+  isResumed(topic: string): boolean {
+    return this.#resumed?.has(topic) ?? false;
+  }
+
+  /** The subscription to `topic` ended. */
+  forgetTopic(topic: string): void {
+    this.#resumed?.delete(topic);
   }
 
   /** A topic's message, as a socket subscriber: the framed bytes every subscriber shares. */
   deliver(_message: string | Uint8Array, delivery: Delivery): void {
-    this.sendFrames(delivery.frame());
+    this.sendFrames(this.gale ? delivery.envelope() : delivery.frame());
+  }
+
+  /** gale.v1: a subscription starts with a position control, or a gap control. */
+  started(topic: string, start: SubscriptionStart): void {
+    if (!this.gale) return;
+    if (start.status === 'resumed') {
+      this.#resumed ??= new Set();
+      this.#resumed.add(topic);
+    } else this.#resumed?.delete(topic);
+    const { position } = start;
+    this.#sendControl(
+      start.status === 'gap'
+        ? { type: 'gap', topic, from: start.from, to: position }
+        : { type: 'position', topic, epoch: position.epoch, offset: position.offset },
+    );
+  }
+
+  /** gale.v1: the client sent this message itself; it moves past its position. */
+  skipped(topic: string, position: Position): void {
+    if (!this.gale) return;
+    this.#sendControl({ type: 'position', topic, epoch: position.epoch, offset: position.offset });
   }
 
   /** A handler callback outside the message loop threw (a topic listener): as `onMessage` would. */
@@ -48,24 +152,111 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     this.delegateFailed(error, where);
   }
 
+  /** @internal A message reached the hello gate. */
+  gatedMessage(message: string | Uint8Array): void | Promise<void> {
+    const state = this.#state;
+    if (state === OPEN) return this.handler.onMessage(message);
+    if (state !== AWAITING_HELLO) return; // failed: nothing reaches the handler
+    this.settings.clock.clearTimeout(this.#helloTimer);
+    this.#helloTimer = undefined;
+    let resume: ReturnType<typeof parseHello>['resume'];
+    try {
+      resume = parseHello(message).resume;
+    } catch {
+      this.#state = FAILED;
+      this.fail(1002, 'gale.v1: malformed hello');
+      return;
+    }
+    if (resume.length > 0) {
+      this.#points = new Map(resume.map(([topic, epoch, offset]) => [topic, { epoch, offset }]));
+    }
+    this.#state = OPENING;
+    this.#handlerOpened = true;
+    let opened: void | Promise<void>;
+    try {
+      opened = this.#open!();
+    } catch (error) {
+      this.#openFailed(error);
+      return;
+    }
+    if (opened !== undefined && typeof (opened as Promise<void>).then === 'function') {
+      // The next message waits for open(), as it does on a plain connection.
+      return (opened as Promise<void>).then(
+        () => this.#opened(),
+        (error: unknown) => this.#openFailed(error),
+      );
+    }
+    this.#opened();
+  }
+
+  /** @internal Whether messages, pings and pongs reach the handler yet. */
+  get gateOpen(): boolean {
+    return this.#state === OPEN;
+  }
+
+  #opened(): void {
+    if (this.#state === OPENING) this.#state = OPEN;
+  }
+
+  #openFailed(error: unknown): void {
+    this.#state = FAILED;
+    this.#host.logException(this.handler, error, 'open');
+    this.fail(1011);
+  }
+
+  #sendControl(control: Control): void {
+    if (this.isClosing) return;
+    this.send(encodeControl(control), false, false);
+  }
+
   protected override pingTimedOut(): void {
     this.close(1000, 'ping timed out');
   }
 
   protected override delegateFailed(error: unknown, where: string): void {
-    this.#host.logException(this.delegate, error, where);
+    this.#host.logException(this.handler, error, where);
     super.delegateFailed(error, where);
   }
 
   protected override closed(info: CloseInfo): void {
+    this.settings.clock.clearTimeout(this.#helloTimer);
+    this.#helloTimer = undefined;
     try {
-      this.#host.connectionClosed(this.delegate, info);
+      this.#host.connectionClosed(this.handler, info);
     } catch (error) {
-      this.#host.logException(this.delegate, error, 'onClose');
+      this.#host.logException(this.handler, error, 'onClose');
     }
   }
 
   protected override slowConsumer(reason: string): void {
     this.#host.settings.logger.warn(`closing a slow consumer: ${reason}`);
   }
+}
+
+/**
+ * The I/O layer's delegate on a gale.v1 connection: the first message is the hello (the
+ * connection opens the handler on it); then everything goes to the handler, unchanged.
+ */
+class HelloGate implements ConnectionDelegate {
+  readonly #handler: ConnectionDelegate;
+  connection!: WebSocketConnection;
+
+  constructor(handler: ConnectionDelegate) {
+    this.#handler = handler;
+  }
+
+  onMessage(message: string | Uint8Array): void | Promise<void> {
+    return this.connection.gatedMessage(message);
+  }
+
+  onPing(data: Uint8Array): void {
+    if (this.connection.gateOpen) this.#handler.onPing(data);
+  }
+
+  onPong(data: Uint8Array): void {
+    if (this.connection.gateOpen) this.#handler.onPong(data);
+  }
+
+  // WebSocketConnection.closed() tells the application, which calls the handler's onClose.
+  onClose(): void {}
 }

@@ -1,6 +1,7 @@
 export { type Clock, systemClock } from '@gale/io/clock';
 export {
   Application,
+  type ApplicationCloseOptions,
   type ApplicationOptions,
   type HandlerClass,
   type Route,
@@ -24,14 +25,17 @@ export { RequestHandler, type SendErrorOptions } from './http/request-handler.js
 export { createSignedValue, decodeSignedValue } from './http/secure-cookie.js';
 export { type Logger, logAccess, silentLogger } from './log.js';
 export { DEFAULTS, type ResolvedSettings, resolveSettings, type Settings } from './settings.js';
-// The broker SPI (LocalTopics, MemoryBroker, frameMessage, TopicSubscriber) is @gale/server/broker.
-export type {
-  Broker,
-  HistoryOptions,
-  HistoryPolicy,
-  Position,
-  PublishOptions,
-  SubscriptionStart,
-  TopicMessage,
+// The broker SPI (LocalTopics, frameMessage, TopicSubscriber) is @gale/server/broker. MemoryBroker
+// is here too: an application constructs it to choose what its topics keep.
+export {
+  type Broker,
+  type HistoryOptions,
+  type HistoryPolicy,
+  MemoryBroker,
+  type MemoryBrokerOptions,
+  type Position,
+  type PublishOptions,
+  type SubscriptionStart,
+  type TopicMessage,
 } from './topics.js';
 export { WebSocketHandler, type WriteOptions } from './websocket-handler.js';

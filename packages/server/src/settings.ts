@@ -73,6 +73,13 @@ export interface Settings {
   readonly accessLog?: boolean;
   /** Default permessage-deflate options for handlers whose `getCompressionOptions` returns {}. */
   readonly compression?: DeflateOptions;
+  /**
+   * Speak gale.v1, Gale's resume subprotocol (docs/resume-protocol.md), with clients that offer
+   * it: their topic subscriptions resume after a reconnection from the position they had. Plain
+   * clients are unaffected either way. Default true; false makes every connection a plain one
+   * (`selectSubprotocol` then sees gale.v1 offers as they are).
+   */
+  readonly resume?: boolean;
 }
 
 /** The settings with every default filled in. */
@@ -101,6 +108,7 @@ export const DEFAULTS: Readonly<
   cookieSecure: 'auto',
   accessLog: true,
   compression: {},
+  resume: true,
 };
 
 /** Fills in defaults and checks the combination. Throws `InvalidSettingError`. */
@@ -134,6 +142,8 @@ export function resolveSettings(settings: Settings = {}): ResolvedSettings {
   if (secure !== true && secure !== false && secure !== 'auto') {
     throw new InvalidSettingError("cookieSecure must be true, false or 'auto'");
   }
+  if (typeof resolved.resume !== 'boolean')
+    throw new InvalidSettingError('resume must be a boolean');
   return { ...resolved, websocketPingTimeout: timeout };
 }
 

@@ -9,6 +9,7 @@ import {
   Protocol,
   validateRequest,
 } from '@gale/frame';
+import { selectSubprotocol as selectResume, splitOffer } from '@gale/frame/resume';
 import { type ConnectionHost, WebSocketConnection } from './connection.js';
 import { HTTPError } from './errors.js';
 import type { ResolvedSettings } from './settings.js';
@@ -44,7 +45,12 @@ export interface UpgradeRequest {
 /** What the handshake agreed, for {@link completeUpgrade}. */
 export interface Agreement {
   readonly key: string;
+  /** What the 101 selects: the application's subprotocol, or gale.v1 / gale.v1+app. */
   readonly subprotocol: string | null;
+  /** The application's part of it (what `selectedSubprotocol` gives the handler). */
+  readonly appSubprotocol: string | null;
+  /** Whether gale.v1 was selected. */
+  readonly resume: boolean;
   readonly extension: PerMessageDeflate | null;
   readonly extensionsHeader: string | null;
 }
@@ -55,7 +61,8 @@ export interface Agreement {
  * status), the request's validity (method GET else 405; Upgrade, Connection, key, Host, version
  * 13 else 400/426), `checkOrigin` (403), `selectSubprotocol` (500 if it picks one not offered) and
  * `getCompressionOptions` (permessage-deflate). Every refusal goes through {@link abortHandshake};
- * an accepted request goes on to {@link completeUpgrade}. Resolves once `open()` has run.
+ * an accepted request goes on to {@link completeUpgrade}. Resolves once `open()` has run (on a
+ * gale.v1 connection, once the connection waits for the client's hello).
  */
 export async function handleUpgrade(
   context: UpgradeContext,
@@ -98,12 +105,27 @@ async function negotiate(
     if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
       return refuse(403, 'Cross origin websockets not allowed');
     }
-    const subprotocol = handler.selectSubprotocol(handshake.subprotocols);
-    if (subprotocol !== null && !handshake.subprotocols.includes(subprotocol)) {
+    const offered = handshake.subprotocols;
+    // gale.v1 (docs/resume-protocol.md §1): the handler chooses among the application's own
+    // subprotocols only; gale.v1+app (or gale.v1) is selected if the client offered it, else the
+    // connection is a plain one.
+    const offer = settings.resume ? splitOffer(offered) : undefined;
+    const choices = offer?.resume ? offer.appProtocols : offered;
+    const appSubprotocol = handler.selectSubprotocol(choices);
+    if (appSubprotocol !== null && !choices.includes(appSubprotocol)) {
       settings.logger.error(
-        `selectSubprotocol returned ${JSON.stringify(subprotocol)}, which was not offered`,
+        `selectSubprotocol returned ${JSON.stringify(appSubprotocol)}, which was not offered`,
       );
       return refuse(500, 'Internal Server Error');
+    }
+    let subprotocol = appSubprotocol;
+    let resume = false;
+    if (offer?.resume) {
+      const selected = selectResume(appSubprotocol);
+      if (offered.includes(selected)) {
+        subprotocol = selected;
+        resume = true;
+      }
     }
     let extension: PerMessageDeflate | null = null;
     let extensionsHeader: string | null = null;
@@ -118,7 +140,14 @@ async function negotiate(
         extensionsHeader = negotiated.response;
       }
     }
-    return { key: handshake.key, subprotocol, extension, extensionsHeader };
+    return {
+      key: handshake.key,
+      subprotocol,
+      appSubprotocol,
+      resume,
+      extension,
+      extensionsHeader,
+    };
   } catch (error) {
     if (error instanceof HTTPError || error instanceof HandshakeError) {
       return refuse(error.status, error.message, { ...error.headers });
@@ -131,7 +160,8 @@ async function negotiate(
 /**
  * Writes the 101, hands the socket to a new `WebSocketConnection` (@gale/io) bound to `handler`,
  * runs `open(...args)` and then lets messages (those in `head` first) reach the handler. An
- * exception in `open()` is logged and fails the connection with 1011.
+ * exception in `open()` is logged and fails the connection with 1011. On a gale.v1 connection
+ * messages flow at once, and `open()` runs when the first of them, the client's hello, arrived.
  */
 export async function completeUpgrade(
   context: UpgradeContext,
@@ -159,12 +189,23 @@ export async function completeUpgrade(
     extension: agreement.extension,
   });
   socket.off('error', destroySocket); // the connection listens for errors from here on
-  const connection = new WebSocketConnection(socket, protocol, handler, context.host);
-  bindConnection(handler, connection, agreement.subprotocol);
+  const connection = new WebSocketConnection(
+    socket,
+    protocol,
+    handler,
+    context.host,
+    agreement.resume,
+  );
+  bindConnection(handler, connection, agreement.appSubprotocol);
   context.opened(handler);
   if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
   if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
 
+  if (agreement.resume) {
+    connection.awaitHello(() => handler.open(...args));
+    connection.start(head);
+    return;
+  }
   try {
     const opened = handler.open(...args);
     if (opened !== undefined) await opened;

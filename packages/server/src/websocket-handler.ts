@@ -1,4 +1,5 @@
 import type { DeflateOptions } from '@gale/frame';
+import { encodeDirectMessage } from '@gale/frame/resume';
 import type { WebSocketConnection } from './connection.js';
 import { InvalidArgumentError, WebSocketClosedError } from './errors.js';
 import { Handler } from './handler.js';
@@ -54,6 +55,10 @@ const NO_TOPICS: ReadonlyMap<string, readonly TopicSubscriber[]> = new Map();
  * `onMessage` for each message (never before `open` resolved; an async `onMessage` holds back the
  * next), and `onClose` exactly once, however the connection ended. An exception in `open` or
  * `onMessage` is logged and fails only this connection with 1011.
+ *
+ * With a gale.v1 client (Gale's resume subprotocol, see the README), `open()` runs once the
+ * client's hello has arrived (its first message, which the handler never sees); a gale.v1
+ * connection that closes before its hello runs neither `open` nor `onClose`.
  */
 export class WebSocketHandler extends Handler {
   #connection: WebSocketConnection | undefined = undefined;
@@ -90,7 +95,8 @@ export class WebSocketHandler extends Handler {
   /**
    * Picks one of the subprotocols the client offered (in its order), or null for none. Called
    * exactly once, with `[]` when none were offered; returning one that was not offered is a bug
-   * and answers 500.
+   * and answers 500. A gale.v1 client's offer arrives without its gale names (`gale.v1+chat,
+   * gale.v1, chat` is `['chat']`): the server adds gale.v1 to the choice itself.
    */
   selectSubprotocol(_subprotocols: readonly string[]): string | null {
     return null;
@@ -122,14 +128,18 @@ export class WebSocketHandler extends Handler {
   /**
    * Sends a message: a string as text, bytes as binary, any other object as JSON text. Returns a
    * promise that settles when the bytes are handed to the kernel (await it for flow control).
-   * Throws `WebSocketClosedError` once the closing handshake has started.
+   * Throws `WebSocketClosedError` once the closing handshake has started. To a gale.v1 client it
+   * goes as a direct message (not a topic's: it is not replayed after a reconnection).
    */
   writeMessage(message: string | Uint8Array | object, options: WriteOptions = {}): Promise<void> {
     const connection = this.#open();
-    if (typeof message === 'string' || message instanceof Uint8Array) {
-      return connection.send(message, options.binary ?? typeof message !== 'string', true);
+    let data = typeof message === 'string' || message instanceof Uint8Array ? message : null;
+    data ??= JSON.stringify(message);
+    const binary = options.binary ?? typeof data !== 'string';
+    if (connection.gale) {
+      data = encodeDirectMessage(binary && typeof data === 'string' ? Buffer.from(data) : data);
     }
-    return connection.send(JSON.stringify(message), options.binary ?? false, true);
+    return connection.send(data, binary, true);
   }
 
   /**
@@ -159,6 +169,10 @@ export class WebSocketHandler extends Handler {
    * JSON text): to act on an event, such as closing this connection when a logout is published.
    * A listener that throws is logged and fails the connection with 1011, as `onMessage` does.
    * Every subscription ends when the connection closes.
+   *
+   * With a gale.v1 client whose hello named `topic`, the socket's subscription resumes: what the
+   * client missed is replayed, or it is told of the gap (see {@link resumed}). Listeners never
+   * resume. The returned promise (async brokers only) settles once the subscription started.
    */
   subscribe(
     topic: string,
@@ -182,8 +196,26 @@ export class WebSocketHandler extends Handler {
     if (subscribers === undefined) this.#topics.set(topic, [subscriber]);
     else if (subscribers.includes(subscriber)) return;
     else subscribers.push(subscriber);
-    const started = this.application.broker.subscribe(topic, subscriber);
+    const after = subscriber === connection ? connection.takeResumePoint(topic) : undefined;
+    const broker = this.application.broker;
+    const started =
+      after === undefined
+        ? broker.subscribe(topic, subscriber)
+        : broker.subscribe(topic, subscriber, { after });
     if (started instanceof Promise) return started.then(() => {});
+  }
+
+  /**
+   * Whether this connection's subscription to `topic` resumed: it is a gale.v1 client that had
+   * the topic, and every message it missed was replayed (or it missed none). False for a fresh
+   * subscription, after a gap, for a topic not subscribed to, and for plain clients: send the
+   * client a snapshot of the topic's state then. Known when `subscribe()` returns with the
+   * in-memory broker; with an async broker (Redis), once the promise it returned settled.
+   */
+  resumed(topic: string): boolean {
+    const connection = this.#connection;
+    if (connection === undefined || !connection.isResumed(topic)) return false;
+    return this.#topics?.get(topic)?.includes(connection) ?? false;
   }
 
   /** Ends this connection's subscriptions to `topic`: the socket's and every listener's. */
@@ -191,6 +223,7 @@ export class WebSocketHandler extends Handler {
     const subscribers = this.#topics?.get(topic);
     if (subscribers === undefined) return;
     this.#topics!.delete(topic);
+    this.#connection?.forgetTopic(topic);
     const broker = this.application.broker;
     const pending: Promise<void>[] = [];
     for (const subscriber of subscribers) {
@@ -214,7 +247,10 @@ export class WebSocketHandler extends Handler {
     return this.#connection!.closeReason || null;
   }
 
-  /** The subprotocol agreed in the handshake, or null. */
+  /**
+   * The subprotocol agreed in the handshake, or null. With a gale.v1 client, the application's
+   * part of it: `'chat'` for `gale.v1+chat`, null for `gale.v1`.
+   */
   get selectedSubprotocol(): string | null {
     return this.#subprotocol;
   }
