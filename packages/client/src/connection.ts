@@ -1,3 +1,10 @@
+import {
+  offerSubprotocols,
+  type Position,
+  parseSelected,
+  RESUME_SUBPROTOCOL,
+  ResumeProtocolError,
+} from '@gale/frame/resume';
 import { systemClock } from '@gale/io/clock';
 import {
   AbortError,
@@ -5,13 +12,14 @@ import {
   reportCallbackError,
   WebSocketClosedError,
 } from './errors.js';
-import { type ClientConnectionEventMap, DropEvent } from './events.js';
+import { type ClientConnectionEventMap, DropEvent, type GapEvent } from './events.js';
 import { Heartbeat } from './heartbeat.js';
 import { Inbox } from './inbox.js';
 import { Lifecycle, type LifecycleHooks } from './lifecycle.js';
 import type { ConnectionState, ConnectOptions, Message } from './options.js';
 import { Outbox } from './outbox.js';
 import { Reconnection } from './reconnection.js';
+import { Resumption } from './resume.js';
 import type { Connector, Transport } from './transport.js';
 
 /** Options accepted by `writeMessage`. */
@@ -22,11 +30,13 @@ export interface WriteOptions {
 
 const DEFAULT_READ_QUEUE = 16;
 const DEFAULT_SEND_QUEUE = 256;
+/** RFC 6455 §7.4.1: the endpoint received something it cannot read (a malformed gale.v1 message). */
+const PROTOCOL_ERROR = 1002;
 const encoder = new TextEncoder();
 
 // The public face of units that each do one thing: `Lifecycle` (states, attempts, the end),
-// `Reconnection`, `Inbox` (reading), `Outbox` (writes while disconnected) and `Heartbeat`; this
-// class checks arguments and wires them together.
+// `Reconnection`, `Inbox` (reading), `Outbox` (writes while disconnected), `Heartbeat` and
+// `Resumption` (gale.v1); this class checks arguments and wires them together.
 
 /**
  * One WebSocket client connection: Tornado's `WebSocketClientConnection` with async iteration,
@@ -44,6 +54,12 @@ export class ClientConnection extends EventTarget {
   readonly #inbox: Inbox;
   readonly #outbox: Outbox;
   readonly #heartbeat: Heartbeat | null;
+  // With `resume`: the positions of the topics, the hello and the reading of gale.v1 messages.
+  readonly #resumption: Resumption | null;
+  // The socket on which the server selected gale.v1 (messages come in its envelope), and the one
+  // being closed with 1002 for a malformed message (nothing more is read from it or written to it).
+  #galeTransport: Transport | null = null;
+  #failedTransport: Transport | null = null;
 
   /**
    * @internal Use `createConnection()` or `websocketConnect()`, which pick the connector of the
@@ -74,9 +90,15 @@ export class ClientConnection extends EventTarget {
       throw new InvalidArgumentError('heartbeat.interval and heartbeat.timeout must be > 0');
     }
     this.#heartbeat = heartbeat === undefined ? null : new Heartbeat(heartbeat, clock);
+    // Opt-in: see `ConnectOptions.resume` for why it is not on by default with `reconnect`.
+    const resume = options.resume === true;
+    this.#resumption = resume
+      ? new Resumption((event: GapEvent) => this.dispatchEvent(event))
+      : null;
     this.#lifecycle = new Lifecycle({
       url: href,
-      options,
+      // The connector of either build offers what the options say: with resume, gale.v1's offer.
+      options: resume ? resumeOptions(options) : options,
       connector,
       reconnection,
       clock,
@@ -111,9 +133,29 @@ export class ClientConnection extends EventTarget {
     return this.#lifecycle.closeReason;
   }
 
-  /** The subprotocol the server selected, or null. */
+  /**
+   * The subprotocol the server selected, or null: with `resume`, the application's part of it
+   * (`chat` for `gale.v1+chat`, null for `gale.v1` alone), never gale.v1 itself.
+   */
   get selectedSubprotocol(): string | null {
-    return this.#lifecycle.subprotocol;
+    const selected = this.#lifecycle.subprotocol;
+    return this.#resumption === null ? selected : parseSelected(selected).appProtocol;
+  }
+
+  /**
+   * With `resume`: a copy of the position of the last message (or control) received of each
+   * topic, for the life of this connection object. Empty without `resume`, or before any.
+   */
+  positions(): ReadonlyMap<string, Position> {
+    return this.#resumption?.positions() ?? new Map<string, Position>();
+  }
+
+  /**
+   * With `resume`: how many topic messages were dropped as duplicates (at or before the topic's
+   * position, in its epoch): a server replaying what the connection already had.
+   */
+  get duplicates(): number {
+    return this.#resumption?.duplicates ?? 0;
   }
 
   /** Bytes written but not yet handed to the kernel (Node) or the network (browser). */
@@ -193,10 +235,14 @@ export class ClientConnection extends EventTarget {
     }
   }
 
-  // Where a write goes straight out: an open transport with nothing queued before it.
+  // Where a write goes straight out: an open transport with nothing queued before it (and not
+  // being closed for a malformed message: writes then wait in the queue for the next socket).
   #openTransport(): Transport | null {
-    return this.#lifecycle.state === 'open' && this.#outbox.isEmpty
-      ? this.#lifecycle.transport
+    const transport = this.#lifecycle.transport;
+    return this.#lifecycle.state === 'open' &&
+      this.#outbox.isEmpty &&
+      transport !== this.#failedTransport
+      ? transport
       : null;
   }
 
@@ -230,20 +276,49 @@ export class ClientConnection extends EventTarget {
 
   // How the units follow the lifecycle.
   readonly #hooks: LifecycleHooks = {
-    adopt: (transport) => this.#inbox.attach(transport),
+    adopt: (transport) => {
+      this.#inbox.attach(transport);
+      const resumption = this.#resumption;
+      if (resumption !== null && parseSelected(transport.subprotocol).resume) {
+        this.#galeTransport = transport;
+        // gale.v1's hello is the first message on every socket (the first one too, empty): sent
+        // before the state becomes open, so before what a `statechange` listener, `onReconnect`
+        // or the send queue writes.
+        transport.send(resumption.hello(), false, false);
+      }
+    },
     opened: (transport, isReconnect) => {
       const isOpen = (): boolean =>
-        this.#lifecycle.state === 'open' && this.#lifecycle.transport === transport;
+        this.#lifecycle.state === 'open' &&
+        this.#lifecycle.transport === transport &&
+        this.#failedTransport !== transport;
       this.#heartbeat?.start(transport, isOpen);
       // What onReconnect writes synchronously (a resubscription) goes before the queue.
       this.#outbox.flush(transport, isOpen, isReconnect ? this.#reconnected : undefined);
     },
     message: (data) => {
+      // Everything counts as a sign of life, controls and duplicates too.
       this.#heartbeat?.received();
-      this.#inbox.deliver(data);
+      const transport = this.#lifecycle.transport;
+      if (transport === null || transport !== this.#galeTransport) {
+        this.#inbox.deliver(data);
+        return;
+      }
+      if (transport === this.#failedTransport) return;
+      let payload: Message | null;
+      try {
+        payload = this.#resumption!.receive(data);
+      } catch (error) {
+        if (!(error instanceof ResumeProtocolError)) throw error;
+        this.#failTransport(transport, error.message);
+        return;
+      }
+      if (payload !== null) this.#inbox.deliver(payload);
     },
     closing: () => this.#inbox.keepReading(),
     detach: () => {
+      this.#galeTransport = null;
+      this.#failedTransport = null;
       this.#heartbeat?.stop();
       this.#inbox.detach();
     },
@@ -268,6 +343,17 @@ export class ClientConnection extends EventTarget {
     }
     this.dispatchEvent(new Event('reconnect'));
   };
+
+  // The server sent a malformed gale.v1 message: the socket is closed with 1002 (then dropped
+  // where the build cannot send 1002: browsers), and its loss follows the reconnection rules.
+  #failTransport(transport: Transport, reason: string): void {
+    this.#failedTransport = transport;
+    try {
+      transport.close(PROTOCOL_ERROR, reason);
+    } catch {
+      transport.abort(reason);
+    }
+  }
 
   readonly #onAbortSignal = (): void => {
     this.#abortBySignal(this.#options.signal?.reason);
@@ -318,6 +404,20 @@ export class ClientConnection extends EventTarget {
   ): void {
     super.removeEventListener(type, listener, options);
   }
+}
+
+// The options the connector sees with `resume`: gale.v1's offer around the application's
+// subprotocols. The application may not offer gale.v1's names itself then.
+function resumeOptions(options: ConnectOptions): ConnectOptions {
+  const subprotocols = options.subprotocols ?? [];
+  for (const name of subprotocols) {
+    if (name === RESUME_SUBPROTOCOL || name.startsWith(`${RESUME_SUBPROTOCOL}+`)) {
+      throw new InvalidArgumentError(
+        `Subprotocol ${JSON.stringify(name)} is gale.v1's own: with resume, offer the application's subprotocols only`,
+      );
+    }
+  }
+  return { ...options, subprotocols: offerSubprotocols(subprotocols) };
 }
 
 function parseUrl(url: string | URL): URL {

@@ -1,4 +1,5 @@
 // The events a `ClientConnection` dispatches, typed for `addEventListener`.
+import type { Position } from '@gale/frame/resume';
 import type { MessageDroppedError } from './errors.js';
 import type { CloseInfo, ConnectionState } from './options.js';
 
@@ -48,13 +49,37 @@ export class ConnectionCloseEvent extends Event {
 }
 
 /**
+ * Fired when messages of a topic cannot be delivered (with `resume`, on a gale.v1 connection):
+ * the messages of `topic` after `from` up to and including `to` are lost. In one epoch that is
+ * offsets `from.offset + 1` … `to.offset`; across epochs, the rest of `from.epoch` and offsets
+ * 1 … `to.offset` of `to.epoch`. Every message of the topic after `to` follows, in order. The
+ * application should fetch a fresh snapshot of the topic.
+ */
+export class GapEvent extends Event {
+  /** The topic whose messages were lost. */
+  readonly topic: string;
+  /** The position of the last message of the topic before the gap (not lost). */
+  readonly from: Position;
+  /** The position of the last lost message: the next one delivered follows it. */
+  readonly to: Position;
+
+  constructor(topic: string, from: Position, to: Position) {
+    super('gap');
+    this.topic = topic;
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/**
  * The events a `ClientConnection` dispatches, by type: `statechange`, `reconnecting`, `reconnect`
- * (a plain `Event`, after each reconnection), `drop` and `close`.
+ * (a plain `Event`, after each reconnection), `drop`, `gap` and `close`.
  */
 export interface ClientConnectionEventMap {
   statechange: StateChangeEvent;
   reconnecting: ReconnectingEvent;
   reconnect: Event;
   drop: DropEvent;
+  gap: GapEvent;
   close: ConnectionCloseEvent;
 }

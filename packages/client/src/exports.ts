@@ -1,4 +1,6 @@
 // What both builds export besides their entry points (see index.node.ts, index.browser.ts).
+/** Where a message is in its topic's history (gale.v1): see `GapEvent` and `positions()`. */
+export type { Position } from '@gale/frame/resume';
 export {
   backoffCap,
   backoffDelay,
@@ -28,6 +30,7 @@ export {
   type ClientConnectionEventMap,
   ConnectionCloseEvent,
   DropEvent,
+  GapEvent,
   ReconnectingEvent,
   StateChangeEvent,
 } from './events.js';

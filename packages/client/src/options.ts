@@ -53,7 +53,11 @@ export interface ConnectOptions {
    * from the socket). With it, `readMessage()` and async iteration are not available.
    */
   readonly onMessage?: (message: Message) => void | Promise<void>;
-  /** Subprotocols to offer, in order of preference. */
+  /**
+   * Subprotocols to offer, in order of preference. With `resume` they are offered joined to
+   * gale.v1 (`gale.v1+chat`), then gale.v1 alone, then alone; `selectedSubprotocol` is the
+   * application's part of the server's choice either way.
+   */
   readonly subprotocols?: readonly string[];
   /** Node only: extra request headers (`Authorization`, `Cookie`, …). Browsers cannot set them. */
   readonly headers?: Readonly<Record<string, string>>;
@@ -86,6 +90,19 @@ export interface ConnectOptions {
   readonly signal?: AbortSignal;
   /** Reconnect when the socket is lost (see `ReconnectOptions`). Default false. */
   readonly reconnect?: boolean | ReconnectOptions;
+  /**
+   * Resume topics after a reconnection (the gale.v1 subprotocol, offered in the handshake): the
+   * connection remembers the position of the last message of each topic it received, presents
+   * them in a hello as its first message on every socket, and the server sends what was missed,
+   * once and in order, or a `gap` event says what was lost. A server that does not speak gale.v1
+   * does not select it, and the connection is a plain one. Without `reconnect` there is no second
+   * socket to resume on: it only negotiates gale.v1 (and strips its envelope). Default false: turn
+   * it on for a server that speaks gale.v1. Offering it to one that does not can fail: browsers
+   * refuse a handshake in which subprotocols were offered and none was selected (unless the
+   * application offers its own, which the server then selects), and a `ws` server without
+   * `handleProtocols` selects the first one offered, gale.v1, without speaking it.
+   */
+  readonly resume?: boolean;
   /**
    * Called after each successful reconnection, before queued messages are sent: resubscribe
    * here. What it writes synchronously (before any `await`) goes out ahead of the queue; the

@@ -127,6 +127,34 @@ describe('Reconnection', () => {
     expect(new Reconnection({ maxRetries: 0 }, new ManualClock()).next(lost).retry).toBe(false);
   });
 
+  it('retries a 1012 (Service Restart) after [0, 1000] ms of jitter instead of the backoff, without counting it', () => {
+    const restart: CloseInfo = { code: 1012, reason: 'redeploying', wasClean: true };
+    const policy = { minDelay: 5000, maxDelay: 60_000, jitter: 0 };
+    const low = new Reconnection(policy, new ManualClock(), () => 0);
+    const high = new Reconnection(policy, new ManualClock(), () => 1 - 2 ** -53);
+    expect(retried(low.next(restart))).toEqual({ attempt: 0, delay: 0 });
+    expect(retried(high.next(restart)).delay).toBeCloseTo(1000, 6);
+    expect(retried(high.next(restart)).delay).toBeLessThanOrEqual(1000);
+
+    // Two ordinary failures, a 1012, then the backoff goes on from where it was.
+    const reconnection = new Reconnection(policy, new ManualClock(), () => 0.5);
+    expect(retried(reconnection.next(lost))).toEqual({ attempt: 0, delay: 5000 });
+    expect(retried(reconnection.next(lost))).toEqual({ attempt: 1, delay: 10_000 });
+    expect(retried(reconnection.next(restart))).toEqual({ attempt: 2, delay: 500 });
+    expect(retried(reconnection.next(lost))).toEqual({ attempt: 2, delay: 20_000 });
+    // Not a failed attempt: maxRetries does not stop it.
+    expect(new Reconnection({ maxRetries: 0 }, new ManualClock()).next(restart).retry).toBe(true);
+  });
+
+  it('asks shouldReconnect about a 1012 too, and never retries one with reconnection off', () => {
+    const restart: CloseInfo = { code: 1012, reason: '', wasClean: true };
+    expect(
+      new Reconnection({ shouldReconnect: () => false }, new ManualClock()).next(restart),
+    ).toEqual({ retry: false, dropReason: undefined });
+    expect(new Reconnection(false, new ManualClock()).next(restart).retry).toBe(false);
+    expect(new Reconnection({}, new ManualClock()).next(restart).retry).toBe(true);
+  });
+
   it('refuses a policy that makes no sense with InvalidArgumentError', () => {
     const clock = new ManualClock();
     expect(() => new Reconnection({ minDelay: -1 }, clock)).toThrow(InvalidArgumentError);
@@ -187,6 +215,33 @@ describe('a connection with reconnect', () => {
     expect(events.reconnecting.map((event) => event.attempt)).toEqual([0, 1, 2, 3]);
     expect(events.reconnecting[1]?.info.error).toBeInstanceOf(ConnectionError);
     expect(connection.state).toBe('reconnecting');
+  });
+
+  it('reconnects within [0, 1000] ms on its clock after a 1012, then backs off from attempt 0 if that fails', async () => {
+    const { clock, connector, connection, events } = connectFake({
+      reconnect: { minDelay: 4000, maxDelay: 60_000 },
+    });
+    connector.last.open();
+    await settle();
+    connector.last.transport!.end({ code: 1012, reason: 'redeploying', wasClean: true });
+    expect(connection.state).toBe('reconnecting');
+    const restart = events.reconnecting[0]!;
+    expect(restart).toMatchObject({ attempt: 0, info: { code: 1012, reason: 'redeploying' } });
+    expect(restart.delay).toBeGreaterThanOrEqual(0);
+    expect(restart.delay).toBeLessThanOrEqual(1000);
+    expect(connector.attempts).toHaveLength(1);
+    clock.advance(1000);
+    expect(connector.attempts).toHaveLength(2);
+
+    // The server is not back yet: an ordinary failure, backing off from retry 0.
+    connector.last.fail(new ConnectionError('refused'));
+    await settle();
+    expect(events.reconnecting[1]).toMatchObject({ attempt: 0, info: { code: 1006 } });
+    expect(events.reconnecting[1]!.delay).toBeLessThanOrEqual(4000);
+    clock.advance(4000);
+    connector.last.fail(new ConnectionError('refused'));
+    await settle();
+    expect(events.reconnecting[2]).toMatchObject({ attempt: 1 });
   });
 
   it('starts again from attempt 0 after each successful reconnection', async () => {

@@ -12,6 +12,12 @@ export type RetryDecision =
   | { readonly retry: true; readonly attempt: number; readonly delay: number }
   | { readonly retry: false; readonly dropReason: string | undefined };
 
+/** The close code of a server that is restarting (RFC 6455 registry: Service Restart). */
+const SERVICE_RESTART = 1012;
+
+/** Milliseconds: a 1012 retry waits a delay drawn uniformly from [0, this]. */
+export const SERVICE_RESTART_JITTER = 1000;
+
 /** The default `shouldReconnect`: a handshake refused with 4xx would be refused again. */
 function defaultShouldReconnect(info: CloseInfo): boolean {
   const error = info.error;
@@ -61,7 +67,10 @@ export class Reconnection {
    * Decides what follows a socket or attempt that ended as `info` says, counting the retry.
    * Never retries with reconnection off, after a caller mistake (`InvalidArgumentError`: an
    * option the build cannot honour fails the same way every time), or when `shouldReconnect`
-   * says no; gives up once `maxRetries` retries in a row have failed.
+   * says no; gives up once `maxRetries` retries in a row have failed. A socket the server closed
+   * with 1012 (Service Restart: it is being redeployed) is retried after a delay drawn uniformly
+   * from [0, 1000] ms instead of the backoff, and is not counted: the retry number stays as it
+   * was (0, as the socket had opened), so a later failure backs off from there.
    */
   next(info: CloseInfo): RetryDecision {
     const policy = this.#policy;
@@ -71,6 +80,13 @@ export class Reconnection {
       !this.#shouldReconnect(info)
     ) {
       return { retry: false, dropReason: undefined };
+    }
+    if (info.code === SERVICE_RESTART) {
+      return {
+        retry: true,
+        attempt: this.#retries,
+        delay: SERVICE_RESTART_JITTER * this.#random(),
+      };
     }
     if (this.#retries >= policy.maxRetries) {
       return {

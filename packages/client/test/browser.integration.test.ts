@@ -24,6 +24,7 @@ const distDir = join(packageDir, 'dist');
 // import map points at them, as a bundler would resolve them): nothing else but relative modules.
 const BROWSER_SAFE: Readonly<Record<string, string>> = {
   '@gale/frame/errors': join(packageDir, '..', 'frame', 'dist', 'errors.js'),
+  '@gale/frame/resume': join(packageDir, '..', 'frame', 'dist', 'resume.js'),
   '@gale/io/clock': join(packageDir, '..', 'io', 'dist', 'clock.js'),
 };
 const pagePath = join(packageDir, 'test', 'browser', 'index.html');
