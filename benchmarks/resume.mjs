@@ -236,6 +236,7 @@ async function recovery(redisUrl) {
     const client = { seqs: [], killedAt: null, lostAt: null, recovered: null, connection: null };
     client.connection = await websocketConnect(`ws://127.0.0.1:${proxy.port}/t/r`, {
       reconnect: true,
+      resume: true,
       onMessage(message) {
         const seq = Number(message);
         client.seqs.push(seq);

@@ -167,6 +167,7 @@ beforeAll(async () => {
       `ws://127.0.0.1:${proxy.port}/t/${topics.join(',')}`,
       {
         reconnect: { minDelay: 50, maxDelay: 1000 },
+        resume: true,
         onMessage(message) {
           const { t, s } = JSON.parse(String(message)) as { t: string; s: number };
           received.get(t)!.push(s);
