@@ -57,8 +57,11 @@ export interface ChatRoomOptions {
   readonly registry: NicknameRegistry;
   readonly presence: Presence;
   readonly history: History;
-  /** Sends a message to a topic's subscribers on every server process (the app's `publish`). */
-  readonly publish: (topic: string, message: object) => void | Promise<void>;
+  /**
+   * Sends a message to a topic's subscribers on every server process (the app's `publish`).
+   * What it returns is awaited (a promise), and otherwise ignored.
+   */
+  readonly publish: (topic: string, message: object) => unknown;
   /**
    * Milliseconds a nickname stays claimed with no tab open and no logout (after its last tab
    * closed, or after a login no tab followed), so that a reload or a short network loss keeps it.
