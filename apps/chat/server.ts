@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { RedisBroker } from '@gale/redis';
 import { Application, type ApplicationOptions } from '@gale/server';
-import { ChatRoom } from './server/chat-room.js';
+import { ChatRoom, DEFAULT_LIVENESS_MS, DEFAULT_PRESENCE_GRACE_MS } from './server/chat-room.js';
 import { ChatSocket } from './server/chat-socket.js';
 import { type History, MemoryHistory } from './server/history.js';
 import { LoginHandler } from './server/login-handler.js';
@@ -39,10 +39,23 @@ export interface ChatOptions extends ApplicationOptions {
   readonly nicknameReleaseAfterMs?: number;
   /**
    * Milliseconds between two heartbeats of this instance (it holds its users' nicknames and
-   * tells Redis it is alive); an instance silent for three of them counts as dead, and its users
-   * as gone. 5,000 by default (at most a third of `nicknameReleaseAfterMs`).
+   * makes Redis's presence match its connections). 5,000 by default (at most a third of
+   * `nicknameReleaseAfterMs`).
    */
   readonly heartbeatMs?: number;
+  /**
+   * Milliseconds "left" waits after a user's last tab closed, in case a tab of theirs comes back
+   * (a reload, a reconnection, on any instance): then the others hear neither "left" nor
+   * "joined". 5,000 by default (`PRESENCE_GRACE_MS` for `pnpm start`); 0 announces at once.
+   */
+  readonly presenceGraceMs?: number;
+  /**
+   * Milliseconds between two beats of presence: the cheap proof that this instance is alive, and
+   * the sweep of dead instances and of the grace periods that are over. An instance silent for
+   * three of them counts as dead, and its users leave at the next beat of any other: within four
+   * beats of its death. 1,000 by default.
+   */
+  readonly livenessMs?: number;
 }
 
 // Without COOKIE_SECRET, cookies are signed with a random secret made once per process (kept on
@@ -80,14 +93,19 @@ function memoryStores(options: ChatOptions): ChatStores {
   };
 }
 
-function redisStores(redisUrl: string, heartbeatMs: number, options: ChatOptions): ChatStores {
+function redisStores(redisUrl: string, livenessMs: number, options: ChatOptions): ChatStores {
   const { logger = console, clock } = options;
   const store = new RedisStore({ url: redisUrl, logger, clock });
   // Channels `gale:chat:room` and `gale:chat:session:<id>`.
   const broker = new RedisBroker({ url: redisUrl, logger });
   return {
     registry: options.registry ?? new RedisNicknameRegistry(store),
-    presence: options.presence ?? new RedisPresence(store, { deadAfterMs: 3 * heartbeatMs }),
+    presence:
+      options.presence ??
+      new RedisPresence(store, {
+        deadAfterMs: 3 * livenessMs,
+        takeOverAfterMs: livenessMs,
+      }),
     history: options.history ?? new RedisHistory(store),
     broker,
     ready: Promise.all([store.ready, broker.ready]).then(() => {}),
@@ -153,13 +171,15 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
       10,
       Math.min(DEFAULT_HEARTBEAT_MS, Math.floor(nicknameReleaseAfterMs / 3)),
     ),
+    presenceGraceMs = DEFAULT_PRESENCE_GRACE_MS,
+    livenessMs = DEFAULT_LIVENESS_MS,
     ...settings
   } = options;
   const { logger = console, clock } = settings;
   const cookieSecret = process.env['COOKIE_SECRET'] || devCookieSecret();
   // Stores: in this process's memory, or in Redis with the broker.
   const stores =
-    redisUrl === undefined ? memoryStores(options) : redisStores(redisUrl, heartbeatMs, options);
+    redisUrl === undefined ? memoryStores(options) : redisStores(redisUrl, livenessMs, options);
   // The application.
   const room: ChatRoom = new ChatRoom({
     registry: stores.registry,
@@ -168,6 +188,8 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
     publish: (topic, message) => app.publish(topic, message),
     releaseAfterMs: nicknameReleaseAfterMs,
     heartbeatMs,
+    presenceGraceMs,
+    livenessMs,
     logger,
     clock,
   });
@@ -203,6 +225,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = Number(process.env['PORT'] ?? 8890);
   const host = process.env['HOST'] ?? '127.0.0.1';
   const redisUrl = process.env['REDIS_URL'] || undefined;
+  // PRESENCE_GRACE_MS: how long "left" waits for a tab to come back (milliseconds, 5000).
+  const grace = process.env['PRESENCE_GRACE_MS'] || undefined;
+  const presenceGraceMs = grace === undefined ? undefined : Number(grace);
+  if (
+    presenceGraceMs !== undefined &&
+    !(Number.isInteger(presenceGraceMs) && presenceGraceMs >= 0)
+  ) {
+    console.error(`chat: PRESENCE_GRACE_MS must be a whole number of milliseconds, not ${grace}`);
+    process.exit(1);
+  }
   // TRUSTED_PROXIES (addresses or subnets, comma-separated): the reverse proxies whose
   // X-Forwarded-For and X-Forwarded-Proto are believed, for client addresses and Secure cookies.
   const trustedProxies = (process.env['TRUSTED_PROXIES'] ?? '')
@@ -212,6 +244,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const app = createApplication({
     staticPath: fileURLToPath(new URL('./client', import.meta.url)),
     redisUrl,
+    ...(presenceGraceMs === undefined ? {} : { presenceGraceMs }),
     ...(trustedProxies.length > 0 ? { xheaders: true, trustedProxies } : {}),
   });
   if (redisUrl !== undefined) {

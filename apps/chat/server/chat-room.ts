@@ -11,6 +11,20 @@ import { newSessionId, type Session } from './session.js';
 /** How many messages a newcomer is shown. */
 export const HISTORY_LENGTH = 50;
 
+/**
+ * How long "left" waits after a user's last tab closed, by default: a tab that comes back
+ * meanwhile (a reload, a reconnection, on any server process) makes it neither "left" nor
+ * "joined" for the others.
+ */
+export const DEFAULT_PRESENCE_GRACE_MS = 5000;
+
+/**
+ * How often presence is told this process is alive (`Presence.beat`) by default: with a shared
+ * store, one silent for three beats counts as dead, and its users leave at the next beat of any
+ * other, so within four beats (4 s) of its death.
+ */
+export const DEFAULT_LIVENESS_MS = 1000;
+
 /** How long `recover` waits before it tries the store again. */
 const RECOVER_RETRY_MS = 500;
 
@@ -57,8 +71,11 @@ export interface ChatRoomOptions {
   readonly registry: NicknameRegistry;
   readonly presence: Presence;
   readonly history: History;
-  /** Sends a message to a topic's subscribers on every server process (the app's `publish`). */
-  readonly publish: (topic: string, message: object) => void | Promise<void>;
+  /**
+   * Sends a message to a topic's subscribers on every server process (the app's `publish`).
+   * What it returns is awaited (a promise), and otherwise ignored.
+   */
+  readonly publish: (topic: string, message: object) => unknown;
   /**
    * Milliseconds a nickname stays claimed with no tab open and no logout (after its last tab
    * closed, or after a login no tab followed), so that a reload or a short network loss keeps it.
@@ -70,10 +87,23 @@ export interface ChatRoomOptions {
    * process has. Less than `releaseAfterMs`.
    */
   readonly heartbeatMs: number;
+  /**
+   * Milliseconds "left" waits after a user's last tab closed: announced only if no tab of that
+   * nickname came back meanwhile, here or on another process; one that did makes neither "left"
+   * nor "joined". `DEFAULT_PRESENCE_GRACE_MS` (5,000) by default; 0 announces at once.
+   */
+  readonly presenceGraceMs?: number | undefined;
+  /**
+   * Milliseconds between two beats of presence (`Presence.beat`): the cheap proof that this
+   * process is alive, and the sweep of the processes that died and of the grace periods that
+   * are over. `DEFAULT_LIVENESS_MS` (1,000) by default.
+   */
+  readonly livenessMs?: number | undefined;
   readonly logger: Logger;
   /**
-   * Where the heartbeat, the retries of `recover` and the wait of `close` take their timers
-   * from. The system clock by default; tests pass one they step.
+   * Where the heartbeat, the beats of presence, the grace periods, the retries of `recover` and
+   * the wait of `close` take their timers from. The system clock by default; tests pass one they
+   * step.
    */
   readonly clock?: Clock | undefined;
 }
@@ -93,6 +123,10 @@ interface LocalConnection {
  * process, that process's heartbeat holds it again and again; when the last tab anywhere closes,
  * its process holds it one last time, so it frees itself `releaseAfterMs` later unless a tab came
  * back — also when that process died meanwhile, since nothing holds it any more.
+ *
+ * A user whose last tab closed is announced as left only `presenceGraceMs` later, by this
+ * process's timer, if no tab of the nickname came back meanwhile (on any process: the grace
+ * period is in the presence store). If this process dies first, another one's beat ends it.
  */
 export class ChatRoom {
   readonly #registry: NicknameRegistry;
@@ -101,6 +135,8 @@ export class ChatRoom {
   readonly #publishTo: ChatRoomOptions['publish'];
   readonly #releaseAfterMs: number;
   readonly #heartbeatMs: number;
+  readonly #presenceGraceMs: number;
+  readonly #livenessMs: number;
   readonly #logger: Logger;
   readonly #clock: Clock;
   /** The tabs on this process, by connection id. */
@@ -108,6 +144,10 @@ export class ChatRoom {
   readonly #pending = new Set<Promise<unknown>>();
   #timer: unknown;
   #beat: Promise<boolean> | null = null;
+  #pulseTimer: unknown;
+  #pulse: Promise<void> | null = null;
+  /** The grace periods this process's timers will end, by nickname key. */
+  readonly #leaving = new Map<string, unknown>();
   /** Sessions whose nickname could not be held at the last heartbeat. */
   #losing = new Set<string>();
   #isStoreFailing = false;
@@ -121,9 +161,12 @@ export class ChatRoom {
     this.#publishTo = options.publish;
     this.#releaseAfterMs = options.releaseAfterMs;
     this.#heartbeatMs = options.heartbeatMs;
+    this.#presenceGraceMs = Math.max(0, options.presenceGraceMs ?? DEFAULT_PRESENCE_GRACE_MS);
+    this.#livenessMs = options.livenessMs ?? DEFAULT_LIVENESS_MS;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
     this.#scheduleHeartbeat();
+    this.#schedulePulse();
   }
 
   /**
@@ -175,29 +218,38 @@ export class ChatRoom {
     return this.#registry.isRevoked(session.id);
   }
 
-  /** A tab of `session` entered: the first one anywhere announces that it joined. */
+  /**
+   * A tab of `session` entered: the first one anywhere announces that it joined — unless it came
+   * back within the grace period after the user's last tab closed: then nobody heard that it left,
+   * and nobody hears that it joined.
+   */
   async enter(session: Session, connectionId: string, tab: RoomTab): Promise<void> {
     // Known here first: if the store misses the join, the next heartbeat tells it.
     this.#local.set(connectionId, { session, tab });
     if (await this.#presence.join(session.nickname, connectionId)) {
       await this.#announce({ type: 'joined', nickname: session.nickname });
     }
+    // The store ended any grace period of the nickname: a timer of this process has nothing to do.
+    this.#stopWaiting(nicknameKey(session.nickname));
   }
 
   /**
-   * A tab of `session` closed: the last one anywhere announces that it left, and the nickname is
-   * held for `releaseAfterMs` from now (unless it was released: a logout).
+   * A tab of `session` closed. The last one anywhere starts the grace period: "left" is announced
+   * `presenceGraceMs` from now if no tab of the nickname came back by then. The nickname is held
+   * for `releaseAfterMs` from now (unless it was released: a logout), and again when the user is
+   * announced as left.
    */
   exit(session: Session, connectionId: string): Promise<void> {
     this.#local.delete(connectionId);
     return this.#track(
       (async () => {
-        if (await this.#presence.leave(session.nickname, connectionId)) {
-          // Held again first: whoever hears that the user left can count the delay from then.
+        const graceMs = this.#presenceGraceMs;
+        if (await this.#presence.leave(session.nickname, connectionId, graceMs)) {
           try {
             await this.#registry.renew(session.nickname, session.id, this.#releaseAfterMs);
           } finally {
-            await this.#announce({ type: 'left', nickname: session.nickname });
+            if (graceMs === 0) await this.#endGrace(session, connectionId);
+            else this.#waitForReturn(session, connectionId);
           }
         }
       })(),
@@ -272,10 +324,16 @@ export class ChatRoom {
     }
   }
 
-  /** Stops the heartbeat and waits (up to `timeoutMs`) for the exits and beats under way. */
+  /**
+   * Stops the heartbeat, the beats of presence and the grace periods' timers (a shared store's
+   * other processes end those periods), and waits (up to `timeoutMs`) for the exits and beats
+   * under way.
+   */
   async close(timeoutMs = 2000): Promise<void> {
     this.#isClosed = true;
     this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#pulseTimer);
+    for (const key of [...this.#leaving.keys()]) this.#stopWaiting(key);
     let timer: unknown;
     await Promise.race([
       this.settled(),
@@ -303,6 +361,71 @@ export class ChatRoom {
     }, this.#heartbeatMs);
     // The heartbeat never keeps the process alive.
     unref(this.#timer);
+  }
+
+  // The beat of presence: every `livenessMs`, at most one under way.
+  #schedulePulse(): void {
+    if (this.#isClosed) return;
+    this.#pulseTimer = this.#clock.setTimeout(() => {
+      this.#schedulePulse();
+      this.#pulse ??= this.#track(this.#runPulse()).finally(() => {
+        this.#pulse = null;
+      });
+    }, this.#livenessMs);
+    unref(this.#pulseTimer);
+  }
+
+  async #runPulse(): Promise<void> {
+    try {
+      const { left, isForgotten } = await this.#presence.beat();
+      for (const nickname of left) await this.#announce({ type: 'left', nickname });
+      // Taken for dead, or the store restarted empty: it gets this process's connections back now.
+      if (isForgotten) await this.heartbeat();
+    } catch (error) {
+      // A store that cannot be reached is the heartbeat's to report (once).
+      if (!(error instanceof StoreUnavailableError)) {
+        this.#logger.error('chat: presence beat failed', error);
+      }
+    }
+  }
+
+  /** Ends the grace period of `connectionId`'s leave once it is over (unless a tab came back). */
+  #waitForReturn(session: Session, connectionId: string): void {
+    if (this.#isClosed) return;
+    const key = nicknameKey(session.nickname);
+    this.#stopWaiting(key);
+    const timer = this.#clock.setTimeout(() => {
+      this.#leaving.delete(key);
+      void this.#track(this.#endGrace(session, connectionId));
+    }, this.#presenceGraceMs);
+    unref(timer);
+    this.#leaving.set(key, timer);
+  }
+
+  #stopWaiting(key: string): void {
+    this.#clock.clearTimeout(this.#leaving.get(key));
+    this.#leaving.delete(key);
+  }
+
+  /**
+   * Announces that the user left if the grace period that `connectionId`'s leave started is still
+   * on (no tab came back, no logout or other process ended it), holding the nickname again first:
+   * whoever hears that the user left can count the delay from then.
+   */
+  async #endGrace(session: Session, connectionId: string): Promise<void> {
+    try {
+      if (!(await this.#presence.confirmLeave(session.nickname, connectionId))) return;
+      try {
+        await this.#registry.renew(session.nickname, session.id, this.#releaseAfterMs);
+      } finally {
+        await this.#announce({ type: 'left', nickname: session.nickname });
+      }
+    } catch (error) {
+      // Unreachable: a shared store's beat (of any process) ends the period once it answers.
+      if (!(error instanceof StoreUnavailableError)) {
+        this.#logger.error('chat: ending the grace period of a leave failed', error);
+      }
+    }
   }
 
   #sleep(ms: number): Promise<void> {
@@ -358,6 +481,7 @@ export class ChatRoom {
     if (holds && (await this.#presence.leaveAll(session.nickname))) {
       await this.#announce({ type: 'left', nickname: session.nickname });
     }
+    if (holds) this.#stopWaiting(nicknameKey(session.nickname));
     await this.#publish(sessionTopic(session.id), { type: 'logout' });
   }
 

@@ -3,7 +3,9 @@ import { websocketConnect } from '@gale/client';
 import { createSignedValue } from '@gale/server';
 import { ManualClock } from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PRESENCE_GRACE_MS } from '../server/chat-room.js';
 import { MemoryNicknameRegistry } from '../server/nickname-registry.js';
+import { MemoryPresence } from '../server/presence.js';
 import {
   cookieFor,
   handshakeStatus,
@@ -397,6 +399,28 @@ describe('XSRF protection (POST /login, POST /logout)', () => {
   });
 });
 
+/**
+ * A server of its own on a clock the test steps, with its presence at hand, and `graceOver`:
+ * once the user's last tab closed on the server (what the test cannot see but in presence), the
+ * clock moves past the grace period, after which the room announces that the user left.
+ */
+async function steppedServer(options: { nicknameReleaseAfterMs?: number } = {}) {
+  const clock = new ManualClock();
+  const registry = new MemoryNicknameRegistry({ clock });
+  const presence = new MemoryPresence();
+  const own = await startChat({ clock, registry, presence, ...options });
+  /** Resolves once the server has `tabs` tabs of the nickname, and is done with the others. */
+  const closedDownTo = async (nickname: string, tabs: number): Promise<void> => {
+    await expect.poll(() => presence.count(nickname)).toBe(tabs);
+    await own.app.room.settled();
+  };
+  const graceOver = async (nickname: string): Promise<void> => {
+    await closedDownTo(nickname, 0);
+    clock.advance(DEFAULT_PRESENCE_GRACE_MS);
+  };
+  return { own, clock, registry, closedDownTo, graceOver };
+}
+
 // Reads what is left until the connection closed (null).
 function drain(t: Tab) {
   return async (first: unknown): Promise<null> => {
@@ -498,24 +522,6 @@ describe('WS /chat: the room', () => {
     });
   });
 
-  it('counts tabs: joined on the first, left when the last one closes', async () => {
-    const watcher = await user(nick('watch'));
-    const name = nick('tabs');
-    const cookie = await cookieFor(server, name);
-    const first = await openTab(server, cookie);
-    expect(await watcher.until((f) => f.type !== 'message')).toEqual({
-      type: 'joined',
-      nickname: name,
-    });
-    const second = await openTab(server, cookie);
-    await first.close();
-    // No second "joined" and no "left" yet: the next notice-or-message is this marker.
-    await second.send({ type: 'message', text: 'still here' });
-    expect(await watcher.next()).toMatchObject({ type: 'message', from: name, text: 'still here' });
-    await second.close();
-    expect(await watcher.next()).toEqual({ type: 'left', nickname: name });
-  });
-
   it('renders nothing: markup round-trips as the literal text', async () => {
     const xss = '<img src=x onerror=alert(1)>';
     const sender = await user(nick('xss'));
@@ -571,15 +577,70 @@ describe('WS /chat: the room', () => {
   });
 });
 
+describe('presence: joined and left', () => {
+  it('counts tabs: joined on the first, left once the last one has been closed for the grace period', async () => {
+    const { own, clock, closedDownTo, graceOver } = await steppedServer();
+    try {
+      const watcher = await openTab(own, await cookieFor(own, 'watcher'), 'watcher');
+      const name = nick('tabs');
+      const cookie = await cookieFor(own, name);
+      const first = await openTab(own, cookie);
+      expect(await watcher.until((f) => f.type !== 'message')).toEqual({
+        type: 'joined',
+        nickname: name,
+      });
+      const second = await openTab(own, cookie);
+      await first.close();
+      await closedDownTo(name, 1);
+      // No second "joined" and no "left", even long after: the next frame is this marker.
+      clock.advance(3 * DEFAULT_PRESENCE_GRACE_MS);
+      await second.send({ type: 'message', text: 'still here' });
+      expect(await watcher.next()).toMatchObject({
+        type: 'message',
+        from: name,
+        text: 'still here',
+      });
+      await second.close();
+      await graceOver(name);
+      expect(await watcher.next()).toEqual({ type: 'left', nickname: name });
+      await watcher.close();
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('announces neither "left" nor "joined" when a tab reloads within the grace period', async () => {
+    const { own, clock, closedDownTo } = await steppedServer();
+    try {
+      const watcher = await openTab(own, await cookieFor(own, 'watcher'), 'watcher');
+      const name = nick('reloader');
+      const cookie = await cookieFor(own, name);
+      const before = await openTab(own, cookie, name);
+      await watcher.until(isNotice('joined', name));
+      await before.close();
+      await closedDownTo(name, 0);
+      clock.advance(DEFAULT_PRESENCE_GRACE_MS - 1000);
+      const after = await openTab(own, cookie);
+      clock.advance(3 * DEFAULT_PRESENCE_GRACE_MS);
+      await after.send({ type: 'message', text: 'reloaded' });
+      expect(await watcher.next()).toMatchObject({ type: 'message', from: name, text: 'reloaded' });
+      await after.close();
+      await watcher.close();
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('a nickname with no tab open and no logout', () => {
-  it('is freed once its last tab has been closed for the release delay (here 1 s)', async () => {
-    const clock = new ManualClock();
-    const own = await startChat({ clock, nicknameReleaseAfterMs: 1000 });
+  it('is freed once its user has been gone for the release delay (here 1 s)', async () => {
+    const { own, clock, graceOver } = await steppedServer({ nicknameReleaseAfterMs: 1000 });
     try {
       const watcher = await openTab(own, await cookieFor(own, 'watcher'), 'watcher');
       const name = nick('gone');
       const cookie = await cookieFor(own, name);
       await (await openTab(own, cookie, name)).close();
+      await graceOver(name);
       // Once the room says so, the hold runs from now.
       await watcher.until(isNotice('left', name));
       clock.advance(999);
@@ -598,13 +659,12 @@ describe('a nickname with no tab open and no logout', () => {
   });
 
   it('comes back to the same browser if nobody took it meanwhile', async () => {
-    const clock = new ManualClock();
-    const registry = new MemoryNicknameRegistry({ clock });
-    const own = await startChat({ clock, registry, nicknameReleaseAfterMs: 50 });
+    const { own, clock, registry, graceOver } = await steppedServer({ nicknameReleaseAfterMs: 50 });
     try {
       const watcher = await openTab(own, await cookieFor(own, 'watcher'), 'watcher');
       const cookie = await cookieFor(own, 'back');
       await (await openTab(own, cookie, 'back')).close();
+      await graceOver('back');
       await watcher.until(isNotice('left', 'back'));
       // Freed once the hold lapsed: a claim by anyone else would now succeed (undone at once).
       const isFree = async (): Promise<boolean> => {

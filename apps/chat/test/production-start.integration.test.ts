@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startServer } from '@gale/test-utils';
+import { startRedis, startServer } from '@gale/test-utils';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { nicknameKey } from '../server/nickname.js';
+import { cookieFor, type Endpoint, nick, openTab } from './helpers.js';
 
-// `pnpm start` (node dist/server.js, from `pnpm build`) and its COOKIE_SECRET.
+// `pnpm start` (node dist/server.js, from `pnpm build`), its COOKIE_SECRET and PRESENCE_GRACE_MS.
 const appDir = new URL('../', import.meta.url);
 const serverJs = fileURLToPath(new URL('dist/server.js', appDir));
 
@@ -28,6 +31,49 @@ describe('pnpm start', () => {
       expect(stdout).toBe('');
       expect(stderr.trim().split('\n')).toHaveLength(1);
       expect(stderr).toMatch(/^chat: COOKIE_SECRET is not set\. Set it to a long random string/);
+    }
+  });
+
+  it('refuses a PRESENCE_GRACE_MS that is not a whole number of milliseconds (exit code 1)', async () => {
+    for (const grace of ['soon', '-1', '2.5']) {
+      const { code, stdout, stderr } = await run({
+        COOKIE_SECRET: 'production-test-secret-0123456789',
+        PRESENCE_GRACE_MS: grace,
+      });
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr.trim()).toBe(
+        `chat: PRESENCE_GRACE_MS must be a whole number of milliseconds, not ${grace}`,
+      );
+    }
+  });
+
+  it('makes "left" wait PRESENCE_GRACE_MS after the last tab closed (here 10 minutes)', async () => {
+    const redis = await startRedis();
+    const inspector = new Redis(redis.url);
+    const server = await startServer(appDir, {
+      COOKIE_SECRET: 'production-test-secret-0123456789',
+      REDIS_URL: redis.url,
+      PRESENCE_GRACE_MS: '600000',
+    });
+    try {
+      const endpoint: Endpoint = {
+        http: server.url.slice(0, -1),
+        ws: `${server.url.replace('http', 'ws')}chat`,
+      };
+      const name = nick('slow');
+      await (await openTab(endpoint, await cookieFor(endpoint, name), name)).close();
+      // The grace period, in Redis, ends 10 minutes after the close (by Redis's clock).
+      await expect.poll(() => inspector.zscore('chat:leaving', nicknameKey(name))).not.toBeNull();
+      const [seconds, micros] = await inspector.time();
+      const now = Number(seconds) * 1000 + Number(micros) / 1000;
+      const ends = Number(await inspector.zscore('chat:leaving', nicknameKey(name)));
+      expect(ends - now).toBeGreaterThan(500_000);
+      expect(ends - now).toBeLessThanOrEqual(600_000);
+    } finally {
+      await server.stop();
+      inspector.disconnect();
+      await redis.stop();
     }
   });
 

@@ -133,6 +133,76 @@ describe('RedisPresence', () => {
     expect((await refresh()).left).toEqual([]);
   });
 
+  it('announces the users of a process that stopped beating as left, at the next beat of another', async () => {
+    const clock = new ManualClock();
+    const [storeOne, storeTwo] = await twoStores(clock);
+    const dying = new RedisPresence(storeOne, { deadAfterMs: 3000 });
+    const alive = new RedisPresence(storeTwo, { deadAfterMs: 3000 });
+    expect(await dying.join('Ada', 'tab1')).toBe(true);
+    expect(await dying.join('Cy', 'tab2')).toBe(true);
+    expect(await alive.join('Cy', 'tab3')).toBe(false);
+    // It beats at 1 s, then dies; dead once 3 s passed since, at the first beat after that.
+    clock.advance(1000);
+    await Promise.all([dying.beat(), alive.beat()]);
+    for (let second = 2; second <= 4; second++) {
+      clock.advance(1000);
+      expect(await alive.beat()).toEqual({ left: [], isForgotten: false });
+    }
+    clock.advance(1000);
+    expect(await alive.beat()).toEqual({ left: ['Ada'], isForgotten: false });
+    expect(await alive.count('ada')).toBe(0);
+    expect(await alive.count('cy')).toBe(1);
+    expect((await alive.beat()).left).toEqual([]);
+    // Back after all (it was only slow): the store forgot it, so it says so, and its room
+    // refreshes at once, which announces its users again.
+    expect((await dying.beat()).isForgotten).toBe(true);
+    const again = await dying.refresh([
+      { nickname: 'Ada', connectionId: 'tab1' },
+      { nickname: 'Cy', connectionId: 'tab2' },
+    ]);
+    expect(again).toEqual({ joined: ['Ada'], left: [] });
+  });
+
+  it('says on the first beat, and after Redis restarted empty, that it did not know the process', async () => {
+    const [store] = await twoStores(new ManualClock());
+    const presence = new RedisPresence(store);
+    expect(await presence.beat()).toEqual({ left: [], isForgotten: true });
+    expect(await presence.beat()).toEqual({ left: [], isForgotten: false });
+    await admin.flushall();
+    expect((await presence.beat()).isForgotten).toBe(true);
+  });
+
+  it('ends on a beat of any process a grace period over for a beat (its own process died), once', async () => {
+    const clock = new ManualClock();
+    const [storeOne, storeTwo] = await twoStores(clock);
+    const dying = new RedisPresence(storeOne);
+    const alive = new RedisPresence(storeTwo, { takeOverAfterMs: 1000 });
+    await dying.join('Ada', 'tab1');
+    expect(await dying.leave('ada', 'tab1', 5000)).toBe(true);
+    // Over at 5 s; its own process's timer would go first, so the others wait a beat.
+    clock.advance(5999);
+    expect((await alive.beat()).left).toEqual([]);
+    clock.advance(1);
+    expect((await alive.beat()).left).toEqual(['Ada']);
+    // Already over: the timer of its process (had it lived), or another beat, announce nothing.
+    expect(await dying.confirmLeave('ada', 'tab1')).toBe(false);
+    expect((await alive.beat()).left).toEqual([]);
+    expect(await alive.join('ada', 'tab2')).toBe(true);
+  });
+
+  it('takes a connection that a refresh gives back within the grace period for no join', async () => {
+    const [store] = await twoStores(new ManualClock());
+    const presence = new RedisPresence(store);
+    await presence.join('Ada', 'tab1');
+    expect(await presence.leave('ada', 'tab1', 5000)).toBe(true);
+    expect(await presence.refresh([{ nickname: 'Ada', connectionId: 'tab2' }])).toEqual({
+      joined: [],
+      left: [],
+    });
+    expect(await presence.confirmLeave('ada', 'tab1')).toBe(false);
+    expect(await presence.count('ada')).toBe(1);
+  });
+
   it("measures deadlines by Redis's clock when the store has none", async () => {
     const [store] = await twoStores();
     const presence = new RedisPresence(store, { deadAfterMs: 15_000 });
@@ -156,8 +226,8 @@ describe('RedisPresence', () => {
     ];
     expect(await presence.refresh(mine)).toEqual({ joined: ['Ada'], left: [] });
     expect(await presence.count('ADA')).toBe(2);
-    expect(await presence.leave('ada', 'tab1')).toBe(false);
-    expect(await presence.leave('ada', 'tab2')).toBe(true);
+    expect(await presence.leave('ada', 'tab1', 5000)).toBe(false);
+    expect(await presence.leave('ada', 'tab2', 5000)).toBe(true);
   });
 
   it('removes a connection whose leave was lost, as left if it was the last', async () => {

@@ -10,9 +10,10 @@ import {
 } from '@gale/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIVENESS_MS, DEFAULT_PRESENCE_GRACE_MS } from '../server/chat-room.js';
 import { NOT_SENT, UNAVAILABLE } from '../server/errors.js';
 import { nicknameKey } from '../server/nickname.js';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_NICKNAME_RELEASE_AFTER_MS } from '../server.js';
+import { DEFAULT_NICKNAME_RELEASE_AFTER_MS } from '../server.js';
 import {
   cookieFor,
   type Endpoint,
@@ -31,41 +32,45 @@ import {
 // Two instances of the chat (createApplication in this process, sharing nothing but a real
 // redis-server), as behind a load balancer; a third one in its own process, to kill. All three
 // run on one ManualClock that only the test moves, with the app's default timings: a nickname is
-// held for 30 s, each instance beats every 5 s, and one silent for three beats counts as dead.
+// held for 30 s, each instance has a heartbeat every 5 s and a beat of presence every second, one
+// silent for three beats counts as dead, and "left" waits 5 s for the user's tab to come back.
 // Time never passes by itself, so a busy machine cannot make an instance look dead or a name
-// lapse: the test steps the clock one heartbeat at a time, and after each step waits until every
-// instance's heartbeat is done. Only I/O (a frame, a reply, Redis coming back) is waited for.
+// lapse: the test steps the clock one beat at a time, and after each step waits until every
+// instance is done with what it started. Only I/O (a frame, a reply, Redis coming back) is waited
+// for.
 const RELEASE_AFTER_MS = DEFAULT_NICKNAME_RELEASE_AFTER_MS;
-const HEARTBEAT_MS = DEFAULT_HEARTBEAT_MS;
-const DEAD_AFTER_MS = 3 * HEARTBEAT_MS;
+const LIVENESS_MS = DEFAULT_LIVENESS_MS;
+const DEAD_AFTER_MS = 3 * LIVENESS_MS;
+const GRACE_MS = DEFAULT_PRESENCE_GRACE_MS;
 const clock = new ManualClock();
 let redis: RedisProcess;
 let inspector: Redis;
 let a: TestServer;
 let b: TestServer;
 const children = new Set<SteppedInstance>();
-const tabs: Tab[] = [];
+const tabs: { readonly tab: Tab; readonly nickname: string }[] = [];
 // What the instances log (Redis going away is expected here), kept for the assertions.
 const logger = recordingLogger();
 
 /** A user's only tab on `server`: logs in there, connects, reads its own "joined". */
 async function user(server: Endpoint, name: string): Promise<Tab> {
-  return track(await openTab(server, await cookieFor(server, name), name));
+  return track(await openTab(server, await cookieFor(server, name), name), name);
 }
 
-function track(t: Tab): Tab {
-  tabs.push(t);
-  return t;
+/** Closed after the test, which then waits out the grace periods that began. */
+function track(tab: Tab, nickname: string): Tab {
+  tabs.push({ tab, nickname });
+  return tab;
 }
 
 /**
- * Moves every instance's clock forward by `ms`, at most a heartbeat at a time (so that no
- * instance misses a beat the others count on), each step once every instance is done with what
- * it started.
+ * Moves every instance's clock forward by `ms`, at most a beat at a time (so that no instance
+ * misses a beat the others count on), each step once every instance is done with what it
+ * started.
  */
 async function elapse(ms: number): Promise<void> {
-  for (let left = ms; left > 0; left -= HEARTBEAT_MS) {
-    const step = Math.min(left, HEARTBEAT_MS);
+  for (let left = ms; left > 0; left -= LIVENESS_MS) {
+    const step = Math.min(left, LIVENESS_MS);
     clock.advance(step);
     await Promise.all([
       a.app.room.settled(),
@@ -121,23 +126,49 @@ async function startSteppedInstance(): Promise<SteppedInstance> {
   return instance;
 }
 
+/** Resolves once the nickname has `tabs` connections in Redis, on whichever instances. */
+async function tabsInRedis(nickname: string, tabs: number): Promise<void> {
+  const key = `chat:presence:${nicknameKey(nickname)}`;
+  await expect.poll(() => inspector.hlen(key).catch(() => -1)).toBe(tabs);
+  await Promise.all([a.app.room.settled(), b.app.room.settled()]);
+}
+
+/**
+ * Once the user's last tab closed (as Redis says: its grace period began), moves the clocks past
+ * the grace period, at the end of which the room announces that the user left.
+ */
+async function graceOver(nickname: string): Promise<void> {
+  const key = nicknameKey(nickname);
+  await expect.poll(() => inspector.zscore('chat:leaving', key).catch(() => null)).not.toBeNull();
+  await Promise.all([a.app.room.settled(), b.app.room.settled()]);
+  await elapse(GRACE_MS);
+}
+
 function instance(): Promise<TestServer> {
   return startChat({ redisUrl: redis.url, clock, logger });
 }
 
 beforeAll(async () => {
   redis = await startRedis();
-  inspector = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  inspector = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+  // It reconnects by itself once Redis is back.
+  inspector.on('error', () => {});
   a = await instance();
   b = await instance();
 });
 
 afterEach(async () => {
-  await Promise.all(tabs.splice(0).map((t) => t.close().catch(() => {})));
+  const closed = tabs.splice(0);
+  await Promise.all(closed.map(({ tab }) => tab.close().catch(() => {})));
+  // Their users' grace periods end now, not in the middle of the next test.
+  if (closed.length > 0) {
+    for (const { nickname } of closed) await tabsInRedis(nickname, 0);
+    await elapse(GRACE_MS + LIVENESS_MS);
+  }
 });
 
 afterAll(async () => {
-  await Promise.all(tabs.map((t) => t.close().catch(() => {})));
+  await Promise.all(tabs.map(({ tab }) => tab.close().catch(() => {})));
   await Promise.all([...children].map((child) => child.kill()));
   await Promise.all([a?.close(), b?.close()]);
   inspector?.disconnect();
@@ -163,6 +194,7 @@ describe('two instances on one Redis', () => {
       expect(Object.fromEntries(said)).toEqual({ 'hello from A': ada, 'hello from B': bob });
     }
     await bobTab.close();
+    await graceOver(bob);
     expect(await adaTab.until((f) => f.type !== 'message')).toEqual({
       type: 'left',
       nickname: bob,
@@ -173,17 +205,20 @@ describe('two instances on one Redis', () => {
     const watcher = await user(a, nick('watcher'));
     const cat = nick('Cat');
     const cookie = await cookieFor(a, cat);
-    const onB = track(await openTab(b, cookie));
+    const onB = track(await openTab(b, cookie), cat);
     expect(await watcher.until((f) => f.type !== 'message')).toEqual({
       type: 'joined',
       nickname: cat,
     });
-    const onA = track(await openTab(a, cookie));
+    const onA = track(await openTab(a, cookie), cat);
     await onB.close();
+    await tabsInRedis(cat, 1);
+    await elapse(2 * GRACE_MS);
     // No second "joined" and no "left": the next thing the watcher hears is this marker.
     await onA.send({ type: 'message', text: 'still here on A' });
     expect(await watcher.next()).toMatchObject({ type: 'message', text: 'still here on A' });
     await onA.close();
+    await graceOver(cat);
     expect(await watcher.next()).toEqual({ type: 'left', nickname: cat });
   });
 
@@ -224,8 +259,8 @@ describe('two instances on one Redis', () => {
     const watcher = await user(b, nick('watcher'));
     const name = nick('leaver');
     const cookie = await cookieFor(a, name);
-    const onA = track(await openTab(a, cookie));
-    const onB = track(await openTab(b, cookie));
+    const onA = track(await openTab(a, cookie), name);
+    const onB = track(await openTab(b, cookie), name);
     await watcher.until(isNotice('joined', name));
     expect((await logout(b, cookie)).status).toBe(204);
     for (const t of [onA, onB]) {
@@ -273,15 +308,17 @@ describe('two instances on one Redis', () => {
     const watcher = await user(a, nick('watcher'));
     const name = nick('Dora');
     const cookie = await cookieFor(a, name);
-    const onB = track(await openTab(b, cookie, name));
+    const onB = track(await openTab(b, cookie, name), name);
     // Far beyond the delay: B's heartbeat holds the name for its open tab.
     await elapse(3 * RELEASE_AFTER_MS);
     expect((await login(a, name)).status).toBe(409);
     await onB.close();
+    await graceOver(name);
     await watcher.until(isNotice('left', name));
     // A reload within the delay, on the other instance, gets it back...
-    const reloaded = track(await openTab(a, cookie, name));
+    const reloaded = track(await openTab(a, cookie, name), name);
     await reloaded.close();
+    await graceOver(name);
     await watcher.until(isNotice('left', name));
     expect((await login(b, name)).status).toBe(409);
     // ...and with no tab left anywhere it is freed once the delay has passed since, not before.
@@ -292,23 +329,64 @@ describe('two instances on one Redis', () => {
     expect(await handshakeStatus(a, cookie)).toBe(401);
   });
 
-  it('tells everyone that the users of an instance that died left, once it missed three heartbeats', async () => {
+  it('tells everyone that the users of an instance that was killed left, within four beats (4 s)', async () => {
     const c = await startSteppedInstance();
     const watcher = await user(a, nick('watcher'));
     const eve = nick('Eve');
     await user(c, eve);
     await watcher.until(isNotice('joined', eve));
     await c.kill();
-    // Three heartbeats of silence: not dead yet. The next message is the watcher's own marker.
-    await elapse(DEAD_AFTER_MS);
+    // Two beats of silence: not dead yet. The next message is the watcher's own marker.
+    await elapse(DEAD_AFTER_MS - LIVENESS_MS);
     await watcher.send({ type: 'message', text: 'marker' });
     expect(await watcher.until((f) => isMessage('marker')(f) || f.type === 'left')).toMatchObject({
       type: 'message',
       text: 'marker',
     });
-    // The next heartbeat of A or B removes its connections and announces who left with them.
-    await elapse(HEARTBEAT_MS);
+    // Silent for three beats, it is dead: the next beat of A or B removes its connections and
+    // announces who left with them.
+    await elapse(2 * LIVENESS_MS);
     expect(await watcher.until((f) => f.type === 'left')).toEqual({ type: 'left', nickname: eve });
+  });
+
+  it('announces neither "left" nor "joined" when a tab closed on one instance comes back on the other within the grace period', async () => {
+    const watcher = await user(a, nick('watcher'));
+    const fay = nick('Fay');
+    const cookie = await cookieFor(b, fay);
+    const onB = track(await openTab(b, cookie, fay), fay);
+    await watcher.until(isNotice('joined', fay));
+    await onB.close();
+    await tabsInRedis(fay, 0);
+    await elapse(GRACE_MS - LIVENESS_MS);
+    const onA = track(await openTab(a, cookie), fay);
+    // B's timer fires meanwhile, and finds her back.
+    await elapse(2 * GRACE_MS);
+    await onA.send({ type: 'message', text: 'back on A' });
+    expect(await watcher.next()).toMatchObject({ type: 'message', from: fay, text: 'back on A' });
+    await onA.close();
+    await graceOver(fay);
+    expect(await watcher.next()).toEqual({ type: 'left', nickname: fay });
+  });
+
+  it('announces "left" from another instance when the one whose tab closed is killed during the grace period', async () => {
+    const c = await startSteppedInstance();
+    const watcher = await user(a, nick('watcher'));
+    const gus = nick('Gus');
+    const onC = await openTab(c, await cookieFor(c, gus), gus);
+    await watcher.until(isNotice('joined', gus));
+    await onC.close();
+    const key = nicknameKey(gus);
+    await expect.poll(() => inspector.zscore('chat:leaving', key)).not.toBeNull();
+    await c.kill();
+    // C's timer is gone with it: A or B end the grace period a beat after it is over.
+    await elapse(GRACE_MS);
+    await watcher.send({ type: 'message', text: 'marker' });
+    expect(await watcher.until((f) => isMessage('marker')(f) || f.type === 'left')).toMatchObject({
+      type: 'message',
+      text: 'marker',
+    });
+    await elapse(LIVENESS_MS);
+    expect(await watcher.until((f) => f.type === 'left')).toEqual({ type: 'left', nickname: gus });
   });
 });
 
@@ -370,7 +448,6 @@ describe('Redis going away and coming back empty', () => {
     }
     // The heartbeat the recovery ran first gave the store back what it forgot: Ada's nickname
     // (refused to others)...
-    await inspector.connect();
     expect(await inspector.exists(`chat:nickname:${nicknameKey(ada)}`)).toBe(1);
     expect((await login(b, ada)).status).toBe(409);
     // Messages flow between the instances again, and are stored again.
@@ -382,6 +459,7 @@ describe('Redis going away and coming back empty', () => {
     expect(late.history.map((m) => m['text'])).toEqual(['back from A', 'back from B']);
     // ...and who is present: Bob's tab closing is Bob leaving, seen on A.
     await bobTab.close();
+    await graceOver(bob);
     expect(await adaTab.until(isNotice('left', bob))).toEqual({ type: 'left', nickname: bob });
     await adaTab.close();
   });

@@ -122,10 +122,14 @@ export function presenceContract(make: Pair<Presence>): void {
     expect(await one.join('ada', 'tab1')).toBe(true);
     expect(await two.join('Ada', 'tab2')).toBe(false);
     expect(await one.count('ada')).toBe(2);
-    expect(await one.leave('ada', 'tab1')).toBe(false);
-    expect(await two.leave('ada', 'tab1')).toBe(false);
-    expect(await two.leave('ada', 'tab2')).toBe(true);
+    expect(await one.leave('ada', 'tab1', 5000)).toBe(false);
+    expect(await two.leave('ada', 'tab1', 5000)).toBe(false);
+    expect(await two.leave('ada', 'tab2', 5000)).toBe(true);
     expect(await one.count('ada')).toBe(0);
+    // Left once the grace period is confirmed over; then a connection is a join again.
+    expect(await two.confirmLeave('ADA', 'tab2')).toBe(true);
+    expect(await one.confirmLeave('ada', 'tab2')).toBe(false);
+    expect(await one.join('ada', 'tab3')).toBe(true);
   });
 
   it('reports one first join and one last leave under concurrency', async () => {
@@ -133,8 +137,23 @@ export function presenceContract(make: Pair<Presence>): void {
     const ids = Array.from({ length: 20 }, (_, i) => `tab${i}`);
     const joined = await Promise.all(ids.map((id, i) => (i % 2 ? one : two).join('ada', id)));
     expect(joined.filter(Boolean)).toHaveLength(1);
-    const left = await Promise.all(ids.map((id, i) => (i % 3 ? one : two).leave('ada', id)));
+    const left = await Promise.all(ids.map((id, i) => (i % 3 ? one : two).leave('ada', id, 5000)));
     expect(left.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('takes a connection back within the grace period for no join, and the leave for none', async () => {
+    const [one, two] = await make(new ManualClock());
+    expect(await one.join('ada', 'tab1')).toBe(true);
+    expect(await one.leave('ada', 'tab1', 5000)).toBe(true);
+    // Back, on the other process: the user never left.
+    expect(await two.join('Ada', 'tab2')).toBe(false);
+    expect(await one.confirmLeave('ada', 'tab1')).toBe(false);
+    expect(await two.count('ada')).toBe(1);
+    // Its own leave starts a grace period of its own, which only that leave confirms.
+    expect(await two.leave('ada', 'tab2', 5000)).toBe(true);
+    expect(await one.confirmLeave('ada', 'tab1')).toBe(false);
+    expect(await one.confirmLeave('ada', 'tab2')).toBe(true);
+    expect(await two.confirmLeave('ada', 'tab2')).toBe(false);
   });
 
   it('removes every connection on leaveAll, after which leave reports nothing', async () => {
@@ -143,8 +162,18 @@ export function presenceContract(make: Pair<Presence>): void {
     await two.join('ada', 'tab2');
     expect(await one.leaveAll('ada')).toBe(true);
     expect(await two.leaveAll('ada')).toBe(false);
-    expect(await two.leave('ada', 'tab2')).toBe(false);
+    expect(await two.leave('ada', 'tab2', 5000)).toBe(false);
     expect(await one.join('ada', 'tab3')).toBe(true);
+  });
+
+  it('counts a user within the grace period as present for leaveAll, which ends it', async () => {
+    const [one, two] = await make(new ManualClock());
+    await one.join('ada', 'tab1');
+    expect(await one.leave('ada', 'tab1', 5000)).toBe(true);
+    expect(await two.leaveAll('ada')).toBe(true);
+    expect(await one.confirmLeave('ada', 'tab1')).toBe(false);
+    expect(await two.leaveAll('ada')).toBe(false);
+    expect(await one.join('ada', 'tab2')).toBe(true);
   });
 
   it('changes nothing on a refresh that matches what it has', async () => {
@@ -155,6 +184,16 @@ export function presenceContract(make: Pair<Presence>): void {
       left: [],
     });
     expect(await one.count('ada')).toBe(1);
+  });
+
+  it('ends no grace period on a beat before it is over', async () => {
+    const clock = new ManualClock();
+    const [one, two] = await make(clock);
+    await one.join('ada', 'tab1');
+    expect(await one.leave('ada', 'tab1', 5000)).toBe(true);
+    clock.advance(4999);
+    expect((await two.beat()).left).toEqual([]);
+    expect(await one.confirmLeave('ada', 'tab1')).toBe(true);
   });
 }
 
