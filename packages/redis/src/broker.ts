@@ -179,6 +179,7 @@ export class RedisBroker implements Broker {
   readonly #waiting = new Set<Sync>();
   readonly #reconnectListeners = new Set<() => void>();
   #session = 0;
+  #publisherReadyOnce = false;
   #nextMarker = 0;
   #nextToken = 0;
   #closed = false;
@@ -227,7 +228,15 @@ export class RedisBroker implements Broker {
       });
     }
     this.#subscriber.on('ready', () => void this.#onSubscriberReady());
+    this.#subscriber.on('close', () => {
+      // Subscriptions starting on the lost connection fail, as a publish would.
+      if (this.#closed || !this.#connectedOnce()) return;
+      for (const state of [...this.#topics.values()]) {
+        for (const sync of [...state.syncs]) if (!sync.catchUp) this.#unreachable(sync);
+      }
+    });
     this.#publisher.on('ready', () => {
+      this.#publisherReadyOnce = true;
       const waiting = [...this.#waiting];
       this.#waiting.clear();
       for (const sync of waiting) void this.#attempt(sync);
@@ -441,6 +450,13 @@ export class RedisBroker implements Broker {
     sync.markerSeen = false;
     sync.reply = undefined;
     sync.queue = [];
+    // Once connected, a subscribe fails fast while Redis is unreachable (as a publish does);
+    // before the first connection, and for catching up, it waits.
+    const failFast = !sync.catchUp && this.#connectedOnce();
+    if (failFast && (this.#subscriber.status !== 'ready' || this.#publisher.status !== 'ready')) {
+      this.#unreachable(sync);
+      return;
+    }
     if (this.#subscriber.status !== 'ready') {
       sync.session = -1; // the next 'ready' tries again
       return;
@@ -451,8 +467,10 @@ export class RedisBroker implements Broker {
     try {
       state.subscribed ??= this.#subscribeChannel(state);
       await state.subscribed;
-    } catch {
-      return; // the connection was lost: the next 'ready' tries again
+    } catch (error) {
+      // The connection was lost: the next 'ready' tries again.
+      if (failFast && !stale()) this.#unreachable(sync, error);
+      return;
     }
     if (stale()) return;
     const marker = Buffer.allocUnsafe(HEADER);
@@ -479,7 +497,8 @@ export class RedisBroker implements Broker {
     } catch (error) {
       if (stale()) return;
       if (this.#publisher.status !== 'ready') {
-        this.#waiting.add(sync); // tried again when the publisher is back
+        if (failFast) this.#unreachable(sync, error);
+        else this.#waiting.add(sync); // tried again when the publisher is back
         return;
       }
       this.#fail(sync, error);
@@ -511,6 +530,18 @@ export class RedisBroker implements Broker {
       return { position, delivery: new TopicDelivery(topic, message, position), exclude };
     });
     return { head: { epoch, offset: Number(raw[1]) }, entries, latest };
+  }
+
+  #connectedOnce(): boolean {
+    return this.#session > 0 && this.#publisherReadyOnce;
+  }
+
+  /** A subscribe could not start, Redis being unreachable: it rejects. */
+  #unreachable(sync: Sync, cause: unknown = new Error('not connected to Redis')): void {
+    if (!sync.state.syncs.has(sync)) return;
+    this.#drop(sync);
+    sync.reject?.(new BrokerUnavailableError(sync.state.topic, { cause }));
+    void this.#release(sync.state);
   }
 
   /** The read could not be done with Redis reachable: give up on this sync. */
