@@ -3,16 +3,18 @@
 // were installed.
 import { WebSocketError } from '@gale/server';
 
-/** Raised by `RedisBroker.publish()` for the other instances when Redis cannot be reached. */
+/**
+ * Raised by `RedisBroker.publish()` when Redis could not take the message (then no subscriber,
+ * on any instance, got it), and by a `subscribe()` still starting when the broker closes.
+ */
 export class BrokerUnavailableError extends WebSocketError<'ERR_BROKER_UNAVAILABLE'> {
-  /** The topic whose message did not reach the other instances. */
+  /** The topic of the publish or subscription. */
   readonly topic: string;
 
   constructor(topic: string, options?: ErrorOptions) {
     super(
       'ERR_BROKER_UNAVAILABLE',
-      `Redis is unreachable: the message to topic ${JSON.stringify(topic)} reached this ` +
-        "instance's subscribers only",
+      `Redis is unreachable: nothing was published to or delivered from topic ${JSON.stringify(topic)}`,
       options,
     );
     this.name = 'BrokerUnavailableError';
