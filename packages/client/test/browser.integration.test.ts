@@ -724,6 +724,91 @@ describe('the browser build', () => {
       expect(feedOpened).toEqual([false, false]);
       await closeFeed();
     }, 60_000);
+
+    it("gives Chromium's own WebSocket exactly the plain messages and the app's subprotocol, beside a gale.v1 client", async () => {
+      /** A native WebSocket of the page and what it received. */
+      interface Plain {
+        ws: WebSocket;
+        protocol: string | null;
+        messages: Array<string | { bytes: number[] }>;
+      }
+      type PlainPage = ResumePage & { plain: Record<'none' | 'chat', Plain> };
+
+      await openFeed();
+      await page.evaluate((url) => {
+        const g = globalThis as unknown as PlainPage;
+        const open = (...protocols: string[]): Plain => {
+          const ws = new WebSocket(url, protocols);
+          ws.binaryType = 'arraybuffer';
+          const plain: Plain = { ws, protocol: null, messages: [] };
+          ws.onopen = () => {
+            plain.protocol = ws.protocol;
+          };
+          ws.onmessage = ({ data }: MessageEvent<string | ArrayBuffer>) => {
+            plain.messages.push(
+              typeof data === 'string' ? data : { bytes: Array.from(new Uint8Array(data)) },
+            );
+          };
+          return plain;
+        };
+        g.plain = { none: open(), chat: open('chat') };
+      }, wsUrl('/feed'));
+      const plainReceived = (count: number) =>
+        page.waitForFunction(
+          (n) => {
+            const { none, chat } = (globalThis as unknown as PlainPage).plain;
+            return none.messages.length >= n && chat.messages.length >= n;
+          },
+          count,
+          { timeout: 20_000 },
+        );
+      // Each got its snapshot, so each has subscribed.
+      await plainReceived(1);
+      await pageReceived(1);
+      await until(() => feedOpened.length === 3, 'three connections opened');
+
+      app!.publish('feed', 'n1');
+      app!.publish('feed', new Uint8Array([0x0a, 1, 2]));
+      // Payloads that look like gale.v1's envelope are still only payloads.
+      app!.publish('feed', '["feed","x",1]\nlooks like an envelope');
+      app!.publish('feed', '\nstarts like a direct message');
+      app!.publish('feed', { n: 5 });
+      await plainReceived(6);
+      await page.evaluate(() => {
+        const { none, chat } = (globalThis as unknown as PlainPage).plain;
+        none.ws.send('hi');
+        chat.ws.send('hi');
+      });
+      await plainReceived(7);
+      await pageReceived(6);
+
+      const result = await page.evaluate(() => {
+        const { none, chat } = (globalThis as unknown as PlainPage).plain;
+        const show = ({ protocol, messages }: Plain) => ({ protocol, messages });
+        const shown = { none: show(none), chat: show(chat) };
+        none.ws.close();
+        chat.ws.close();
+        return shown;
+      });
+      const published = [
+        'n1',
+        { bytes: [0x0a, 1, 2] },
+        '["feed","x",1]\nlooks like an envelope',
+        '\nstarts like a direct message',
+        '{"n":5}',
+      ];
+      const messages = ['snapshot', ...published, 'echo:hi'];
+      expect(result).toEqual({
+        none: { protocol: '', messages },
+        chat: { protocol: 'chat', messages },
+      });
+      // The gale.v1 client beside them got the same payloads, its envelope removed.
+      const gale = await feedState();
+      expect(gale.received).toEqual(['snapshot', ...published]);
+      expect(gale.subprotocol).toBeNull();
+      expect(feedOpened).toEqual([false, false, false]);
+      await closeFeed();
+    });
   });
 });
 
