@@ -4,12 +4,17 @@ import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Application,
+  type ApplicationCloseOptions,
+  type ApplicationOptions,
+  type Broker,
   HTTPError,
+  MemoryBroker,
   RequestHandler,
   type Route,
   silentLogger,
   WebSocketHandler,
 } from '@gale/server';
+import { until } from '@gale/test-utils';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClientConnection } from '../src/connection.js';
@@ -58,6 +63,32 @@ class RecordCloseWebSocket extends WebSocketHandler {
 class SubprotocolWebSocket extends WebSocketHandler {
   override selectSubprotocol(offered: readonly string[]): string | null {
     return offered.includes('chat.v2') ? 'chat.v2' : null;
+  }
+}
+
+/** Whether each connection to the feed route resumed its topic, in the order they opened. */
+const feedOpened: boolean[] = [];
+
+/**
+ * A topic with a snapshot, as an application with resumable topics is written: subscribes to
+ * 'feed' and sends the snapshot (a direct message) only when the subscription did not resume
+ * without loss. Selects `chat` when offered; answers each message directly with
+ * `echo:<message>`.
+ */
+class FeedWebSocket extends WebSocketHandler {
+  override selectSubprotocol(offered: readonly string[]): string | null {
+    return offered.includes('chat') ? 'chat' : null;
+  }
+
+  override async open(): Promise<void> {
+    await this.subscribe('feed');
+    const resumed = this.resumed('feed');
+    feedOpened.push(resumed);
+    if (!resumed) await this.writeMessage('snapshot');
+  }
+
+  override onMessage(message: string | Uint8Array): Promise<void> {
+    return this.writeMessage(`echo:${String(message)}`);
   }
 }
 
@@ -119,23 +150,24 @@ const routes: Route[] = [
   ['/subprotocol', SubprotocolWebSocket],
   ['/silent', SilentWebSocket],
   ['/stall', StallWebSocket],
+  ['/feed', FeedWebSocket],
 ];
 
 let app: Application | undefined;
 let port = 0;
 
 /** Starts the application on `port` (0: any free port, remembered for restarts). */
-async function startServer(onPort = 0): Promise<void> {
-  const started = new Application(routes, { logger: silentLogger, accessLog: false });
+async function startServer(onPort = 0, options: ApplicationOptions = {}): Promise<void> {
+  const started = new Application(routes, { logger: silentLogger, accessLog: false, ...options });
   const server = await started.listen(onPort, '127.0.0.1');
   app = started;
   port = (server.address() as AddressInfo).port;
 }
 
-async function stopServer(): Promise<void> {
+async function stopServer(options: number | ApplicationCloseOptions = 1000): Promise<void> {
   const stopping = app;
   app = undefined;
-  await stopping?.close(1000);
+  await stopping?.close(options);
 }
 
 const wsUrl = (path: string): string => `ws://127.0.0.1:${port}${path}`;
@@ -537,6 +569,247 @@ describe('the browser build', () => {
       'queued-4',
     ]);
   }, 60_000);
+
+  describe('resuming over gale.v1', () => {
+    /** A position of a topic, as it crosses back from the page. */
+    interface At {
+      epoch: string;
+      offset: number;
+    }
+
+    /** What the page of these tests holds besides the connection. */
+    interface ResumePage extends PageGlobals {
+      received: Array<string | Uint8Array>;
+      gaps: Array<{ topic: string; from: At; to: At }>;
+    }
+
+    const range = (from: number, to: number): string[] =>
+      Array.from({ length: to - from + 1 }, (_, k) => `n${from + k}`);
+
+    /** Publishes n<from>…n<to> to 'feed' on the running server. */
+    const publish = (from: number, to: number): void => {
+      for (const message of range(from, to)) app!.publish('feed', message);
+    };
+
+    /** Opens the page's connection to the feed: reconnecting, resuming, recording every message. */
+    async function openFeed(): Promise<void> {
+      await page.evaluate(async (url) => {
+        const g = globalThis as unknown as ResumePage;
+        g.received = [];
+        g.gaps = [];
+        g.conn = g.gale.createConnection(url, {
+          reconnect: { minDelay: 20, maxDelay: 100 },
+          resume: true,
+          onMessage: (message) => {
+            g.received.push(message);
+          },
+        });
+        g.conn.addEventListener('gap', ({ topic, from, to }) => g.gaps.push({ topic, from, to }));
+        await g.conn.opened;
+      }, wsUrl('/feed'));
+    }
+
+    /** Waits (polling in the page, as `until` does here) until it received `count` messages. */
+    async function pageReceived(count: number): Promise<void> {
+      await page.waitForFunction(
+        (n) => (globalThis as unknown as ResumePage).received.length >= n,
+        count,
+        { timeout: 20_000 },
+      );
+    }
+
+    /** What the page's connection received and holds. */
+    function feedState() {
+      return page.evaluate(() => {
+        const g = globalThis as unknown as ResumePage;
+        return {
+          received: g.received.map((m) => (typeof m === 'string' ? m : { bytes: Array.from(m) })),
+          gaps: g.gaps,
+          position: g.conn.positions().get('feed') as At | undefined,
+          duplicates: g.conn.duplicates,
+          state: g.conn.state,
+          subprotocol: g.conn.selectedSubprotocol,
+        };
+      });
+    }
+
+    async function closeFeed(): Promise<void> {
+      await page.evaluate(() => (globalThis as unknown as ResumePage).conn.close());
+    }
+
+    beforeEach(() => {
+      feedOpened.length = 0;
+    });
+
+    it('resumes after a restart (1012) when the history outlives the server: each message once, in order, no second snapshot', async () => {
+      const history = new MemoryBroker();
+      // The history outlives the Application, as a Redis broker's does (it lives in Redis).
+      // Application.close() closes its broker, so both Applications get this wrapper instead of
+      // the MemoryBroker itself: it forwards subscribe, unsubscribe and publish and has no
+      // close(), and the first Application's close leaves the history to the second.
+      const shared: Broker = {
+        subscribe: (topic, subscriber, options) => history.subscribe(topic, subscriber, options),
+        unsubscribe: (topic, subscriber) => history.unsubscribe(topic, subscriber),
+        publish: (topic, message, options) => history.publish(topic, message, options),
+      };
+      await stopServer();
+      await startServer(port, { broker: shared });
+      await openFeed();
+      await pageReceived(1);
+      publish(1, 3);
+      await pageReceived(4);
+      const before = (await feedState()).position!;
+
+      // The deploy: every connection gets 1012, and the server is gone.
+      await stopServer({ code: 1012 });
+      // Published while it is down, through the broker (as another instance publishes to Redis).
+      shared.publish('feed', 'n4');
+      shared.publish('feed', 'n5');
+      await startServer(port, { broker: shared });
+      // Right after it is back (no I/O has run since it listens: the page cannot be back yet).
+      publish(6, 6);
+      await pageReceived(7);
+      await until(() => feedOpened.length === 2, 'the resumed connection opened');
+      // Live after the resume: what came before it is all there was.
+      publish(7, 7);
+      await pageReceived(8);
+
+      expect(await feedState()).toEqual({
+        received: ['snapshot', ...range(1, 7)],
+        gaps: [],
+        position: { epoch: before.epoch, offset: 7 },
+        duplicates: 0,
+        state: 'open',
+        subprotocol: null,
+      });
+      expect(before).toEqual({ epoch: expect.any(String), offset: 3 });
+      expect(feedOpened).toEqual([false, true]);
+      await closeFeed();
+    }, 60_000);
+
+    it('reports the gap from the old epoch to the new, and gets a fresh snapshot, after a restart that lost the history', async () => {
+      await stopServer();
+      await startServer(port, { broker: new MemoryBroker() });
+      await openFeed();
+      await pageReceived(1);
+      publish(1, 3);
+      await pageReceived(4);
+      const before = (await feedState()).position!;
+
+      // A restarted in-memory server: its broker starts empty, in a new epoch.
+      await stopServer({ code: 1012 });
+      await startServer(port, { broker: new MemoryBroker() });
+      // Right after it is back, before the page can be: the new broker keeps them.
+      publish(4, 5);
+      await pageReceived(7);
+      await until(() => feedOpened.length === 2, 'the second connection opened');
+      publish(6, 6);
+      await pageReceived(8);
+
+      const after = await feedState();
+      const epoch = after.position?.epoch;
+      expect(epoch).toEqual(expect.any(String));
+      expect(epoch).not.toBe(before.epoch);
+      expect(after).toEqual({
+        // What the new epoch kept (replayed as the subscription starts, after the gap), then
+        // the snapshot the app sends because resumed('feed') is false, then live.
+        received: ['snapshot', ...range(1, 5), 'snapshot', 'n6'],
+        // All of the old epoch after n3, and nothing of the new one: n4 is its offset 1.
+        gaps: [{ topic: 'feed', from: before, to: { epoch, offset: 0 } }],
+        position: { epoch, offset: 3 },
+        duplicates: 0,
+        state: 'open',
+        subprotocol: null,
+      });
+      expect(feedOpened).toEqual([false, false]);
+      await closeFeed();
+    }, 60_000);
+
+    it("gives Chromium's own WebSocket exactly the plain messages and the app's subprotocol, beside a gale.v1 client", async () => {
+      /** A native WebSocket of the page and what it received. */
+      interface Plain {
+        ws: WebSocket;
+        protocol: string | null;
+        messages: Array<string | { bytes: number[] }>;
+      }
+      type PlainPage = ResumePage & { plain: Record<'none' | 'chat', Plain> };
+
+      await openFeed();
+      await page.evaluate((url) => {
+        const g = globalThis as unknown as PlainPage;
+        const open = (...protocols: string[]): Plain => {
+          const ws = new WebSocket(url, protocols);
+          ws.binaryType = 'arraybuffer';
+          const plain: Plain = { ws, protocol: null, messages: [] };
+          ws.onopen = () => {
+            plain.protocol = ws.protocol;
+          };
+          ws.onmessage = ({ data }: MessageEvent<string | ArrayBuffer>) => {
+            plain.messages.push(
+              typeof data === 'string' ? data : { bytes: Array.from(new Uint8Array(data)) },
+            );
+          };
+          return plain;
+        };
+        g.plain = { none: open(), chat: open('chat') };
+      }, wsUrl('/feed'));
+      const plainReceived = (count: number) =>
+        page.waitForFunction(
+          (n) => {
+            const { none, chat } = (globalThis as unknown as PlainPage).plain;
+            return none.messages.length >= n && chat.messages.length >= n;
+          },
+          count,
+          { timeout: 20_000 },
+        );
+      // Each got its snapshot, so each has subscribed.
+      await plainReceived(1);
+      await pageReceived(1);
+      await until(() => feedOpened.length === 3, 'three connections opened');
+
+      app!.publish('feed', 'n1');
+      app!.publish('feed', new Uint8Array([0x0a, 1, 2]));
+      // Payloads that look like gale.v1's envelope are still only payloads.
+      app!.publish('feed', '["feed","x",1]\nlooks like an envelope');
+      app!.publish('feed', '\nstarts like a direct message');
+      app!.publish('feed', { n: 5 });
+      await plainReceived(6);
+      await page.evaluate(() => {
+        const { none, chat } = (globalThis as unknown as PlainPage).plain;
+        none.ws.send('hi');
+        chat.ws.send('hi');
+      });
+      await plainReceived(7);
+      await pageReceived(6);
+
+      const result = await page.evaluate(() => {
+        const { none, chat } = (globalThis as unknown as PlainPage).plain;
+        const show = ({ protocol, messages }: Plain) => ({ protocol, messages });
+        const shown = { none: show(none), chat: show(chat) };
+        none.ws.close();
+        chat.ws.close();
+        return shown;
+      });
+      const published = [
+        'n1',
+        { bytes: [0x0a, 1, 2] },
+        '["feed","x",1]\nlooks like an envelope',
+        '\nstarts like a direct message',
+        '{"n":5}',
+      ];
+      const messages = ['snapshot', ...published, 'echo:hi'];
+      expect(result).toEqual({
+        none: { protocol: '', messages },
+        chat: { protocol: 'chat', messages },
+      });
+      // The gale.v1 client beside them got the same payloads, its envelope removed.
+      const gale = await feedState();
+      expect(gale.received).toEqual(['snapshot', ...published]);
+      expect(gale.subprotocol).toBeNull();
+      expect(feedOpened).toEqual([false, false, false]);
+      await closeFeed();
+    });
+  });
 });
 
 describe('the browser bundle', () => {

@@ -153,10 +153,35 @@ class ClosesAfterFirstMessage extends RecordingHandler {
   }
 }
 
+/**
+ * A route written for gale.v1 clients, which plain ones share: subscribes to 'feed' and greets
+ * with a direct message on open; 'publish <text>' publishes the text to 'feed' (a binary message,
+ * its bytes), 'say <text>' answers the text directly, anything else is not answered. Selects
+ * `chat` when offered.
+ */
+class Feed extends RecordingHandler {
+  override selectSubprotocol(offered: readonly string[]): string | null {
+    return offered.includes('chat') ? 'chat' : null;
+  }
+
+  override async open(): Promise<void> {
+    await this.subscribe('feed');
+    await this.writeMessage('welcome');
+  }
+
+  override async onMessage(message: string | Uint8Array): Promise<void> {
+    if (typeof message !== 'string') await this.application.publish('feed', message);
+    else if (message.startsWith('publish '))
+      await this.application.publish('feed', message.slice(8));
+    else if (message.startsWith('say ')) await this.writeMessage(message.slice(4));
+  }
+}
+
 const ROUTES: Route[] = [
   ['/echo', ExactEcho],
   ['/websocket', YouSaid],
   ['/bye', ClosesAfterFirstMessage],
+  ['/feed', Feed],
 ];
 
 const apps: Application[] = [];
@@ -372,6 +397,47 @@ describe('subprotocols with a Tornado client', () => {
     expect(result).toMatchObject({ ok: true, selected_subprotocol: null });
     expect(result.replies).toEqual([{ text: 'hi' }]);
   });
+});
+
+describe('topics with a Tornado client (gale.v1 is for gale clients only)', () => {
+  it.each([
+    { offered: [], selected: null },
+    { offered: ['chat'], selected: 'chat' },
+  ])(
+    'give Tornado exactly the plain payloads, offering $offered',
+    async ({ offered, selected }) => {
+      const { url } = await serve(); // resume is on by default
+      const envelopeLike = '["feed","x",1]\nlooks like an envelope';
+      const result = await runTornado({
+        url: url('/feed'),
+        subprotocols: offered, // the driver offers none for []
+        messages: [
+          // Not answered: the reply read after it is the greeting open() sent.
+          { text: 'hello' },
+          { text: 'publish n1' },
+          { binary: base64(Uint8Array.of(0x0a, 1, 2)) },
+          { text: `publish ${envelopeLike}` },
+          { text: 'publish \nstarts like a direct message' },
+          { text: 'say direct' },
+        ],
+      });
+      expect(result).toMatchObject({
+        ok: true,
+        status: 101,
+        selected_subprotocol: selected,
+        closed_by_server: false,
+      });
+      expect(result.replies).toEqual([
+        { text: 'welcome' },
+        { text: 'n1' },
+        { binary: base64(Uint8Array.of(0x0a, 1, 2)) },
+        { text: envelopeLike },
+        { text: '\nstarts like a direct message' },
+        { text: 'direct' },
+      ]);
+      expect(result.unexpected_replies).toBeUndefined();
+    },
+  );
 });
 
 describe('origin with a Tornado client', () => {
