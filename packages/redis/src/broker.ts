@@ -175,6 +175,10 @@ export class RedisBroker implements Broker {
   readonly #subscriber: Redis;
   readonly #topics = new Map<string, TopicState>();
   readonly #markers = new Map<number, Sync>();
+  // Epoch candidates for topics that have none yet: one random prefix per broker, then a counter
+  // (unique without asking the system's random source on every publish and read).
+  readonly #epochPrefix = newEpoch();
+  #epochCount = 0;
   /** Syncs whose read failed while the publisher connection was down. */
   readonly #waiting = new Set<Sync>();
   readonly #reconnectListeners = new Set<() => void>();
@@ -343,7 +347,7 @@ export class RedisBroker implements Broker {
     const done = this.#publisher
       .galePublish(
         ...this.#keys(topic),
-        newEpoch(),
+        this.#epochCandidate(),
         this.#channel(topic),
         header,
         bytes,
@@ -485,7 +489,7 @@ export class RedisBroker implements Broker {
       const after = sync.after;
       raw = await this.#publisher.galeReadBuffer(
         ...this.#keys(state.topic),
-        newEpoch(),
+        this.#epochCandidate(),
         after?.epoch ?? '',
         after?.offset ?? 0,
         limits.keep ? '1' : '0',
@@ -611,8 +615,17 @@ export class RedisBroker implements Broker {
       this.#call(() => subscriber.started?.(topic, started));
     }
     const delivery = event.delivery;
-    if (event.exclude === subscriber) this.#call(() => subscriber.skipped?.(topic, position));
-    else this.#call(() => subscriber.deliver(delivery.payload, delivery));
+    // The hot path of fan-out: no closure per delivery.
+    try {
+      if (event.exclude === subscriber) subscriber.skipped?.(topic, position);
+      else subscriber.deliver(delivery.payload, delivery);
+    } catch (error) {
+      this.#logger.error('RedisBroker: a topic subscriber threw', error);
+    }
+  }
+
+  #epochCandidate(): string {
+    return `${this.#epochPrefix}${(++this.#epochCount).toString(36)}`;
   }
 
   /** Runs a subscriber's callback; one that throws is logged, never breaks the delivery loop. */

@@ -49,8 +49,12 @@ if ARGV[5] == '1' then
   local cut = nil
   local from = '-'
   local done = false
+  -- Usually one entry goes (the count limit): read 2, then more only while more must go.
+  local count = 2
+  if len - maxCount + 1 > count then count = len - maxCount + 1 end
   while not done do
-    local batch = redis.call('XRANGE', stream, from, '+', 'COUNT', 64)
+    local batch = redis.call('XRANGE', stream, from, '+', 'COUNT', count)
+    if count < 64 then count = count * 2 end
     if #batch == 0 then break end
     for i = 1, #batch do
       local f = batch[i][2]
