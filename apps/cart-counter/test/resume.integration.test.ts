@@ -1,6 +1,13 @@
 import { type ClientConnection, type GapEvent, websocketConnect } from '@gale/client';
-import { serve, startTcpProxy, type TcpProxy, until } from '@gale/test-utils';
-import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type RedisProcess,
+  serve,
+  startRedis,
+  startTcpProxy,
+  type TcpProxy,
+  until,
+} from '@gale/test-utils';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CartMessage,
   STOCK_TOPIC,
@@ -261,5 +268,54 @@ describe('WS /cart/status with gale.v1 (resume)', () => {
       stockVersion: 1,
       cartVersion: 1,
     });
+  });
+});
+
+// With REDIS_URL the broker is a RedisBroker given the same CART_HISTORY, whose history lives in
+// Redis (Streams): a viewer that reconnects to the other instance resumes there too. Skipped
+// until @gale/redis's RedisBroker takes `history` (its rewrite on Streams): the one on this
+// branch still publishes over pub/sub, keeps nothing, and so always has the snapshot sent.
+describe.skip('WS /cart/status with gale.v1 (resume), two instances on one Redis', () => {
+  let redis: RedisProcess;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('a viewer cut off while the stock changes 5 times resumes on the other instance: the latest, no snapshot', async () => {
+    const options = { redisUrl: redis.url, redisPrefix: 'resume-redis-1:' };
+    const first = await startShop(options);
+    const second = await startShop(options);
+    await Promise.all([first.app.ready, second.app.ready]);
+    // The first connection goes to the first instance, the next to the second.
+    proxy = await startTcpProxy([first.port, second.port]);
+    const viewer = new Shopper();
+    await viewer.get(first);
+    const tab = await Tab.open(viewer);
+    await until(() => tab.messages.length === 1, 'the snapshot');
+    expect(tab.messages).toEqual([snapshot(10, expect.any(Number))]);
+    const others = Array.from({ length: 6 }, () => new Shopper());
+    for (const other of others) await other.get(first);
+
+    await cutOff(tab, async () => {
+      // Made on either instance: one Redis holds the stock and the topics.
+      for (const [i, other] of others.slice(1).entries()) {
+        expect(await other.act(i % 2 === 0 ? first : second, 'add')).toBe(200);
+      }
+    });
+    await until(() => tab.messages.length === 2, 'what the viewer missed');
+    await others[0]!.act(second, 'add');
+    await until(() => tab.messages.length >= 3, 'the change after the reconnection');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const [latest, after] = tab.messages.slice(1);
+    expect(latest).toEqual({ inventoryCount: 5, version: expect.any(Number) });
+    expect(after).toEqual({ inventoryCount: 4, version: expect.any(Number) });
+    expect(tab.messages).toHaveLength(3);
+    expect(tab.gaps).toEqual([]);
+    expect(tab.state).toMatchObject({ inventoryCount: 4, inCart: false });
   });
 });
