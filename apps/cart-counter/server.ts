@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type Clock, systemClock, unref } from '@gale/io/clock';
 import { RedisBroker } from '@gale/redis';
-import { Application, type ApplicationOptions, type Broker } from '@gale/server';
+import {
+  Application,
+  type ApplicationOptions,
+  type Broker,
+  type HistoryPolicy,
+  MemoryBroker,
+} from '@gale/server';
 import { CartHandler } from './server/cart-handler.js';
 import { CartStatusSocket } from './server/cart-status-socket.js';
 import { type Inventory, InventoryUnavailableError } from './server/inventory.js';
@@ -61,10 +67,19 @@ function devCookieSecret(): string {
 
 // ─── Stores: in memory, or in Redis ──────────────────────────────────────────────────────────
 
-/** Where the stock lives; and the broker that carries its changes to every instance (Redis only). */
+/**
+ * What the topics keep for viewers that resume after a disconnect (gale.v1). The stock is a value,
+ * not a log: its topic keeps only the latest count, so a viewer that comes back gets that one
+ * message however many changes it missed. Every other topic (each session's cart) keeps the
+ * broker's default history, and a viewer gets the cart messages it missed, in order.
+ */
+export const CART_HISTORY: HistoryPolicy = (topic) =>
+  topic === STOCK_TOPIC ? { latest: true } : {};
+
+/** Where the stock lives; and the broker that carries its changes to the viewers. */
 interface CartStores {
   readonly inventory: Inventory;
-  readonly broker?: Broker;
+  readonly broker: Broker;
   /** Resolves once the inventory and the broker are connected. */
   readonly ready: Promise<void>;
 }
@@ -78,6 +93,7 @@ interface StockSettings {
 function memoryStores(options: CartApplicationOptions, settings: StockSettings): CartStores {
   return {
     inventory: options.inventory ?? new MemoryInventory(settings),
+    broker: options.broker ?? new MemoryBroker({ history: CART_HISTORY }),
     ready: Promise.resolve(),
   };
 }
@@ -90,8 +106,9 @@ function redisStores(
   const { redisPrefix: prefix = 'burts:', logger = console } = options;
   const inventory =
     options.inventory ?? new RedisInventory({ url: redisUrl, prefix, logger, ...settings });
-  // Channels `burts:cart/stock` and `burts:cart/session/<id>`.
-  const broker = options.broker ?? new RedisBroker({ url: redisUrl, prefix, logger });
+  // The topics `cart/stock` and `cart/session/<id>` under `burts:`, kept as in memory.
+  const broker =
+    options.broker ?? new RedisBroker({ url: redisUrl, prefix, logger, history: CART_HISTORY });
   const ready = [
     inventory instanceof RedisInventory ? inventory.ready : undefined,
     broker instanceof RedisBroker ? broker.ready : undefined,
@@ -231,7 +248,7 @@ export function createApplication(options: CartApplicationOptions = {}): CartApp
     // Viewers never send anything; no reason to accept big messages.
     websocketMaxMessageSize: 4096,
     ...settings,
-    ...(stores.broker === undefined ? {} : { broker: stores.broker }),
+    broker: stores.broker,
   });
 }
 

@@ -15,10 +15,17 @@ const SUBSCRIBE_TIMEOUT_MS = 2000;
 
 /**
  * WS `/cart/status`: the live stock. On connect it sends the caller a `CartMessage` (the stock and
- * its own cart); after that every viewer receives `{inventoryCount, version}` on every change,
- * and the tabs of a session whose cart changed (another tab, or an expired reservation) receive
- * that session's `CartMessage`. Clients send nothing; whatever they send is ignored. When the
- * stock cannot be read (Redis down), the socket is closed with 1013 "Try Again Later".
+ * its own cart) as a snapshot; after that every viewer receives `{inventoryCount, version}` on
+ * every change (the topic `STOCK_TOPIC`), and the tabs of a session whose cart changed (another
+ * tab, or an expired reservation) receive that session's `CartMessage` (its session topic).
+ * Clients send nothing; whatever they send is ignored. When the stock cannot be read (Redis
+ * down), the socket is closed with 1013 "Try Again Later".
+ *
+ * A gale.v1 client that reconnects resumes both topics. The stock topic keeps only its latest
+ * value (see `CART_HISTORY`), so a viewer that missed changes gets one message, the current count,
+ * and no snapshot; the session topic replays the cart messages it missed. Only when a topic could
+ * not be resumed without loss (a first connection, a plain client, a gap: the broker restarted
+ * empty or forgot the topic) is the snapshot sent: messages cannot rebuild what was lost.
  */
 export class CartStatusSocket extends WebSocketHandler {
   #session: string | null = null;
@@ -28,11 +35,15 @@ export class CartStatusSocket extends WebSocketHandler {
     try {
       // Subscribe before reading the stock, so a change in between is pushed rather than
       // missed; the version tells the page which of the two is newer.
-      const subscribed = [this.subscribe(STOCK_TOPIC)];
-      if (session !== null) subscribed.push(this.subscribe(sessionTopic(session)));
+      const topics = session === null ? [STOCK_TOPIC] : [STOCK_TOPIC, sessionTopic(session)];
+      const subscribed = topics.map((topic) => this.subscribe(topic));
       await withTimeout(Promise.all(subscribed), SUBSCRIBE_TIMEOUT_MS, clockOf(this));
-      const status = await inventoryOf(this).status(session);
-      await this.writeMessage(cartMessage(status));
+      // Resumed without loss: the broker has sent what was missed (the latest count, the cart
+      // messages), and a snapshot would only repeat it.
+      if (!topics.every((topic) => this.resumed(topic))) {
+        const status = await inventoryOf(this).status(session);
+        await this.writeMessage(cartMessage(status));
+      }
     } catch (error) {
       if (!(error instanceof InventoryUnavailableError)) throw error;
       this.settings.logger.warn(`/cart/status: ${error.message}; closing with 1013`);

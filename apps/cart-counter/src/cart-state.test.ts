@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyMessage, forgetVersions, parseMessage, UNKNOWN_CART } from './cart-state.js';
+import { applyMessage, forgetVersion, parseMessage, UNKNOWN_CART } from './cart-state.js';
 
 describe('cart state', () => {
   it('applies the stock and the cart from a cart message', () => {
@@ -41,15 +41,27 @@ describe('cart state', () => {
     expect(state.inCart).toBe(true);
   });
 
-  it('after forgetVersions, a restarted server counting from 0 is believed', () => {
-    const old = applyMessage(UNKNOWN_CART, { inventoryCount: 1, version: 40 });
-    const state = applyMessage(forgetVersions(old), {
+  it('after a gap, a restarted server counting from 0 is believed, part by part', () => {
+    const old = applyMessage(UNKNOWN_CART, {
+      inventoryCount: 1,
+      version: 40,
+      inCart: true,
+      expiresAt: '2026-01-01T00:15:00.000Z',
+    });
+    const snapshot = { inventoryCount: 10, version: 0, inCart: false, expiresAt: null };
+    // The stock's topic had a gap, not yet the cart's: only the stock is believed.
+    const stockOnly = applyMessage(forgetVersion(old, 'stock'), snapshot);
+    expect(stockOnly).toMatchObject({ inventoryCount: 10, stockVersion: 0, inCart: true });
+    expect(stockOnly.cartVersion).toBe(40);
+    // Both had one (the server restarted: every topic starts a new history): all of it is.
+    const both = applyMessage(forgetVersion(forgetVersion(old, 'stock'), 'cart'), snapshot);
+    expect(both).toEqual({
       inventoryCount: 10,
-      version: 0,
       inCart: false,
       expiresAt: null,
+      stockVersion: 0,
+      cartVersion: 0,
     });
-    expect(state.inventoryCount).toBe(10);
   });
 
   it('parses messages and rejects anything else', () => {

@@ -45,11 +45,13 @@ export function applyMessage(state: CartState, message: StockMessage | CartMessa
 }
 
 /**
- * Keeps what is shown but accepts any version next: after a lost connection the server may have
- * restarted, and a restarted in-memory server counts versions from 0 again.
+ * Keeps what is shown but accepts any version next for one part of it, after the server said
+ * (a `gap`) that messages of its topic were lost: the server may have restarted (an in-memory one
+ * counts versions from 0 again), and the snapshot it sends then, like the messages of the topic
+ * that follow, must be believed. `stock` for the stock's topic, `cart` for the session's.
  */
-export function forgetVersions(state: CartState): CartState {
-  return { ...state, stockVersion: -1, cartVersion: -1 };
+export function forgetVersion(state: CartState, part: 'stock' | 'cart'): CartState {
+  return part === 'stock' ? { ...state, stockVersion: -1 } : { ...state, cartVersion: -1 };
 }
 
 /** Parses a message from the server; null for anything that is not one. */

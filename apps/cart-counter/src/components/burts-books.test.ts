@@ -9,7 +9,12 @@ import './burts-books.js';
 
 class FakeWebSocket {
   static readonly instances: FakeWebSocket[] = [];
+  /** Whether the fake server selects gale.v1 when the page offers it (as the shop does). */
+  static speaksGale = false;
   readonly url: string;
+  /** The subprotocols the page offered. */
+  readonly offered: readonly string[];
+  readonly sent: unknown[] = [];
   readyState = 0;
   protocol = '';
   bufferedAmount = 0;
@@ -19,8 +24,10 @@ class FakeWebSocket {
   onerror: ((event: Event) => void) | null = null;
   onclose: ((event: CloseEvent) => void) | null = null;
 
-  constructor(url: string) {
+  constructor(url: string, protocols: string | readonly string[] = []) {
     this.url = url;
+    this.offered = typeof protocols === 'string' ? [protocols] : protocols;
+    if (FakeWebSocket.speaksGale && this.offered.includes('gale.v1')) this.protocol = 'gale.v1';
     FakeWebSocket.instances.push(this);
     queueMicrotask(() => {
       this.readyState = 1;
@@ -32,13 +39,44 @@ class FakeWebSocket {
     this.onmessage?.(new MessageEvent('message', { data: JSON.stringify(message) }));
   }
 
-  send(): void {}
+  /** A message as it is on the wire (with gale.v1: its header line, then the payload). */
+  pushRaw(data: string): void {
+    this.onmessage?.(new MessageEvent('message', { data }));
+  }
+
+  send(data: unknown): void {
+    this.sent.push(data);
+  }
 
   close(code = 1000, reason = ''): void {
     this.readyState = 3;
     this.onclose?.(new CloseEvent('close', { code, reason, wasClean: true }));
   }
+
+  /** The network dropped the connection: no Close frame. */
+  drop(): void {
+    this.readyState = 3;
+    this.onclose?.(new CloseEvent('close', { code: 1006, reason: '', wasClean: false }));
+  }
 }
+
+// gale.v1 as the shop speaks it (docs/resume-protocol.md §3): a header line, then the payload.
+const gale = {
+  direct: (message: object): string => `\n${JSON.stringify(message)}`,
+  topic: (topic: string, epoch: string, offset: number, message: object): string =>
+    `${JSON.stringify([topic, epoch, offset])}\n${JSON.stringify(message)}`,
+  position: (topic: string, epoch: string, offset: number): string =>
+    `${JSON.stringify({ type: 'position', topic, epoch, offset })}\n`,
+  gap: (topic: string, from: [string, number], to: [string, number]): string =>
+    `${JSON.stringify({
+      type: 'gap',
+      topic,
+      from: { epoch: from[0], offset: from[1] },
+      to: { epoch: to[0], offset: to[1] },
+    })}\n`,
+};
+const STOCK = 'cart/stock';
+const SESSION = 'cart/session/4f9c1a52-0d4e-4e7b-9a43-2c1e5b7d8a60';
 
 interface Call {
   readonly url: string;
@@ -98,6 +136,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  FakeWebSocket.speaksGale = false;
   document.body.replaceChildren();
   vi.unstubAllGlobals();
   await setXsrfCookie(null);
@@ -247,6 +286,65 @@ describe('<burts-books>', () => {
     expect(shown(el)).toContain('Only 10 left');
     // The button works again.
     expect(controls(el).querySelector('button')!.hasAttribute('aria-disabled')).toBe(false);
+  });
+
+  it('offers gale.v1, and after a cut takes what the shop resends: the latest count, no snapshot', async () => {
+    FakeWebSocket.speaksGale = true;
+    reply(200, cart({ inventoryCount: 8, version: 2 }));
+    const el = await page();
+    expect(socket().offered).toEqual(['gale.v1']);
+    socket().pushRaw(gale.position(STOCK, 'E1', 2));
+    socket().pushRaw(gale.position(SESSION, 'S1', 0));
+    socket().pushRaw(gale.direct(cart({ inventoryCount: 8, version: 2 })));
+    socket().pushRaw(gale.topic(STOCK, 'E1', 3, { inventoryCount: 7, version: 3 }));
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 7 left'));
+    socket().drop();
+    await vi.waitFor(() => expect(FakeWebSocket.instances).toHaveLength(2), { timeout: 2000 });
+    const next = FakeWebSocket.instances[1]!;
+    // The new socket resumes where the last one stopped: its first message names the positions.
+    await vi.waitFor(() => expect(next.sent).toHaveLength(1));
+    expect(JSON.parse(next.sent[0] as string)).toEqual({
+      resume: [
+        [STOCK, 'E1', 3],
+        [SESSION, 'S1', 0],
+      ],
+    });
+    // Three changes were missed: the shop sends the latest alone.
+    next.pushRaw(gale.position(STOCK, 'E1', 5));
+    next.pushRaw(gale.topic(STOCK, 'E1', 6, { inventoryCount: 4, version: 6 }));
+    next.pushRaw(gale.position(SESSION, 'S1', 0));
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 4 left'));
+    // Versions go on: an older count (a late answer, say) is still ignored.
+    next.pushRaw(gale.direct(cart({ inventoryCount: 7, version: 3 })));
+    await el.updateComplete;
+    expect(shown(el)).toContain('Only 4 left');
+  });
+
+  it('after a gap (the shop restarted: versions from 0 again), the snapshot replaces what it shows', async () => {
+    FakeWebSocket.speaksGale = true;
+    const expiresAt = '2030-01-01T00:00:00Z';
+    reply(200, cart({ inventoryCount: 6, version: 4, inCart: true, expiresAt }));
+    const el = await page();
+    socket().pushRaw(gale.position(STOCK, 'E1', 4));
+    socket().pushRaw(gale.position(SESSION, 'S1', 1));
+    socket().pushRaw(gale.direct(cart({ inventoryCount: 6, version: 4, inCart: true, expiresAt })));
+    await vi.waitFor(() => expect(shown(el)).toContain('One copy is in your cart.'));
+    socket().drop();
+    await vi.waitFor(() => expect(FakeWebSocket.instances).toHaveLength(2), { timeout: 2000 });
+    const next = FakeWebSocket.instances[1]!;
+    await vi.waitFor(() => expect(next.sent).toHaveLength(1));
+    // The restarted shop kept nothing: a gap on each topic (a new epoch), the latest count it
+    // has, then its snapshot, whose versions are below what the page had.
+    next.pushRaw(gale.gap(STOCK, ['E1', 4], ['E2', 0]));
+    next.pushRaw(gale.topic(STOCK, 'E2', 1, { inventoryCount: 9, version: 1 }));
+    next.pushRaw(gale.gap(SESSION, ['S1', 1], ['S2', 0]));
+    next.pushRaw(gale.direct(cart({ inventoryCount: 9, version: 1 })));
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 9 left'));
+    expect(shown(el)).not.toContain('in your cart');
+    expect(controls(el).querySelector('button')!.textContent).toBe('Add to Cart');
+    // From there, the new shop's versions count: the next change is shown.
+    next.pushRaw(gale.topic(STOCK, 'E2', 2, { inventoryCount: 8, version: 2 }));
+    await vi.waitFor(() => expect(shown(el)).toContain('Only 8 left'));
   });
 
   it('after a reload, shows the copy still in the cart', async () => {

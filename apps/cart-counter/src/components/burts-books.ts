@@ -1,11 +1,11 @@
-import { ConnectionController, type Message } from '@gale/client';
+import { ConnectionController, type GapEvent, type Message } from '@gale/client';
 import { css, html, LitElement, nothing } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
-import type { CartAction } from '../../server/messages.js';
+import { type CartAction, STOCK_TOPIC } from '../../server/messages.js';
 import {
   applyMessage,
   type CartState,
-  forgetVersions,
+  forgetVersion,
   parseMessage,
   UNKNOWN_CART,
 } from '../cart-state.js';
@@ -58,8 +58,9 @@ const GET_CART: RequestInit = { headers: { Accept: 'application/json' } };
 /**
  * The Burt's Books page. It loads this shopper's cart (`GET /cart`, which also gives the browser
  * its session cookie and its `_xsrf` cookie), then follows the stock live over WS `/cart/status`
- * through a `ConnectionController` (which reconnects by itself), and sends Add to Cart / Remove
- * from Cart as `POST /cart`, with the `_xsrf` cookie's token in `X-XSRFToken`.
+ * through a `ConnectionController` (which reconnects by itself, and resumes: after a cut it gets
+ * the latest count, and its cart's changes, rather than a new snapshot), and sends Add to Cart /
+ * Remove from Cart as `POST /cart`, with the `_xsrf` cookie's token in `X-XSRFToken`.
  */
 export class BurtsBooks extends LitElement {
   static override properties = {
@@ -250,16 +251,28 @@ export class BurtsBooks extends LitElement {
     if (!this.isConnected || this.#socket !== null) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     // Added while connected, the controller connects at once (and closes when the page goes).
+    // With `resume` (gale.v1, which the shop speaks), a reconnection picks up where the last
+    // socket stopped: the server sends what was missed, the latest count and the cart's changes,
+    // and no snapshot. Versions go on from where they were.
     this.#socket = new ConnectionController(this, `${scheme}//${location.host}/cart/status`, {
       reconnect: { minDelay: 250, maxDelay: 5000 },
+      resume: true,
       onMessage: (message) => this.#onMessage(message),
-      // The server may have restarted (an in-memory one counts versions from 0 again): what the
-      // new socket says wins.
-      onReconnect: () => {
-        this._cart = forgetVersions(this._cart);
-      },
+      // A gap can only follow a reconnection (the first socket resumes nothing): listen from
+      // there, on each connection the controller opens (adding the same listener twice is one).
+      onReconnect: (connection) => connection.addEventListener('gap', this.#onGap),
     });
   }
+
+  /**
+   * Messages of a topic were lost: the server restarted (a new history, and an in-memory server
+   * counts versions from 0 again) or no longer keeps them. It sends a snapshot right after (its
+   * `/cart/status` does whenever a topic did not resume), which must replace what is shown
+   * whatever its version: forget the version of that part (the stock, or this session's cart).
+   */
+  readonly #onGap = (event: GapEvent): void => {
+    this._cart = forgetVersion(this._cart, event.topic === STOCK_TOPIC ? 'stock' : 'cart');
+  };
 
   /** Sends a request; returns its JSON body, or null after showing why it failed. */
   async #request(url: string, init: RequestInit): Promise<unknown> {
