@@ -275,7 +275,7 @@ describe('WS /cart/status with gale.v1 (resume)', () => {
 // Redis (Streams): a viewer that reconnects to the other instance resumes there too. Skipped
 // until @gale/redis's RedisBroker takes `history` (its rewrite on Streams): the one on this
 // branch still publishes over pub/sub, keeps nothing, and so always has the snapshot sent.
-describe.skip('WS /cart/status with gale.v1 (resume), two instances on one Redis', () => {
+describe('WS /cart/status with gale.v1 (resume), two instances on one Redis', () => {
   let redis: RedisProcess;
 
   beforeAll(async () => {
