@@ -161,10 +161,10 @@ export class CartApplication extends Application {
       this.#publish(STOCK_TOPIC, stockMessage(change));
       this.#publish(sessionTopic(change.session), cartMessage(change));
     });
-    // Across instances, messages published while this one had lost Redis never reached its
-    // viewers (pub/sub keeps nothing), and an emptied Redis put the stock back: once the broker
-    // is connected again, resend the stock to every viewer and their cart to the sessions
-    // followed here.
+    // When this instance's connection to Redis comes back, the broker replays what its viewers
+    // missed from the topics' streams (or reports a gap: an emptied Redis also put the stock
+    // back): resend the stock to every viewer and their cart to the sessions followed here, so
+    // every page ends up current either way.
     this.#stopResending = isReconnecting(this.broker)
       ? this.broker.onReconnect(() => void this.#resend())
       : () => {};

@@ -137,9 +137,9 @@ export class ChatApplication extends Application {
     this.room = room;
     this.ready = stores.ready;
     this.#stores = stores;
-    // Across instances, what was said while this one had lost Redis never reached its tabs
-    // (pub/sub keeps nothing): once the broker is connected again, the room sends them the
-    // history afresh.
+    // When this instance's connection to Redis comes back, the broker replays what its tabs
+    // missed from the room's stream; what Redis no longer holds (it restarted empty) reaches them
+    // as a gap. The room also sends the history afresh then, so every tab ends up with it.
     this.#stopRecovering = stores.broker?.onReconnect(() => void room.recover()) ?? (() => {});
   }
 

@@ -272,9 +272,7 @@ describe('WS /cart/status with gale.v1 (resume)', () => {
 });
 
 // With REDIS_URL the broker is a RedisBroker given the same CART_HISTORY, whose history lives in
-// Redis (Streams): a viewer that reconnects to the other instance resumes there too. Skipped
-// until @gale/redis's RedisBroker takes `history` (its rewrite on Streams): the one on this
-// branch still publishes over pub/sub, keeps nothing, and so always has the snapshot sent.
+// Redis (Streams): a viewer that reconnects to the other instance resumes there too.
 describe('WS /cart/status with gale.v1 (resume), two instances on one Redis', () => {
   let redis: RedisProcess;
 
