@@ -244,7 +244,7 @@ describe('a tab that loses its connection (gale.v1 through a TCP cut)', () => {
     let failures = 0;
     const history = new (class extends MemoryHistory {
       override last(n: number): Promise<ChatMessage[]> {
-        if (failures-- > 0) return Promise.reject(new StoreUnavailableError('down'));
+        if (failures-- > 0) return Promise.reject(new StoreUnavailableError());
         return super.last(n);
       }
     })();
