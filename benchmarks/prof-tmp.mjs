@@ -5,7 +5,7 @@ import { startRedis } from '@gale/test-utils';
 import WebSocket from 'ws';
 import { RedisBroker } from '@gale/redis';
 const redis = await startRedis();
-const child = spawn('strace', ['-f', '-c', '-o', '/tmp/prof/strace.txt', process.execPath, 'peers/resume-instance.mjs', '0'], { env: { ...process.env, REDIS_URL: process.env.MEM ? '' : redis.url }, stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, ['peers/resume-instance.mjs', '0'], { env: { ...process.env, REDIS_URL: process.env.MEM ? '' : redis.url }, stdio: ['ignore', 'pipe', 'inherit'] });
 const port = await new Promise((r) => createInterface({ input: child.stdout }).on('line', (l) => { const m = /LISTENING (\d+)/.exec(l); if (m) r(Number(m[1])); }));
 const pub = new RedisBroker({ url: redis.url, logger: { info() {}, warn() {}, error() {}, debug() {} } }); await pub.ready;
 const base = `ws://127.0.0.1:${port}`;
@@ -21,7 +21,7 @@ async function sock(points) {
 }
 let s = await sock([]); await s.until((n, p) => p.size === 10); let points = [...s.pos].map(([t, p]) => [t, p.epoch, p.offset]); await s.close();
 const samples = [];
-for (let i = 0; i < 50; i++) {
+for (let i = 0; i < 200; i++) {
   for (const t of topics) for (let k = 0; k < 10; k++) await pub.publish(t, `m${k}`);
   const a = Number(await ask('cpu'));
   s = await sock(points); await s.until((n) => n === 100);

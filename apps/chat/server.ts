@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { RedisBroker } from '@gale/redis';
-import { Application, type ApplicationOptions } from '@gale/server';
-import { ChatRoom, DEFAULT_LIVENESS_MS, DEFAULT_PRESENCE_GRACE_MS } from './server/chat-room.js';
+import { Application, type ApplicationOptions, type Broker, MemoryBroker } from '@gale/server';
+import {
+  BROKER_HISTORY,
+  ChatRoom,
+  DEFAULT_LIVENESS_MS,
+  DEFAULT_PRESENCE_GRACE_MS,
+} from './server/chat-room.js';
 import { ChatSocket } from './server/chat-socket.js';
 import { type History, MemoryHistory } from './server/history.js';
 import { LoginHandler } from './server/login-handler.js';
@@ -71,12 +76,17 @@ function devCookieSecret(): string {
 
 // ─── Stores: in memory, or in Redis ──────────────────────────────────────────────────────────
 
-/** What the room keeps, where; and the broker that carries it to every instance (Redis only). */
+/**
+ * What the room keeps, where; and the broker that carries its topics (to every instance, with
+ * Redis) and keeps the room topic's recent messages for tabs that reconnect (`BROKER_HISTORY`).
+ */
 interface ChatStores {
   readonly registry: NicknameRegistry;
   readonly presence: Presence;
   readonly history: History;
-  readonly broker?: RedisBroker;
+  readonly broker: Broker;
+  /** Redis only: the broker, to hear when it reconnected. */
+  readonly redisBroker?: RedisBroker;
   /** Resolves once the stores and the broker are connected. */
   readonly ready: Promise<void>;
   /** Closes their connections. */
@@ -88,6 +98,8 @@ function memoryStores(options: ChatOptions): ChatStores {
     registry: options.registry ?? new MemoryNicknameRegistry({ clock: options.clock }),
     presence: options.presence ?? new MemoryPresence(),
     history: options.history ?? new MemoryHistory(),
+    // A broker of the caller's (a test's, with a tiny history) or the room's.
+    broker: options.broker ?? new MemoryBroker({ history: BROKER_HISTORY, clock: options.clock }),
     ready: Promise.resolve(),
     close: async () => {},
   };
@@ -96,8 +108,9 @@ function memoryStores(options: ChatOptions): ChatStores {
 function redisStores(redisUrl: string, livenessMs: number, options: ChatOptions): ChatStores {
   const { logger = console, clock } = options;
   const store = new RedisStore({ url: redisUrl, logger, clock });
-  // Channels `gale:chat:room` and `gale:chat:session:<id>`.
-  const broker = new RedisBroker({ url: redisUrl, logger });
+  // Channels `gale:chat:room` and `gale:chat:session:<id>`; the room topic's history in Redis
+  // too, so a tab resumes on any instance.
+  const broker = new RedisBroker({ url: redisUrl, logger, history: BROKER_HISTORY });
   return {
     registry: options.registry ?? new RedisNicknameRegistry(store),
     presence:
@@ -108,6 +121,7 @@ function redisStores(redisUrl: string, livenessMs: number, options: ChatOptions)
       }),
     history: options.history ?? new RedisHistory(store),
     broker,
+    redisBroker: broker,
     ready: Promise.all([store.ready, broker.ready]).then(() => {}),
     close: () => store.close(),
   };
@@ -140,7 +154,7 @@ export class ChatApplication extends Application {
     // When this instance's connection to Redis comes back, the broker replays what its tabs
     // missed from the room's stream; what Redis no longer holds (it restarted empty) reaches them
     // as a gap. The room also sends the history afresh then, so every tab ends up with it.
-    this.#stopRecovering = stores.broker?.onReconnect(() => void room.recover()) ?? (() => {});
+    this.#stopRecovering = stores.redisBroker?.onReconnect(() => void room.recover()) ?? (() => {});
   }
 
   /** Closes the sockets and the broker, then the room's heartbeat and the Redis stores. */
@@ -204,7 +218,7 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
     websocketMaxMessageSize: 64 * 1024,
     maxBodySize: 16 * 1024,
     ...settings,
-    ...(stores.broker === undefined ? {} : { broker: stores.broker }),
+    broker: stores.broker,
   });
   return app;
 }

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock, unref } from '@gale/io/clock';
-import type { Logger, RouteOptions } from '@gale/server';
+import type { HistoryPolicy, Logger, RouteOptions } from '@gale/server';
 import { StoreUnavailableError } from './errors.js';
-import type { ServerFrame } from './frames.js';
+import { ROOM_TOPIC, type ServerFrame } from './frames.js';
 import type { ChatMessage, History } from './history.js';
 import { isSameNickname, nicknameKey, validateNickname } from './nickname.js';
 import type { NicknameRegistry } from './nickname-registry.js';
@@ -28,8 +29,16 @@ export const DEFAULT_LIVENESS_MS = 1000;
 /** How long `recover` waits before it tries the store again. */
 const RECOVER_RETRY_MS = 500;
 
-/** The topic every socket of the room subscribes to. */
-export const ROOM_TOPIC = 'chat:room';
+export { ROOM_TOPIC };
+
+/**
+ * What the broker keeps of each topic, for tabs that reconnect (gale.v1): the room topic keeps
+ * the broker's defaults (the last 1000 messages and notices, none older than 5 minutes, within
+ * 1 MiB), far more than a tab misses in a typical disconnection, so it gets them all, in order,
+ * once, and no history. The session topics ("logged out") keep nothing: a listener reads them,
+ * which never resumes, and a tab of a session that logged out is refused on reconnecting.
+ */
+export const BROKER_HISTORY: HistoryPolicy = (topic) => (topic === ROOM_TOPIC ? {} : false);
 
 /**
  * The topic the sockets of one browser session listen on for "logged out": publishing anything
@@ -264,6 +273,7 @@ export class ChatRoom {
   async say(session: Session, text: string): Promise<void> {
     const message: ChatMessage = {
       type: 'message',
+      id: randomUUID(),
       from: session.nickname,
       text,
       at: new Date().toISOString(),

@@ -12,9 +12,10 @@ const TRY_AGAIN_LATER = 1013;
 /**
  * WS /chat: one tab in the room. Refused with 401 before the upgrade without a valid cookie (or
  * when its nickname now belongs to someone else, or its session logged out), 503 while the store
- * cannot be reached. On open it sends the history, then the room's messages and notices as they
- * come; it posts `{"type":"message","text":"…"}` frames and answers anything else with an error
- * frame, staying open.
+ * cannot be reached. On open it sends the history — unless the tab resumed the room topic
+ * (gale.v1) with nothing lost: the broker replayed what it missed instead — then the room's
+ * messages and notices as they come. It posts `{"type":"message","text":"…"}` frames, answers
+ * `{"type":"history"}` with the history, and anything else with an error frame, staying open.
  */
 export class ChatSocket extends WebSocketHandler {
   readonly #id = randomUUID();
@@ -62,6 +63,7 @@ export class ChatSocket extends WebSocketHandler {
   override async onMessage(message: string | Uint8Array): Promise<void> {
     const frame = parseClientFrame(message);
     if (!frame.ok) return this.#send({ type: 'error', reason: frame.reason });
+    if (frame.type === 'history') return this.#sendHistory().catch(ignoreUnavailable);
     try {
       await this.#room.say(this.#requireSession(), frame.text);
     } catch (error) {
@@ -87,10 +89,13 @@ export class ChatSocket extends WebSocketHandler {
   async #enter(session: Session): Promise<void> {
     // What is published to this session's topic only ever means "logged out".
     await this.subscribe(sessionTopic(session.id), () => this.close(LOGGED_OUT, 'Logged out'));
-    // Subscribed before the history is read, so nothing said meanwhile is missed.
+    // Subscribed before the history is read, so nothing said meanwhile is missed. A gale.v1 tab
+    // that resumed with nothing lost has just been replayed what it missed: no history then.
+    // Otherwise (a first connection, a gap, a plain client) the history, which the page puts in
+    // place of its list.
     await this.subscribe(ROOM_TOPIC);
     try {
-      this.#send({ type: 'history', messages: await this.#room.recent() });
+      if (!this.resumed(ROOM_TOPIC)) await this.#sendHistory();
       await this.#room.enter(session, this.#id, this.#tab);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
@@ -98,6 +103,10 @@ export class ChatSocket extends WebSocketHandler {
       this.#send({ type: 'error', reason: UNAVAILABLE });
       this.close(TRY_AGAIN_LATER, 'Try again later');
     }
+  }
+
+  async #sendHistory(): Promise<void> {
+    this.#send({ type: 'history', messages: await this.#room.recent() });
   }
 
   #send(frame: ServerFrame): void {
@@ -113,4 +122,12 @@ export class ChatSocket extends WebSocketHandler {
     if (this.#session === undefined) throw new Error('no session: prepare() did not run');
     return this.#session;
   }
+}
+
+/**
+ * A history asked for while the store cannot be reached is not sent: the page asks again on its
+ * next reconnection, and the room sends every tab one once the store is back (`recover`).
+ */
+function ignoreUnavailable(error: unknown): void {
+  if (!(error instanceof StoreUnavailableError)) throw error;
 }

@@ -1,5 +1,11 @@
 import type { ChatMessage } from './history.js';
 
+/**
+ * The topic every socket of the room subscribes to: messages and joined/left notices. The page
+ * names it too, to know which topic a gale.v1 `gap` event is about.
+ */
+export const ROOM_TOPIC = 'chat:room';
+
 /** The longest chat message accepted, in characters (Unicode code points). */
 export const MAX_MESSAGE_LENGTH = 2000;
 
@@ -28,15 +34,19 @@ export type ServerFrame =
   | { readonly type: 'left'; readonly nickname: string }
   | { readonly type: 'error'; readonly reason: string };
 
-/** A client frame understood (`text` to post), or why it was refused (sent back as an error). */
+/**
+ * A client frame understood (`text` to post, or `history`: the tab asks for the history again),
+ * or why it was refused (sent back as an error).
+ */
 export type ClientFrame =
-  | { readonly ok: true; readonly text: string }
+  | { readonly ok: true; readonly type: 'message'; readonly text: string }
+  | { readonly ok: true; readonly type: 'history' }
   | { readonly ok: false; readonly reason: string };
 
 /**
- * Reads a frame from a client: only `{"type":"message","text":"…"}` is understood, with a text
- * that is not blank and at most `MAX_MESSAGE_LENGTH` characters. Anything else gives a reason
- * for an error frame; the connection stays open.
+ * Reads a frame from a client: `{"type":"message","text":"…"}`, with a text that is not blank
+ * and at most `MAX_MESSAGE_LENGTH` characters, and `{"type":"history"}`. Anything else gives a
+ * reason for an error frame; the connection stays open.
  */
 export function parseClientFrame(message: string | Uint8Array): ClientFrame {
   if (typeof message !== 'string') {
@@ -52,6 +62,7 @@ export function parseClientFrame(message: string | Uint8Array): ClientFrame {
     return { ok: false, reason: 'Expected a JSON object with a "type"' };
   }
   const { type, text } = data as Record<string, unknown>;
+  if (type === 'history') return { ok: true, type: 'history' };
   if (type !== 'message') return { ok: false, reason: 'Unknown message type' };
   if (typeof text !== 'string') return { ok: false, reason: 'A message needs a "text" string' };
   if (text.trim() === '') return { ok: false, reason: 'Message is empty' };
@@ -59,5 +70,5 @@ export function parseClientFrame(message: string | Uint8Array): ClientFrame {
   if (text.length > MAX_MESSAGE_LENGTH && [...text].length > MAX_MESSAGE_LENGTH) {
     return { ok: false, reason: `Message too long (max ${MAX_MESSAGE_LENGTH} characters)` };
   }
-  return { ok: true, text };
+  return { ok: true, type: 'message', text };
 }

@@ -1,6 +1,12 @@
 /** A chat message as it is sent to clients and kept in the history. */
 export interface ChatMessage {
   readonly type: 'message';
+  /**
+   * Unique to this message (a random UUID): a page that gets a history and also the message
+   * itself (said while the history was being read) shows it once. Absent from messages stored
+   * before ids came.
+   */
+  readonly id?: string;
   /** The sender's nickname, as registered. */
   readonly from: string;
   /** The text as sent (clients render it as text, never as HTML). */

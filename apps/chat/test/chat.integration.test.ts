@@ -493,10 +493,12 @@ describe('WS /chat: the room', () => {
     const bobTab = await user(bob);
     const before = Date.now();
     await adaTab.send({ type: 'message', text: 'hello, bob' });
+    const ids = new Set<unknown>();
     for (const t of [adaTab, bobTab]) {
       const frame = await t.until(isMessage('hello, bob'));
       expect(frame).toEqual({
         type: 'message',
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
         from: ada,
         text: 'hello, bob',
         at: expect.any(String),
@@ -504,7 +506,10 @@ describe('WS /chat: the room', () => {
       const at = frame['at'] as string;
       expect(new Date(at).toISOString()).toBe(at);
       expect(Date.parse(at)).toBeGreaterThanOrEqual(before - 1000);
+      ids.add(frame['id']);
     }
+    // One message, one id: a page that also finds it in a history shows it once.
+    expect(ids.size).toBe(1);
   });
 
   it('sends the last 50 messages (oldest first) to a newcomer', async () => {

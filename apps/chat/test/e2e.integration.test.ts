@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { launchChromium, type ServerProcess, startServer } from '@gale/test-utils';
+import { launchChromium, type ServerProcess, startServer, startTcpProxy } from '@gale/test-utils';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -13,7 +13,7 @@ const contexts: BrowserContext[] = [];
 let ada: Page;
 let bob: Page;
 
-async function newPerson(): Promise<Page> {
+async function newPerson(url = server.url): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
   contexts.push(context);
   const page = await context.newPage();
@@ -21,7 +21,7 @@ async function newPerson(): Promise<Page> {
   page.on('dialog', (dialog) => {
     throw new Error(`unexpected dialog: ${dialog.message()}`);
   });
-  await page.goto(server.url);
+  await page.goto(url);
   return page;
 }
 
@@ -111,6 +111,51 @@ describe('two people in the chat room', () => {
     for (const page of [ada, bob]) {
       await page.getByText(XSS, { exact: true }).waitFor();
       expect(await page.locator('message-list img').count()).toBe(0);
+    }
+  });
+
+  it('keeps Dave in the room through a lost connection, with what was said meanwhile, no reload', async () => {
+    // Dave reaches the server through a TCP proxy the test cuts; his page never reloads.
+    const proxy = await startTcpProxy([server.port]);
+    try {
+      const dave = await newPerson(`http://127.0.0.1:${proxy.port}/`);
+      await join(dave, 'Dave');
+      await expect.poll(() => dave.getByRole('status').textContent()).toBe('Connected');
+      await say(ada, 'Before the cut.');
+      await dave.getByText('Before the cut.').waitFor();
+      await dave.evaluate(() => {
+        (window as { sameLoad?: boolean }).sameLoad = true;
+      });
+      const cut = proxy.cut(1000);
+      await expect.poll(() => dave.getByRole('status').textContent()).toBe('Reconnecting…');
+      await say(ada, 'During the cut, one.');
+      await say(bob, 'During the cut, two.');
+      await ada.getByText('During the cut, two.').waitFor();
+      await cut;
+      // The next try comes after the page's backoff (up to 5 s).
+      await expect
+        .poll(() => dave.getByRole('status').textContent(), { timeout: 10_000 })
+        .toBe('Connected');
+      await say(ada, 'After the cut.');
+      await dave.getByText('After the cut.').waitFor();
+      // In order, once, and no history in place of the list (it would have dropped the notice).
+      const texts = await items(dave);
+      const from = texts.indexOf('You joined');
+      expect(texts.slice(from).map((t) => t.split('\n').at(-1))).toEqual([
+        'You joined',
+        'Before the cut.',
+        'During the cut, one.',
+        'During the cut, two.',
+        'After the cut.',
+      ]);
+      expect(await dave.evaluate(() => (window as { sameLoad?: boolean }).sameLoad)).toBe(true);
+      // Back within the grace period: Ada heard neither "Dave left" nor a second "Dave joined".
+      await new Promise((resolve) => setTimeout(resolve, 5500));
+      const adas = await items(ada);
+      expect(adas.filter((t) => t === 'Dave joined')).toHaveLength(1);
+      expect(adas).not.toContain('Dave left');
+    } finally {
+      await proxy.close();
     }
   });
 

@@ -160,13 +160,22 @@ describe('isSameNickname', () => {
 
 describe('parseClientFrame', () => {
   it('reads a message frame', () => {
-    expect(parseClientFrame('{"type":"message","text":"hi"}')).toEqual({ ok: true, text: 'hi' });
+    expect(parseClientFrame('{"type":"message","text":"hi"}')).toEqual({
+      ok: true,
+      type: 'message',
+      text: 'hi',
+    });
+  });
+
+  it('reads a request for the history', () => {
+    expect(parseClientFrame('{"type":"history"}')).toEqual({ ok: true, type: 'history' });
   });
 
   it('keeps markup as text', () => {
     const xss = '<img src=x onerror=alert(1)>';
     expect(parseClientFrame(JSON.stringify({ type: 'message', text: xss }))).toEqual({
       ok: true,
+      type: 'message',
       text: xss,
     });
   });

@@ -16,7 +16,10 @@ async function setXsrfCookie(value: string | null): Promise<void> {
 /** A stand-in for the browser's WebSocket: the test plays the server. */
 class FakeWebSocket {
   static instances: FakeWebSocket[] = [];
+  /** Whether the next sockets select gale.v1 (when offered), as the chat server does. */
+  static speaksGale = false;
   readonly url: string;
+  readonly protocols: readonly string[];
   readonly sent: string[] = [];
   binaryType = 'blob';
   bufferedAmount = 0;
@@ -27,8 +30,10 @@ class FakeWebSocket {
   onerror: ((event: Event) => void) | null = null;
   onclose: ((event: CloseEvent) => void) | null = null;
 
-  constructor(url: string) {
+  constructor(url: string, protocols: string | string[] = []) {
     this.url = url;
+    this.protocols = typeof protocols === 'string' ? [protocols] : protocols;
+    if (FakeWebSocket.speaksGale && this.protocols.includes('gale.v1')) this.protocol = 'gale.v1';
     FakeWebSocket.instances.push(this);
     queueMicrotask(() => {
       this.readyState = 1;
@@ -46,9 +51,24 @@ class FakeWebSocket {
     queueMicrotask(() => this.onclose?.(new CloseEvent('close', { code, reason, wasClean: true })));
   }
 
-  /** The server sends a frame. */
+  /** The server sends a frame (on a gale.v1 socket: written directly to this one). */
   receive(frame: object): void {
-    this.onmessage?.(new MessageEvent('message', { data: JSON.stringify(frame) }));
+    const data = JSON.stringify(frame);
+    this.raw(this.protocol === 'gale.v1' ? `\n${data}` : data);
+  }
+
+  /** gale.v1: the server sends a frame published to the room topic at offset `offset`. */
+  publish(offset: number, frame: object): void {
+    this.raw(`${JSON.stringify(['chat:room', 'E1', offset])}\n${JSON.stringify(frame)}`);
+  }
+
+  /** gale.v1: a control (`position`, `gap`) about the room topic. */
+  control(control: object): void {
+    this.raw(`${JSON.stringify({ topic: 'chat:room', ...control })}\n`);
+  }
+
+  raw(data: string): void {
+    this.onmessage?.(new MessageEvent('message', { data }));
   }
 
   /** The server closes the connection. */
@@ -72,6 +92,7 @@ function json(status: number, body: object): Response {
 beforeEach(async () => {
   await setXsrfCookie(TOKEN); // as the load's GET /login left it
   FakeWebSocket.instances = [];
+  FakeWebSocket.speaksGale = false;
   requests = [];
   routes = { 'GET /login': () => json(200, { nickname: null }) };
   vi.stubGlobal('WebSocket', FakeWebSocket);
@@ -315,5 +336,86 @@ describe('<chat-app>', () => {
     expect(el.shadowRoot!.querySelector('login-form')!.notice).toBe(
       'Your session has ended. Please join again.',
     );
+  });
+
+  describe('resuming the room after a lost connection (gale.v1)', () => {
+    const at = '2026-03-01T14:05:00.000Z';
+    const said = (id: string) => ({ type: 'message', id, from: 'bob', text: id, at });
+    const lines = (el: HTMLElementTagNameMap['chat-app']) =>
+      [...list(el).shadowRoot!.querySelectorAll('li')].map(
+        (li) => li.querySelector('.bubble')?.textContent ?? li.textContent!.trim(),
+      );
+
+    /** In the room on a gale.v1 socket that got its history (`a`), a notice and `b` (offset 2). */
+    async function inRoom() {
+      FakeWebSocket.speaksGale = true;
+      // Still signed in when the page checks, after the connection was lost.
+      routes['GET /login'] = () => json(200, { nickname: 'ada' });
+      const el = await fixture();
+      await vi.waitFor(() => expect(FakeWebSocket.instances.at(-1)?.readyState).toBe(1));
+      const ws = FakeWebSocket.instances.at(-1)!;
+      ws.control({ type: 'position', epoch: 'E1', offset: 0 });
+      ws.receive({ type: 'history', messages: [said('a')] });
+      ws.publish(1, { type: 'joined', nickname: 'ada' });
+      ws.publish(2, said('b'));
+      return { el, ws };
+    }
+
+    async function reconnected(ws: FakeWebSocket): Promise<FakeWebSocket> {
+      ws.serverClose(1006, '');
+      await vi.waitFor(() => expect(FakeWebSocket.instances.at(-1)?.readyState).toBe(1));
+      const next = FakeWebSocket.instances.at(-1)!;
+      expect(next).not.toBe(ws);
+      return next;
+    }
+
+    it('offers gale.v1, and shows what was said during the cut once, without a history', async () => {
+      const { el, ws } = await inRoom();
+      expect(ws.protocols).toContain('gale.v1');
+      expect(ws.sent).toEqual(['{"resume":[]}']);
+      const next = await reconnected(ws);
+      // The hello presents the room's position; the page asks for nothing more.
+      expect(next.sent).toEqual(['{"resume":[["chat:room","E1",2]]}']);
+      next.control({ type: 'position', epoch: 'E1', offset: 2 });
+      next.publish(3, said('c'));
+      next.publish(3, said('c')); // a duplicate: the client drops it
+      next.publish(4, { type: 'left', nickname: 'cleo' });
+      await el.updateComplete;
+      await list(el).updateComplete;
+      expect(lines(el)).toEqual(['a', 'You joined', 'b', 'c', 'cleo left']);
+      expect(list(el).historyVersion).toBe(1);
+    });
+
+    it('after a gap, shows the history in place of its list, each message once', async () => {
+      const { el, ws } = await inRoom();
+      const next = await reconnected(ws);
+      next.control({
+        type: 'gap',
+        from: { epoch: 'E1', offset: 2 },
+        to: { epoch: 'E1', offset: 4 },
+      });
+      next.publish(5, said('e')); // kept by the broker
+      next.publish(6, said('f')); // said while the history was read
+      next.receive({ type: 'history', messages: ['b', 'c', 'd', 'e'].map(said) });
+      next.publish(7, said('d')); // in the history too: said just before it was read
+      next.publish(8, said('g'));
+      await el.updateComplete;
+      await list(el).updateComplete;
+      expect(lines(el)).toEqual(['b', 'c', 'd', 'e', 'f', 'g']);
+      // The list shows it without reading it out.
+      expect(list(el).historyVersion).toBe(2);
+      expect(next.sent).toHaveLength(1);
+    });
+
+    it('asks for the history when the socket was lost before it came', async () => {
+      FakeWebSocket.speaksGale = true;
+      routes['GET /login'] = () => json(200, { nickname: 'ada' });
+      await fixture();
+      await vi.waitFor(() => expect(FakeWebSocket.instances.at(-1)?.readyState).toBe(1));
+      const ws = FakeWebSocket.instances.at(-1)!;
+      ws.control({ type: 'position', epoch: 'E1', offset: 3 });
+      const next = await reconnected(ws);
+      expect(next.sent).toEqual(['{"resume":[["chat:room","E1",3]]}', '{"type":"history"}']);
+    });
   });
 });

@@ -2,10 +2,12 @@ import {
   type ClientConnection,
   type ConnectionCloseEvent,
   ConnectionController,
+  type GapEvent,
   type Message,
 } from '@gale/client';
 import { css, html, LitElement } from 'lit';
-import { ChatCloseCode, type ServerFrame } from '../../server/frames.js';
+import { ChatCloseCode, ROOM_TOPIC, type ServerFrame } from '../../server/frames.js';
+import { RoomLog } from '../room-log.js';
 import { XSRF_HEADER, xsrfCookie } from '../xsrf.js';
 import type { LoginSubmitDetail } from './login-form.js';
 import type { MessageSubmitDetail } from './message-form.js';
@@ -18,8 +20,6 @@ import './message-list.js';
 
 /** Where the page is: asking who we are, at the login form, or in the room. */
 export type View = 'loading' | 'login' | 'room';
-
-const MAX_ENTRIES = 500;
 
 /** Shown when the server refuses a login as a possible forgery (403), even after a fresh token. */
 export const LOGIN_REFUSED =
@@ -36,6 +36,11 @@ export const LOGOUT_REFUSED =
  * room's connection (a `ConnectionController`, made on entering and dropped on leaving, since
  * /chat refuses anyone not logged in) and turns the server's frames into entries for the list.
  * Its POSTs (/login, /logout) carry the `_xsrf` cookie's token, which the server requires.
+ *
+ * The connection resumes the room topic (gale.v1): after a reconnection the server replays what
+ * was said meanwhile, in order and once, and sends no history. It sends a history on entering
+ * and after a `gap` (the broker no longer had everything): the page shows it in place of its
+ * list, keeping what arrived after it was read, and each message once (`RoomLog`).
  */
 export class ChatApp extends LitElement {
   static override properties = {
@@ -171,7 +176,7 @@ export class ChatApp extends LitElement {
   #socket: ConnectionController | null = null;
   #watched: ClientConnection | null = null;
   #isCheckingSession = false;
-  #nextId = 0;
+  readonly #log = new RoomLog();
 
   constructor() {
     super();
@@ -300,8 +305,11 @@ export class ChatApp extends LitElement {
     this._loginError = '';
     this._loginNotice = '';
     this._view = 'room';
+    this.#log.reset();
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.#socket = new ConnectionController(this, `${scheme}//${location.host}/chat`, {
+      // gale.v1: what was said while a reconnection was under way is replayed, not lost.
+      resume: true,
       reconnect: {
         minDelay: 250,
         maxDelay: 5000,
@@ -349,13 +357,30 @@ export class ChatApp extends LitElement {
     this.#watched = connection;
     connection?.addEventListener('close', this.#onClose);
     connection?.addEventListener('reconnecting', this.#onReconnecting);
+    connection?.addEventListener('reconnect', this.#onReconnect);
+    connection?.addEventListener('gap', this.#onGap);
   }
 
   #unwatch(): void {
     this.#watched?.removeEventListener('close', this.#onClose);
     this.#watched?.removeEventListener('reconnecting', this.#onReconnecting);
+    this.#watched?.removeEventListener('reconnect', this.#onReconnect);
+    this.#watched?.removeEventListener('gap', this.#onGap);
     this.#watched = null;
   }
+
+  // Messages of the room were lost (the broker no longer had them all, or its history restarted):
+  // the server sends a history, which will replace the list. Nothing else is said: the history is
+  // what a newcomer sees, and the connection status has already said "Reconnecting…", "Connected".
+  readonly #onGap = (event: GapEvent): void => {
+    if (event.topic === ROOM_TOPIC) this.#log.expectHistory();
+  };
+
+  // A history still due when the socket was lost (it closed before the history reached us: the
+  // server had sent the room's position, so it would resume without one): ask for it.
+  readonly #onReconnect = (): void => {
+    if (this.#log.isHistoryDue) this.#watched?.send({ type: 'history' });
+  };
 
   readonly #onClose = (event: ConnectionCloseEvent): void => {
     if (event.info.code === ChatCloseCode.LOGGED_OUT)
@@ -392,34 +417,12 @@ export class ChatApp extends LitElement {
     } catch {
       return;
     }
-    switch (frame.type) {
-      case 'history':
-        // Also after a reconnection: the history replaces what was shown, so nothing repeats.
-        this._entries = frame.messages.map((m) => ({
-          id: this.#nextId++,
-          kind: 'message' as const,
-          from: m.from,
-          text: m.text,
-          at: m.at,
-        }));
-        this._historyVersion++;
-        break;
-      case 'message':
-        this.#append({ kind: 'message', from: frame.from, text: frame.text, at: frame.at });
-        break;
-      case 'joined':
-      case 'left':
-        this.#append({ kind: frame.type, nickname: frame.nickname });
-        break;
-      case 'error':
-        this._roomError = frame.reason;
-        break;
+    if (frame.type === 'error') {
+      this._roomError = frame.reason;
+    } else if (this.#log.receive(frame)) {
+      this._entries = this.#log.entries;
+      this._historyVersion = this.#log.historyVersion;
     }
-  }
-
-  #append(entry: DistributiveOmit<ChatEntry, 'id'>): void {
-    const entries = [...this._entries, { ...entry, id: this.#nextId++ } as ChatEntry];
-    this._entries = entries.slice(-MAX_ENTRIES);
   }
 
   private _onSend(event: CustomEvent<MessageSubmitDetail>): void {
@@ -434,8 +437,6 @@ export class ChatApp extends LitElement {
       });
   }
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /**
  * POSTs to `url` with the `_xsrf` cookie's token in `X-XSRFToken`: the server refuses (403, and

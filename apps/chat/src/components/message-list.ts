@@ -7,6 +7,8 @@ export type ChatEntry =
   | {
       readonly id: number;
       readonly kind: 'message';
+      /** The server's id of the message, if it has one: the page shows each id once. */
+      readonly messageId?: string | undefined;
       readonly from: string;
       readonly text: string;
       readonly at: string;
