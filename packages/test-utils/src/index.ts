@@ -16,6 +16,7 @@ export { expectFitsPhone, type PhoneFitOptions } from './phone.js';
 export { runReadmeExample } from './readme-example.js';
 export { type LogRecord, type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
+export { type RedisClusterProcess, startRedisCluster } from './redis-cluster.js';
 export { type Listenable, type Served, serve } from './serve.js';
 export {
   type PeerProcess,
