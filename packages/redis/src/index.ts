@@ -1,2 +1,3 @@
 export { RedisBroker, type RedisBrokerOptions, type RedisBrokerStats } from './broker.js';
+export { connectRedis, parseRedisUrl, type RedisTarget } from './connect.js';
 export { BrokerUnavailableError } from './errors.js';
