@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { RedisBroker } from '@gale/redis';
+import { parseRedisUrl, RedisBroker } from '@gale/redis';
 import { Application, type ApplicationOptions, type Broker, MemoryBroker } from '@gale/server';
 import {
   BROKER_HISTORY,
@@ -29,8 +29,9 @@ export const DEFAULT_HEARTBEAT_MS = 5_000;
 /** The application settings (`clock` included) plus the chat's stores and timings. */
 export interface ChatOptions extends ApplicationOptions {
   /**
-   * A Redis server (`redis://host:port`) to share the room with other instances: the broker
-   * and the three stores then live there. Without it, everything is in this process's memory
+   * A Redis server (`redis://host:port`) or a Redis Cluster (`redis+cluster://host:port,…`, some
+   * of its nodes) to share the room with other instances: the broker and the three stores then
+   * live there. Without it, everything is in this process's memory
    * (and `registry`, `presence`, `history` may replace the stores one by one).
    */
   readonly redisUrl?: string | undefined;
@@ -226,7 +227,8 @@ export function createApplication(options: ChatOptions = {}): ChatApplication {
 // ─── `pnpm start` ────────────────────────────────────────────────────────────────────────────
 
 // The production build of the page (dist/client) and the routes on PORT and HOST; REDIS_URL
-// shares the room with every other instance on the same Redis.
+// shares the room with every other instance on the same Redis (`redis://host:port`) or Redis
+// Cluster (`redis+cluster://host:port,host:port`).
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!process.env['COOKIE_SECRET'] && process.env['NODE_ENV'] !== 'development') {
     console.error(
@@ -239,6 +241,19 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = Number(process.env['PORT'] ?? 8890);
   const host = process.env['HOST'] ?? '127.0.0.1';
   const redisUrl = process.env['REDIS_URL'] || undefined;
+  // Where Redis is, for the messages: the hosts only (the URL may hold a password).
+  let where = '';
+  try {
+    const target = redisUrl === undefined ? undefined : parseRedisUrl(redisUrl);
+    if (target?.kind === 'single') where = URL.canParse(target.url) ? new URL(target.url).host : '';
+    if (target?.kind === 'cluster') where = target.nodes.map((n) => `${n.host}:${n.port}`).join();
+  } catch {
+    // (Not the URL itself, which may hold a password.)
+    console.error(
+      'chat: REDIS_URL must be redis://host:port or redis+cluster://host:port,host:port',
+    );
+    process.exit(1);
+  }
   // PRESENCE_GRACE_MS: how long "left" waits for a tab to come back (milliseconds, 5000).
   const grace = process.env['PRESENCE_GRACE_MS'] || undefined;
   const presenceGraceMs = grace === undefined ? undefined : Number(grace);
@@ -262,9 +277,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     ...(trustedProxies.length > 0 ? { xheaders: true, trustedProxies } : {}),
   });
   if (redisUrl !== undefined) {
-    // The host only: the URL may hold a password.
-    const where = URL.canParse(redisUrl) ? new URL(redisUrl).host : 'REDIS_URL';
-    const waiting = setTimeout(() => console.error(`chat: waiting for Redis at ${where}…`), 2000);
+    const waiting = setTimeout(
+      () => console.error(`chat: waiting for Redis at ${where || 'REDIS_URL'}…`),
+      2000,
+    );
     await app.ready;
     clearTimeout(waiting);
   }

@@ -4,7 +4,7 @@ import type { RedisStore } from './redis-store.js';
 /**
  * The room's history in Redis, shared by every server process: one list, `<prefix>history`, of
  * JSON messages, oldest first, trimmed to its capacity on every append (`RPUSH` and `LTRIM` in
- * one transaction).
+ * one transaction: one key, so one slot on a Redis Cluster, needing no hash tag).
  */
 export class RedisHistory implements History {
   readonly #store: RedisStore;

@@ -2,13 +2,16 @@ import { nicknameKey } from './nickname.js';
 import type { NicknameRegistry } from './nickname-registry.js';
 import { luaNow, type RedisStore } from './redis-store.js';
 
-// One string key a nickname, `<prefix>nickname:<key>`: `<until> owner:<id>\n<nickname>` while
-// held (the nickname as registered after the newline, which no nickname contains), `<until>
+// One string key a nickname, `{<prefix>registry}:nickname:<key>`: `<until> owner:<id>\n<nickname>`
+// while held (the nickname as registered after the newline, which no nickname contains), `<until>
 // released:<id>` for a while after its owner released it, where <until> is when that lapses (ms,
 // by the store's clock; empty for a claim held until released). And one a revoked owner,
-// `<prefix>revoked:<id>`: `<until>`. A lapsed value counts as no value; Redis deletes it a minute
-// later (GRACE_MS), which is only tidying. Each operation is one script, so the check and the
-// write are atomic across every server process.
+// `{<prefix>registry}:revoked:<id>`: `<until>`. A lapsed value counts as no value; Redis deletes it
+// a minute later (GRACE_MS), which is only tidying. Each operation is one script, given every key
+// it touches, so the check and the write are atomic across every server process. A claim reads
+// the owner's revocation and writes the nickname: both keys share the hash tag
+// `{<prefix>registry}`, so on a Redis Cluster the whole registry is one slot (one primary), which
+// a claim racing a logout needs (see the README's "Redis Cluster").
 
 /** How long Redis keeps a lapsed value before it deletes it. */
 const GRACE_MS = 60_000;
@@ -144,11 +147,11 @@ export class RedisNicknameRegistry implements NicknameRegistry {
   }
 
   #key(nickname: string): string {
-    return `${this.#store.prefix}nickname:${nicknameKey(nickname)}`;
+    return `${this.#store.tagged('registry')}nickname:${nicknameKey(nickname)}`;
   }
 
   #revokedKey(owner: string): string {
-    return `${this.#store.prefix}revoked:${owner}`;
+    return `${this.#store.tagged('registry')}revoked:${owner}`;
   }
 }
 

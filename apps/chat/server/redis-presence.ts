@@ -3,145 +3,178 @@ import { nicknameKey } from './nickname.js';
 import type { Presence, PresenceBeat, PresenceChanges, PresenceEntry } from './presence.js';
 import { luaNow, type RedisStore } from './redis-store.js';
 
-// The keys, under the store's prefix p:
-//   p..'presence:'..key    hash: connection id → id of the server process that holds it
-//   p..'presence-names'    hash: key → the nickname as registered (for "left" notices)
-//   p..'leaving'           sorted set: key → when its grace period is over (ms): the user's last
-//                          connection closed, and "left" waits for the grace in case one comes back
-//   p..'leaving-by'        hash: key → the connection whose leave started that grace period
-//   p..'instances'         sorted set: server process id → when it counts as dead (ms)
-//   p..'instance:'..id     set: the keys a server process has connections under
+// The keys, all under the hash tag T = `{<prefix>presence}` (so one slot on a Redis Cluster), given
+// to every script in this order as KEYS[1..6] (no script makes up a key name):
+//   T:connections   hash: key → its connections, JSON { connection id: id of the server process
+//                   that holds it } (no field once it has none)
+//   T:names         hash: key → the nickname as registered (for "left" notices)
+//   T:leaving       sorted set: key → when its grace period is over (ms): the user's last
+//                   connection closed, and "left" waits for the grace in case one comes back
+//   T:leaving-by    hash: key → the connection whose leave started that grace period
+//   T:instances     sorted set: server process id → when it counts as dead (ms)
+//   T:held          sorted set, every score 0, of `<process id>\n<key>`: the keys a server
+//                   process has connections under, read by process with ZRANGEBYLEX
 // Every operation is one script, atomic across processes: of two processes whose users' first
 // tabs open at once, exactly one sees the count go from 0 to 1; of the process whose timer ends
-// a grace period and one whose sweep finds it over, exactly one announces "left". The scripts
-// compute keys from the prefix, so this is for one Redis server (or a primary and its replicas),
-// not Redis Cluster.
+// a grace period and one whose sweep finds it over, exactly one announces "left". A sweep reads
+// which keys a dead process held from data, so they could not be declared up front if each user
+// had a key of their own: hence fixed keys, with users as fields.
+const KEY_NAMES = ['connections', 'names', 'leaving', 'leaving-by', 'instances', 'held'] as const;
 
-// Lua that ends key k's grace period, if any; true if there was one.
-const STOP_LEAVING = `
-local function stopLeaving(p, k)
-  redis.call('HDEL', p .. 'leaving-by', k)
-  return redis.call('ZREM', p .. 'leaving', k) == 1
+// Lua the scripts start with: the keys, and the helpers on them.
+const COMMON = `
+local CONNECTIONS, NAMES, LEAVING, LEAVING_BY, INSTANCES, HELD =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+
+-- Key k's connections: a table connection id → process id (empty for none).
+local function connectionsOf(k)
+  local value = redis.call('HGET', CONNECTIONS, k)
+  if not value then return {} end
+  return cjson.decode(value)
+end
+
+local function setConnections(k, connections)
+  if next(connections) == nil then
+    redis.call('HDEL', CONNECTIONS, k)
+  else
+    redis.call('HSET', CONNECTIONS, k, cjson.encode(connections))
+  end
+end
+
+-- Process id has connections under k, or not.
+local function hold(id, k) redis.call('ZADD', HELD, 0, id .. '\\n' .. k) end
+local function unhold(id, k) redis.call('ZREM', HELD, id .. '\\n' .. k) end
+
+-- The keys process id has connections under.
+local function heldBy(id)
+  local keys = {}
+  for i, member in ipairs(redis.call('ZRANGEBYLEX', HELD, '[' .. id .. '\\n', '(' .. id .. '\\v')) do
+    keys[i] = string.sub(member, #id + 2)
+  end
+  return keys
+end
+
+-- Ends key k's grace period, if any; true if there was one.
+local function stopLeaving(k)
+  redis.call('HDEL', LEAVING_BY, k)
+  return redis.call('ZREM', LEAVING, k) == 1
 end
 `;
 
-// Lua that, given p, now, takeOver and a list left, removes the connections of the processes
-// that stopped beating (dead) and ends the grace periods that have been over for takeOver ms
-// (their own process's timer did not: it died, or could not reach Redis), adding to left the
-// users that left.
+// Lua that, given now, takeOver and a list left, removes the connections of the processes that
+// stopped beating (dead) and ends the grace periods that have been over for takeOver ms (their
+// own process's timer did not: it died, or could not reach Redis), adding to left the users that
+// left.
 const SWEEP = `
-local function forget(p, k)
-  local name = redis.call('HGET', p .. 'presence-names', k)
-  redis.call('HDEL', p .. 'presence-names', k)
+local function forget(k)
+  local name = redis.call('HGET', NAMES, k)
+  redis.call('HDEL', NAMES, k)
   return name
 end
 
 -- Removes process id's connections under k but those in keep; true if that emptied k.
-local function prune(p, id, k, keep)
-  local h = p .. 'presence:' .. k
-  local fields = redis.call('HGETALL', h)
+local function prune(id, k, keep)
+  local connections = connectionsOf(k)
   local removed = 0
-  for j = 1, #fields, 2 do
-    if fields[j + 1] == id and not (keep and keep[fields[j]]) then
-      redis.call('HDEL', h, fields[j])
+  for conn, holder in pairs(connections) do
+    if holder == id and not (keep and keep[conn]) then
+      connections[conn] = nil
       removed = removed + 1
     end
   end
-  return removed > 0 and redis.call('EXISTS', h) == 0
+  if removed == 0 then return false end
+  setConnections(k, connections)
+  return next(connections) == nil
 end
 
-local function sweep(p, now, takeOver, left)
-  local instances = p .. 'instances'
+local function sweep(now, takeOver, left)
   local cutoff = string.format('(%d', now)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', instances, '-inf', cutoff)) do
-    local theirs = p .. 'instance:' .. id
-    for _, k in ipairs(redis.call('SMEMBERS', theirs)) do
-      if prune(p, id, k, nil) then
-        local name = forget(p, k)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', INSTANCES, '-inf', cutoff)) do
+    for _, k in ipairs(heldBy(id)) do
+      if prune(id, k, nil) then
+        local name = forget(k)
         if name then left[#left + 1] = name end
       end
     end
-    redis.call('DEL', theirs)
-    redis.call('ZREM', instances, id)
+    redis.call('ZREMRANGEBYLEX', HELD, '[' .. id .. '\\n', '(' .. id .. '\\v')
+    redis.call('ZREM', INSTANCES, id)
   end
   local due = string.format('%d', now - takeOver)
-  for _, k in ipairs(redis.call('ZRANGEBYSCORE', p .. 'leaving', '-inf', due)) do
-    stopLeaving(p, k)
-    if redis.call('EXISTS', p .. 'presence:' .. k) == 0 then
-      local name = forget(p, k)
+  for _, k in ipairs(redis.call('ZRANGEBYSCORE', LEAVING, '-inf', due)) do
+    stopLeaving(k)
+    if redis.call('HEXISTS', CONNECTIONS, k) == 0 then
+      local name = forget(k)
       if name then left[#left + 1] = name end
     end
   end
 end
 `;
 
-// ARGV: prefix, key, nickname, connection id, process id, dead-after ms, now.
-const JOIN = `${luaNow(7)}${STOP_LEAVING}
-local p, k, conn, me = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
-local h = p .. 'presence:' .. k
-local before = redis.call('HLEN', h)
-redis.call('HSET', h, conn, me)
-redis.call('HSET', p .. 'presence-names', k, ARGV[3])
-redis.call('SADD', p .. 'instance:' .. me, k)
-redis.call('ZADD', p .. 'instances', string.format('%d', now + tonumber(ARGV[6])), me)
+// ARGV: key, nickname, connection id, process id, dead-after ms, now.
+const JOIN = `${luaNow(6)}${COMMON}
+local k, conn, me = ARGV[1], ARGV[3], ARGV[4]
+local connections = connectionsOf(k)
+local before = next(connections) ~= nil
+connections[conn] = me
+setConnections(k, connections)
+redis.call('HSET', NAMES, k, ARGV[2])
+hold(me, k)
+redis.call('ZADD', INSTANCES, string.format('%d', now + tonumber(ARGV[5])), me)
 -- Back within the grace period: the user never left, so did not join either.
-local wasLeaving = stopLeaving(p, k)
-if before == 0 and not wasLeaving then return 1 end
+local wasLeaving = stopLeaving(k)
+if not before and not wasLeaving then return 1 end
 return 0
 `;
 
-// ARGV: prefix, key, connection id, grace ms, now.
-const LEAVE = `${luaNow(5)}
-local p, k, conn = ARGV[1], ARGV[2], ARGV[3]
-local h = p .. 'presence:' .. k
-local holder = redis.call('HGET', h, conn)
+// ARGV: key, connection id, grace ms, now.
+const LEAVE = `${luaNow(4)}${COMMON}
+local k, conn = ARGV[1], ARGV[2]
+local connections = connectionsOf(k)
+local holder = connections[conn]
 if not holder then return 0 end
-redis.call('HDEL', h, conn)
-local rest = redis.call('HVALS', h)
+connections[conn] = nil
+setConnections(k, connections)
 local isStillThere = false
-for _, v in ipairs(rest) do
+for _, v in pairs(connections) do
   if v == holder then isStillThere = true break end
 end
-if not isStillThere then redis.call('SREM', p .. 'instance:' .. holder, k) end
-if #rest > 0 then return 0 end
+if not isStillThere then unhold(holder, k) end
+if next(connections) ~= nil then return 0 end
 -- The last one: leaving, for the grace period (the name stays, for the "left" notice).
-redis.call('ZADD', p .. 'leaving', string.format('%d', now + tonumber(ARGV[4])), k)
-redis.call('HSET', p .. 'leaving-by', k, conn)
+redis.call('ZADD', LEAVING, string.format('%d', now + tonumber(ARGV[3])), k)
+redis.call('HSET', LEAVING_BY, k, conn)
 return 1
 `;
 
-// ARGV: prefix, key, connection id.
-const CONFIRM_LEAVE = `${STOP_LEAVING}
-local p, k, conn = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('HGET', p .. 'leaving-by', k) ~= conn then return 0 end
-stopLeaving(p, k)
-if redis.call('EXISTS', p .. 'presence:' .. k) == 1 then return 0 end
-redis.call('HDEL', p .. 'presence-names', k)
+// ARGV: key, connection id.
+const CONFIRM_LEAVE = `${COMMON}
+local k, conn = ARGV[1], ARGV[2]
+if redis.call('HGET', LEAVING_BY, k) ~= conn then return 0 end
+stopLeaving(k)
+if redis.call('HEXISTS', CONNECTIONS, k) == 1 then return 0 end
+redis.call('HDEL', NAMES, k)
 return 1
 `;
 
-// ARGV: prefix, key.
-const LEAVE_ALL = `${STOP_LEAVING}
-local p, k = ARGV[1], ARGV[2]
-local h = p .. 'presence:' .. k
-local holders = redis.call('HVALS', h)
-local wasLeaving = stopLeaving(p, k)
-if #holders == 0 and not wasLeaving then return 0 end
-for _, v in ipairs(holders) do redis.call('SREM', p .. 'instance:' .. v, k) end
-redis.call('DEL', h)
-redis.call('HDEL', p .. 'presence-names', k)
+// ARGV: key.
+const LEAVE_ALL = `${COMMON}
+local k = ARGV[1]
+local connections = connectionsOf(k)
+local wasLeaving = stopLeaving(k)
+if next(connections) == nil and not wasLeaving then return 0 end
+for _, v in pairs(connections) do unhold(v, k) end
+redis.call('HDEL', CONNECTIONS, k)
+redis.call('HDEL', NAMES, k)
 return 1
 `;
 
-// ARGV: prefix, process id, dead-after ms, take-over ms, now, then (key, nickname, connection id)
-// for each of its connections. Returns { joined nicknames, left nicknames }.
-const REFRESH = `${luaNow(5)}${STOP_LEAVING}${SWEEP}
-local p, me = ARGV[1], ARGV[2]
-local names = p .. 'presence-names'
-local mine = p .. 'instance:' .. me
+// ARGV: process id, dead-after ms, take-over ms, now, then (key, nickname, connection id) for
+// each of its connections. Returns { joined nicknames, left nicknames }.
+const REFRESH = `${luaNow(4)}${COMMON}${SWEEP}
+local me = ARGV[1]
 local joined, left = {}, {}
 local want, wantName = {}, {}
-for i = 6, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local k = ARGV[i]
   if not want[k] then
     want[k] = {}
@@ -153,40 +186,41 @@ end
 -- This process's connections the store does not have (it restarted empty, or this process was
 -- taken for dead), added first so that a user who also lost one is not announced as left...
 for k, conns in pairs(want) do
-  local h = p .. 'presence:' .. k
-  local before = redis.call('HLEN', h)
-  for conn in pairs(conns) do redis.call('HSET', h, conn, me) end
-  local wasLeaving = stopLeaving(p, k)
-  if before == 0 then
-    redis.call('HSET', names, k, wantName[k])
+  local connections = connectionsOf(k)
+  local before = next(connections) ~= nil
+  for conn in pairs(conns) do connections[conn] = me end
+  setConnections(k, connections)
+  local wasLeaving = stopLeaving(k)
+  if not before then
+    redis.call('HSET', NAMES, k, wantName[k])
     if not wasLeaving then joined[#joined + 1] = wantName[k] end
   else
-    redis.call('HSETNX', names, k, wantName[k])
+    redis.call('HSETNX', NAMES, k, wantName[k])
   end
-  redis.call('SADD', mine, k)
+  hold(me, k)
 end
 -- ...then the ones it has that closed meanwhile (their leave failed): left at once, since they
 -- closed a while ago.
-for _, k in ipairs(redis.call('SMEMBERS', mine)) do
-  if prune(p, me, k, want[k]) then
-    local name = forget(p, k)
+for _, k in ipairs(heldBy(me)) do
+  if prune(me, k, want[k]) then
+    local name = forget(k)
     if name then left[#left + 1] = name end
   end
-  if not want[k] then redis.call('SREM', mine, k) end
+  if not want[k] then unhold(me, k) end
 end
 
-redis.call('ZADD', p .. 'instances', string.format('%d', now + tonumber(ARGV[3])), me)
-sweep(p, now, tonumber(ARGV[4]), left)
+redis.call('ZADD', INSTANCES, string.format('%d', now + tonumber(ARGV[2])), me)
+sweep(now, tonumber(ARGV[3]), left)
 return { joined, left }
 `;
 
-// ARGV: prefix, process id, dead-after ms, take-over ms, now. Returns { left nicknames, 1 if this
-// process was not in the instances (forgotten) else 0 }.
-const BEAT = `${luaNow(5)}${STOP_LEAVING}${SWEEP}
-local p, me = ARGV[1], ARGV[2]
+// ARGV: process id, dead-after ms, take-over ms, now. Returns { left nicknames, 1 if this process
+// was not in the instances (forgotten) else 0 }.
+const BEAT = `${luaNow(4)}${COMMON}${SWEEP}
+local me = ARGV[1]
 local left = {}
-local added = redis.call('ZADD', p .. 'instances', string.format('%d', now + tonumber(ARGV[3])), me)
-sweep(p, now, tonumber(ARGV[4]), left)
+local added = redis.call('ZADD', INSTANCES, string.format('%d', now + tonumber(ARGV[2])), me)
+sweep(now, tonumber(ARGV[3]), left)
 return { left, added }
 `;
 
@@ -248,9 +282,10 @@ export class RedisPresence implements Presence {
     return (await this.#run(LEAVE_ALL, nicknameKey(nickname))) === 1;
   }
 
-  count(nickname: string): Promise<number> {
-    const key = `${this.#store.prefix}presence:${nicknameKey(nickname)}`;
-    return this.#store.run((redis) => redis.hlen(key));
+  async count(nickname: string): Promise<number> {
+    const connections = `${this.#store.tagged('presence')}connections`;
+    const value = await this.#store.run((redis) => redis.hget(connections, nicknameKey(nickname)));
+    return value === null ? 0 : Object.keys(JSON.parse(value) as object).length;
   }
 
   async refresh(connections: readonly PresenceEntry[]): Promise<PresenceChanges> {
@@ -268,7 +303,13 @@ export class RedisPresence implements Presence {
     return { left, isForgotten: added === 1 };
   }
 
+  /** The six keys, in the order of KEY_NAMES. */
+  get #keys(): string[] {
+    const tag = this.#store.tagged('presence');
+    return KEY_NAMES.map((name) => `${tag}${name}`);
+  }
+
   #run(script: string, ...args: (string | number)[]): Promise<unknown> {
-    return this.#store.evaluate(script, [], [this.#store.prefix, ...args]);
+    return this.#store.evaluate(script, this.#keys, args);
   }
 }

@@ -1,13 +1,20 @@
 import type { Clock } from '@gale/io/clock';
+import { connectRedis } from '@gale/redis';
 import type { Logger } from '@gale/server';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from './errors.js';
 
 /** Options of `RedisStore`. */
 export interface RedisStoreOptions {
-  /** The Redis server, e.g. `redis://127.0.0.1:6379`. */
+  /**
+   * The Redis server, e.g. `redis://127.0.0.1:6379`, or a Redis Cluster given by some of its
+   * nodes, `redis+cluster://host:port,host:port` (`connectRedis` of `@gale/redis`).
+   */
   readonly url: string;
-  /** Prepended to every key. Default `chat:`. */
+  /**
+   * Prepended to every key, and part of the hash tags that keep each store's keys in one slot of
+   * a Redis Cluster (`{chat:presence}:…`, see `tagged`). Default `chat:`.
+   */
   readonly prefix?: string;
   /** Where a lost connection is reported (once per loss). Default `console`. */
   readonly logger?: Logger;
@@ -21,19 +28,25 @@ export interface RedisStoreOptions {
   readonly clock?: Clock | undefined;
 }
 
+// Replies of Redis that mean "not now" rather than "this script is wrong": a cluster failing over
+// (CLUSTERDOWN, TRYAGAIN, a replica that is not promoted yet), a server loading its data.
+const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b/;
+
 /**
  * The Redis connection the chat's Redis stores share, and their key prefix. While the connection
  * is down, commands fail at once with `StoreUnavailableError` (never queued for later, so no
  * request hangs and nothing runs long after its caller gave up); only before the very first
  * connection they wait for it, so that a server starting beside Redis does not refuse its first
- * requests. ioredis reconnects by itself, every 2 s at most.
+ * requests. ioredis reconnects by itself, every 2 s at most. On a Redis Cluster, a command whose
+ * primary died is retried by ioredis while a replica takes over (16 tries, 100 ms apart), then
+ * fails with `StoreUnavailableError` too.
  */
 export class RedisStore {
   /** Prepended to every key. */
   readonly prefix: string;
   /** Resolves once connected the first time. */
   readonly ready: Promise<void>;
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #clock: Clock | undefined;
   #hasBeenReady = false;
 
@@ -41,20 +54,31 @@ export class RedisStore {
     this.prefix = options.prefix ?? 'chat:';
     this.#clock = options.clock;
     const logger = options.logger ?? console;
-    this.#redis = new Redis(options.url, {
-      // Queues commands only until the first connection (see `run`); each failed connection
-      // attempt rejects what is queued (maxRetriesPerRequest: 0).
-      maxRetriesPerRequest: 0,
-      // A command cut off by a lost connection fails; it is not replayed once Redis is back
-      // (its caller was answered 503 long ago).
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: 5000,
-      retryStrategy: (times) => Math.min(times * 100, 2000),
-    });
+    this.#redis = connectRedis(
+      options.url,
+      {
+        // Queues commands only until the first connection (see `run`); each failed connection
+        // attempt rejects what is queued (maxRetriesPerRequest: 0).
+        maxRetriesPerRequest: 0,
+        // A command cut off by a lost connection fails; it is not replayed once Redis is back
+        // (its caller was answered 503 long ago).
+        autoResendUnfulfilledCommands: false,
+        commandTimeout: 5000,
+        retryStrategy: (times) => Math.min(times * 100, 2000),
+      },
+      // A cluster that cannot be reached at all is retried as one server is.
+      { clusterRetryStrategy: (times) => Math.min(times * 100, 2000) },
+    );
     let isLost = false;
     this.#redis.on('error', (error: Error) => {
       if (!isLost) logger.warn(`chat: redis: ${error.message}`);
       isLost = true;
+    });
+    // A cluster's node that failed (a primary died: a replica takes over), once per node.
+    const failedNodes = new Set<string>();
+    this.#redis.on('node error', (error: Error, node: string) => {
+      if (!failedNodes.has(node)) logger.warn(`chat: redis: ${node}: ${error.message}`);
+      failedNodes.add(node);
     });
     this.#redis.on('ready', () => {
       if (isLost) logger.info('chat: redis: connected again');
@@ -66,20 +90,40 @@ export class RedisStore {
 
   /**
    * Runs `command` on the connection. Rejects with `StoreUnavailableError` when Redis cannot be
-   * reached (at once while it is known to be down); errors Redis itself answered (a script
-   * error: a bug) are passed on as they are.
+   * reached (at once while it is known to be down) or cannot answer right now (a cluster failing
+   * over); other errors Redis itself answered (a script error, keys in two slots: a bug) are
+   * passed on as they are.
    */
-  async run<T>(command: (redis: Redis) => Promise<T>): Promise<T> {
+  async run<T>(command: (redis: Redis | Cluster) => Promise<T>): Promise<T> {
     if (this.#hasBeenReady && this.#redis.status !== 'ready') throw new StoreUnavailableError();
     try {
       return await command(this.#redis);
     } catch (error) {
-      if (error instanceof Error && error.name === 'ReplyError') throw error;
+      if (
+        error instanceof Error &&
+        error.name === 'ReplyError' &&
+        !TRANSIENT_REPLY.test(error.message)
+      ) {
+        throw error;
+      }
       throw new StoreUnavailableError({ cause: error });
     }
   }
 
-  /** Runs a Lua script (EVAL: sent in order with the other commands, and cached by Redis). */
+  /**
+   * The start of the keys of one store that its scripts touch together: `{<prefix><group>}:`,
+   * e.g. `{chat:presence}:`. The braces are a hash tag: on a Redis Cluster only what is between
+   * them picks the slot, so every key of the group is in one slot (on one primary), as a script
+   * needs. Each group is one slot, whatever its size.
+   */
+  tagged(group: string): string {
+    return `{${this.prefix}${group}}:`;
+  }
+
+  /**
+   * Runs a Lua script (EVAL: sent in order with the other commands, and cached by Redis). Every
+   * key it touches must be in `keys`, and in one slot on a cluster (see `tagged`).
+   */
   evaluate(script: string, keys: readonly string[], args: readonly (string | number)[]) {
     return this.run((redis) => redis.eval(script, keys.length, ...keys, ...args));
   }
