@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type Clock, systemClock, unref } from '@gale/io/clock';
-import { RedisBroker } from '@gale/redis';
+import { parseRedisUrl, RedisBroker } from '@gale/redis';
 import {
   Application,
   type ApplicationOptions,
@@ -36,8 +36,8 @@ export interface CartApplicationOptions extends ApplicationOptions {
    */
   readonly inventory?: Inventory;
   /**
-   * A Redis server (`redis://host:port`) shared by several instances of the shop: the stock and
-   * carts live there (`RedisInventory`) and the pushes to viewers go through it (`RedisBroker`,
+   * A Redis server (`redis://host:port`) or Redis Cluster (`redis+cluster://host:port,…`, some of
+   * its nodes) shared by several instances of the shop: the stock and carts live there (`RedisInventory`) and the pushes to viewers go through it (`RedisBroker`,
    * unless `broker` is given). `pnpm start` passes the `REDIS_URL` variable. Default: none, and
    * everything stays in this process's memory.
    */
@@ -255,7 +255,8 @@ export function createApplication(options: CartApplicationOptions = {}): CartApp
 // ─── `pnpm start` ────────────────────────────────────────────────────────────────────────────
 
 // The production build of the page (dist/client) and the routes on PORT and HOST; REDIS_URL
-// shares the stock and the pushes with every other instance on the same Redis.
+// shares the stock and the pushes with every other instance on the same Redis (`redis://host:port`)
+// or Redis Cluster (`redis+cluster://host:port,host:port`).
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!process.env['COOKIE_SECRET'] && process.env['NODE_ENV'] !== 'development') {
     console.error(
@@ -268,6 +269,19 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = Number(process.env['PORT'] ?? 8889);
   const host = process.env['HOST'] ?? '127.0.0.1';
   const redisUrl = process.env['REDIS_URL'] || undefined;
+  // Where Redis is, for the messages: the hosts only (the URL may hold a password).
+  let where = '';
+  try {
+    const target = redisUrl === undefined ? undefined : parseRedisUrl(redisUrl);
+    if (target?.kind === 'single') where = URL.canParse(target.url) ? new URL(target.url).host : '';
+    if (target?.kind === 'cluster') where = target.nodes.map((n) => `${n.host}:${n.port}`).join();
+  } catch {
+    // (Not the URL itself, which may hold a password.)
+    console.error(
+      'cart-counter: REDIS_URL must be redis://host:port or redis+cluster://host:port,host:port',
+    );
+    process.exit(1);
+  }
   // TRUSTED_PROXIES (addresses or subnets, comma-separated): the reverse proxies whose
   // X-Forwarded-For and X-Forwarded-Proto are believed, for client addresses and Secure cookies.
   const trustedProxies = (process.env['TRUSTED_PROXIES'] ?? '')
@@ -280,10 +294,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     ...(trustedProxies.length > 0 ? { xheaders: true, trustedProxies } : {}),
   });
   if (redisUrl !== undefined) {
-    // The host only: the URL may hold a password.
-    const where = URL.canParse(redisUrl) ? new URL(redisUrl).host : 'REDIS_URL';
     const waiting = setTimeout(
-      () => console.error(`cart-counter: waiting for Redis at ${where}…`),
+      () => console.error(`cart-counter: waiting for Redis at ${where || 'REDIS_URL'}…`),
       2000,
     );
     await app.ready;

@@ -1,6 +1,7 @@
 import { type Clock, systemClock, unref } from '@gale/io/clock';
+import { connectRedis } from '@gale/redis';
 import type { Logger } from '@gale/server';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   type CartStatus,
   type Inventory,
@@ -11,7 +12,11 @@ import {
 
 /** Options of `RedisInventory`. */
 export interface RedisInventoryOptions {
-  /** The Redis server, as `redis://host:port` (the `REDIS_URL` variable). */
+  /**
+   * The Redis server, as `redis://host:port`, or a Redis Cluster given by some of its nodes, as
+   * `redis+cluster://host:port,host:port` (the `REDIS_URL` variable; `connectRedis` of
+   * `@gale/redis`).
+   */
   readonly url: string;
   /**
    * The stock to put on the shelf when Redis holds none (a new or emptied Redis): an integer, 0
@@ -20,7 +25,10 @@ export interface RedisInventoryOptions {
   readonly stock: number;
   /** How long a reservation lasts, in milliseconds: an integer, 1 or more. */
   readonly reservationTtlMs: number;
-  /** Prefix of every key. Default `burts:` (`burts:stock`, `burts:version`, `burts:carts`). */
+  /**
+   * Prefix of every key, inside their hash tag. Default `burts:` (`{burts:shop}:stock`,
+   * `{burts:shop}:version`, `{burts:shop}:carts`: one slot on a Redis Cluster).
+   */
   readonly prefix?: string;
   /**
    * How often this instance looks for reservations that ran out, at the latest, in ms. It also
@@ -50,7 +58,9 @@ export interface RedisInventoryOptions {
 //      instance, unless the inventory was given one), each one a change with its own version,
 //      returned to the caller to publish.
 // KEYS: the stock (an integer string), the version (an integer string), the carts (a sorted set:
-// session → expiry in ms since the epoch). ARGV[1]: the initial stock, ARGV[2]: the session ('' for
+// session → expiry in ms since the epoch): every key a script touches, all three under one hash
+// tag, `{<prefix>shop}`, so that on a Redis Cluster they are in one slot (one primary), as one
+// script needs. ARGV[1]: the initial stock, ARGV[2]: the session ('' for
 // none), ARGV[3]: now in ms ('' for Redis's clock), ARGV[4]: the TTL in ms (reserve only).
 //
 // The reply: outcome (0 unchanged, 1 changed, 2 sold out), count, version, the session's expiry
@@ -128,7 +138,8 @@ interface ScriptReply {
 const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b/;
 
 /**
- * An `Inventory` in Redis, shared by every instance that uses the same Redis and prefix.
+ * An `Inventory` in Redis, shared by every instance that uses the same Redis (or Redis Cluster)
+ * and prefix.
  *
  * Atomic because each operation is one Lua script (Redis runs one script at a time, and nothing
  * else in between): two instances can never oversell. Reservations are a sorted set by expiry;
@@ -144,7 +155,7 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|MASTERDOWN|READONLY|TRYAGAIN|CLUSTER
 export class RedisInventory implements Inventory {
   /** Resolves once connected to Redis the first time. */
   readonly ready: Promise<void>;
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #scripts: ScriptCommands;
   readonly #keys: readonly [string, string, string];
   readonly #stock: number;
@@ -185,14 +196,24 @@ export class RedisInventory implements Inventory {
     this.#clock = clock ?? systemClock;
     this.#scriptNow = clock === undefined ? () => '' : () => String(Math.floor(clock.now()));
     const prefix = options.prefix ?? 'burts:';
-    this.#keys = [`${prefix}stock`, `${prefix}version`, `${prefix}carts`];
-    this.#redis = new Redis(options.url, {
-      // Fail fast instead of queueing while disconnected: the route answers 503 at once.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 2000,
-      retryStrategy: (times) => Math.min(times * 100, 1000),
-    });
+    const tag = `{${prefix}shop}:`;
+    this.#keys = [`${tag}stock`, `${tag}version`, `${tag}carts`];
+    this.#redis = connectRedis(
+      options.url,
+      {
+        // Fail fast instead of queueing while disconnected: the route answers 503 at once.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: 2000,
+        retryStrategy: (times) => Math.min(times * 100, 1000),
+      },
+      // On a cluster: the same, for the whole cluster. A command whose primary died is retried
+      // by ioredis while a replica takes over (16 tries, 100 ms apart), then fails: 503.
+      {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
+      },
+    );
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       this.#redis.defineCommand(name, { numberOfKeys: 3, lua });
     }
@@ -204,6 +225,13 @@ export class RedisInventory implements Inventory {
       this.#down = false;
     });
     this.#redis.on('error', (error: unknown) => this.#lost(error));
+    // A cluster's node that failed (a primary died: a replica takes over), once per node.
+    const failedNodes = new Set<string>();
+    this.#redis.on('node error', (error: unknown, node: string) => {
+      if (failedNodes.has(node) || this.#closed) return;
+      failedNodes.add(node);
+      this.#logger.warn(`cart inventory: Redis node ${node} failed (${describe(error)})`);
+    });
     this.#redis.on('close', () => {
       if (this.#everReady && !this.#closed) this.#lost(new Error('connection closed'));
     });
