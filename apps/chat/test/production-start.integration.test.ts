@@ -64,10 +64,12 @@ describe('pnpm start', () => {
       const name = nick('slow');
       await (await openTab(endpoint, await cookieFor(endpoint, name), name)).close();
       // The grace period, in Redis, ends 10 minutes after the close (by Redis's clock).
-      await expect.poll(() => inspector.zscore('chat:leaving', nicknameKey(name))).not.toBeNull();
+      await expect
+        .poll(() => inspector.zscore('{chat:presence}:leaving', nicknameKey(name)))
+        .not.toBeNull();
       const [seconds, micros] = await inspector.time();
       const now = Number(seconds) * 1000 + Number(micros) / 1000;
-      const ends = Number(await inspector.zscore('chat:leaving', nicknameKey(name)));
+      const ends = Number(await inspector.zscore('{chat:presence}:leaving', nicknameKey(name)));
       expect(ends - now).toBeGreaterThan(500_000);
       expect(ends - now).toBeLessThanOrEqual(600_000);
     } finally {
