@@ -1,10 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import {
-  frameMessage,
-  type Position,
-  type SubscriptionStart,
-  type TopicSubscriber,
-} from '@gale/server/broker';
+import { frameMessage, type Position, type SubscriptionStart } from '@gale/server/broker';
 import {
   freePort,
   type RedisClusterProcess,
@@ -21,6 +16,7 @@ import {
   RedisBroker,
   type RedisBrokerOptions,
 } from '../src/index.ts';
+import { type Recorder, recorder } from './recorder.ts';
 
 // Brokers on one real redis-server, and on a real Redis Cluster (3 primaries, 3 replicas), stand
 // for instances of an app; each test has its own prefix.
@@ -62,7 +58,9 @@ const single: Target = {
   url: () => redis.url,
   probe: () => probe,
   async subscriptions(channel, sharded = true) {
-    const reply = await probe.pubsub(sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel);
+    const reply = sharded
+      ? await probe.pubsub('SHARDNUMSUB', channel)
+      : await probe.pubsub('NUMSUB', channel);
     return Number((reply as [string, number])[1]);
   },
   async flush() {
@@ -101,58 +99,6 @@ async function instance(
 }
 
 const newPrefix = (): string => `t${++prefixes}:`;
-
-type Event =
-  | { readonly type: 'started'; readonly start: SubscriptionStart }
-  | { readonly type: 'message'; readonly position: Position; readonly message: string | Uint8Array }
-  | { readonly type: 'skipped'; readonly position: Position };
-
-/** A subscriber that keeps what it is told, in order, and the frames written to it. */
-interface Recorder extends TopicSubscriber {
-  readonly events: Event[];
-  readonly frames: Buffer[];
-  /** The offsets of the messages it was given. */
-  offsets(): number[];
-  /** The messages it was given, as text. */
-  texts(): string[];
-  starts(): SubscriptionStart[];
-  /** Where it is: the position of its last message, skip or start. */
-  at(): Position | undefined;
-}
-
-function recorder(): Recorder {
-  const events: Event[] = [];
-  const frames: Buffer[] = [];
-  const messages = () =>
-    events.filter(
-      (event): event is Extract<Event, { type: 'message' }> => event.type === 'message',
-    );
-  return {
-    events,
-    frames,
-    deliver(message, delivery) {
-      frames.push(Buffer.concat(delivery.frame()));
-      events.push({ type: 'message', position: delivery.position, message });
-    },
-    started(_topic, start) {
-      events.push({ type: 'started', start });
-    },
-    skipped(_topic, position) {
-      events.push({ type: 'skipped', position });
-    },
-    offsets: () => messages().map((event) => event.position.offset),
-    texts: () => messages().map((event) => String(event.message)),
-    starts: () =>
-      events
-        .filter((event): event is Extract<Event, { type: 'started' }> => event.type === 'started')
-        .map((event) => event.start),
-    at() {
-      const last = events.at(-1);
-      if (last === undefined) return undefined;
-      return last.type === 'started' ? last.start.position : last.position;
-    },
-  };
-}
 
 const frame = (message: string | Uint8Array | object) => Buffer.concat(frameMessage(message));
 const range = (from: number, to: number): number[] =>
