@@ -275,6 +275,9 @@ export class RedisBroker implements Broker {
         // run): it fails, so a message is never published twice.
         retryDelayOnFailover: 0,
         clusterRetryStrategy: (times) => Math.min(times * 100, 2000),
+        // Ask for the slots every 2 s, so that a topic whose slot moved without a lost connection
+        // (a planned failover, a resharding) follows it even while nothing is published to it.
+        slotsRefreshInterval: 2000,
       }) as Cluster;
       this.#cluster = cluster;
       this.#commands = cluster as Commands;
