@@ -1,7 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import type { Position, SubscriptionStart } from '@gale/server/broker';
 import {
   type RedisClusterProcess,
   type RedisProcess,
+  runReadmeExample,
   startRedis,
   startRedisCluster,
   until,
@@ -191,6 +193,16 @@ describe('RedisBroker on Redis Cluster: pub/sub', () => {
       await broker.publish('one', 'hello');
       await until(() => subscriber.texts().length === 1, 'hello');
       await broker.unsubscribe('one', subscriber);
+    }
+  });
+
+  it("runs the README's cluster example as printed", async () => {
+    process.env['REDIS_URL'] = cluster.url;
+    try {
+      const { stdout } = await runReadmeExample(fileURLToPath(new URL('..', import.meta.url)));
+      expect(stdout).toBe('sharded pub/sub: b heard "hello" at offset 1\n');
+    } finally {
+      delete process.env['REDIS_URL'];
     }
   });
 
