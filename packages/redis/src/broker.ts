@@ -516,9 +516,17 @@ export class RedisBroker implements Broker {
         }
       },
       (error: unknown) => {
-        // Asked again when the connection is ready again.
+        // Asked again in a second (and when the connection is ready again).
         this.#detecting = undefined;
-        if (!this.#closed) this.#logger.warn(`redis: could not ask for INFO: ${String(error)}`);
+        if (!this.#closed) {
+          this.#logger.warn(`redis: could not ask for INFO: ${String(error)}`);
+          const timer = setTimeout(() => {
+            this.#retryTimers.delete(timer);
+            if (this.#commands.status === 'ready') this.#detect().catch(NOOP);
+          }, 1000);
+          timer.unref();
+          this.#retryTimers.add(timer);
+        }
         throw error;
       },
     );
