@@ -62,7 +62,7 @@ export async function startRedisCluster(primaries = 3): Promise<RedisClusterProc
   const cli = async (port: number, ...args: string[]): Promise<string> =>
     (await run('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' })).stdout;
 
-  await Promise.all(
+  const started = await Promise.allSettled(
     ports.map(
       (port) =>
         new Promise<void>((resolve, reject) => {
@@ -109,6 +109,13 @@ export async function startRedisCluster(primaries = 3): Promise<RedisClusterProc
         }),
     ),
   );
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    // Leave no node behind (they would outlive the test run).
+    for (const child of children.values()) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw failed.reason;
+  }
 
   const healthy = async (live: readonly number[]): Promise<void> => {
     const deadline = Date.now() + 30_000;
