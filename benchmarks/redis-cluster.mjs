@@ -128,7 +128,11 @@ async function scenario(name, instances, ports) {
   };
 }
 
-const [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+const redis = await startRedis();
+const cluster = await startRedisCluster().catch(async (error) => {
+  await redis.stop();
+  throw error;
+});
 const results = {};
 const children = [];
 const setups = [

@@ -29,7 +29,9 @@ const quiet = { info() {}, warn() {}, error() {} };
 let prefixes = 0;
 
 beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+  // One after the other: if the cluster cannot start, afterAll still stops the server.
+  redis = await startRedis();
+  cluster = await startRedisCluster();
   probe = new Redis(redis.url, { retryStrategy: () => 50 });
   clusterProbe = connectRedis(cluster.url) as Cluster;
 }, 60_000);

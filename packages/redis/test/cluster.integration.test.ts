@@ -33,7 +33,9 @@ const quiet = { info() {}, warn() {}, error() {} };
 let prefixes = 0;
 
 beforeAll(async () => {
-  [cluster, redis] = await Promise.all([startRedisCluster(), startRedis()]);
+  // One after the other: if the cluster cannot start, afterAll still stops the server.
+  redis = await startRedis();
+  cluster = await startRedisCluster();
   probe = connectRedis(cluster.url) as Cluster;
   await new Promise((resolve) => probe.once('ready', resolve));
 }, 60_000);
