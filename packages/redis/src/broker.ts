@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '@gale/server';
 import {
   type Broker,
@@ -14,13 +14,19 @@ import {
   type TopicSubscriber,
   toPayload,
 } from '@gale/server/broker';
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { connectRedis, parseRedisUrl } from './connect.js';
 import { BrokerUnavailableError } from './errors.js';
 import { PUBLISH_LUA, READ_LUA } from './scripts.js';
+import { keySlot } from './slot.js';
 
 /** Options of `RedisBroker`. */
 export interface RedisBrokerOptions {
-  /** The Redis server, e.g. `redis://127.0.0.1:6379` (ioredis URL syntax, `rediss://` for TLS). */
+  /**
+   * Where Redis is: one server, `redis://127.0.0.1:6379` (ioredis URL syntax, `rediss://` for
+   * TLS), or a Redis Cluster, `redis+cluster://host:port,host:port,…` (some of its nodes; see
+   * `parseRedisUrl`).
+   */
   readonly url: string;
   /**
    * Starts every key and channel name of the broker. Default `gale:`. Must not contain `{` or
@@ -29,7 +35,7 @@ export interface RedisBrokerOptions {
   readonly prefix?: string;
   /** Where connection losses and dropped messages are reported. Default `console`. */
   readonly logger?: Logger;
-  /** Extra ioredis options for both connections (timeouts, TLS, …). */
+  /** Extra ioredis options for every connection (timeouts, TLS, …; each node's on a cluster). */
   readonly redis?: RedisOptions;
   /**
    * What each topic keeps in Redis for subscribers that resume (one Redis stream per topic).
@@ -39,6 +45,13 @@ export interface RedisBrokerOptions {
   readonly history?: HistoryPolicy;
   /** The wall clock, in milliseconds, for the ages of kept messages. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7): on a cluster, a topic's messages then go
+   * only to the node that owns the topic, instead of to every node. Default: on when the server
+   * (a node of the cluster) is Redis 7 or later, asked with INFO once connected. `false` uses
+   * PUBLISH / SUBSCRIBE. Every instance of an app must use the same.
+   */
+  readonly shardedPubSub?: boolean;
 }
 
 /** What the broker has done since it started. */
@@ -90,8 +103,8 @@ interface ReadReply {
 
 /**
  * Subscribers starting on a topic together: one read of Redis (with its marker) for them. A
- * `subscribe` call starts one; a lost subscriber connection starts one per position its live
- * subscribers were at (`catchUp`).
+ * `subscribe` call starts one; a lost subscriber connection (or a topic moving to another node of
+ * a cluster) starts one per position its live subscribers were at (`catchUp`).
  */
 interface Sync {
   readonly state: TopicState;
@@ -102,7 +115,7 @@ interface Sync {
   readonly reject: ((error: unknown) => void) | undefined;
   /** Bumped by every new try; answers to older tries are ignored. */
   attempt: number;
-  /** The subscriber-connection session of the current try (-1: none yet). */
+  /** The shard connection's session of the current try (-1: none yet). */
   session: number;
   marker: number;
   markerSeen: boolean;
@@ -114,23 +127,44 @@ interface Sync {
 /** A topic with subscribers on this instance. */
 interface TopicState {
   readonly topic: string;
+  /** The topic's channel, also the start of its keys' names. */
   readonly channel: string;
+  /** Its cluster slot (-1 on one Redis). */
+  readonly slot: number;
+  /** The subscriber connection its channel is subscribed on: the node that owns the slot. */
+  shard: Shard | undefined;
   /** Live subscribers, each at the position of the last message it was given. */
   readonly live: Map<TopicSubscriber, Position>;
   readonly syncs: Set<Sync>;
   readonly exclusions: Exclusion[];
-  /** The SUBSCRIBE of the channel in this connection session. */
+  /** The (S)SUBSCRIBE of the channel in this shard session. */
   subscribed: Promise<void> | undefined;
 }
 
-type Scripted = Redis & {
+/**
+ * A subscriber connection: to the one Redis, or to one primary of a cluster (sharded pub/sub
+ * messages only reach the subscribers of the node that owns the channel's slot).
+ */
+interface Shard {
+  /** `host:port` of the cluster primary; `''` on one Redis. */
+  readonly key: string;
+  readonly connection: Redis;
+  /** Bumped each time the connection is ready; 0 until the first time. */
+  session: number;
+  /** The topics subscribed (or to subscribe) here. */
+  readonly topics: Set<TopicState>;
+}
+
+interface Scripts {
   galePublish(...args: (string | number | Buffer)[]): Promise<[string, number]>;
   galeReadBuffer(...args: (string | number | Buffer)[]): Promise<[Buffer, number, Buffer[][]]>;
-};
+}
+
+type Commands = (Redis | Cluster) & Scripts;
 
 // Every message on a topic channel is [kind][origin: 8 bytes][exclude token: 4 bytes][epoch
 // length][epoch][offset length][offset, decimal][payload]; kind 0 is text, 1 binary. A marker,
-// on the instance's own channel, is [2][origin][marker id: 4 bytes].
+// on the topic channel too, is [2][origin][marker id: 4 bytes]: each instance ignores the others'.
 const HEADER = 13;
 const TEXT = 0;
 const BINARY = 1;
@@ -147,43 +181,57 @@ const DEFAULT_HISTORY: Required<HistoryOptions> = {
 };
 
 /**
- * A @gale/server `Broker` on Redis, for several instances of one app, with resumable topics.
- * Redis gives every message its position (one Lua script: the offset, the entry in the topic's
- * stream, the PUBLISH), and every instance — the publishing one included — delivers what its
- * channel subscription receives, so each subscriber sees a topic in offset order.
+ * A @gale/server `Broker` on Redis — one server or a Redis Cluster — for several instances of
+ * one app, with resumable topics. Redis gives every message its position (one Lua script: the
+ * offset, the entry in the topic's stream, the publication on the topic's channel), and every
+ * instance — the publishing one included — delivers what its channel subscription receives, so
+ * each subscriber sees a topic in offset order.
  *
  * While Redis cannot be reached, `publish()` rejects with `BrokerUnavailableError` and nothing
  * is delivered anywhere (positions come from Redis; a message only some subscribers got could
  * never be resumed consistently). It is logged and counted in `stats.dropped`; the promise is
- * handled, so a caller that ignores it never crashes. A subscription waits for Redis. When the
- * subscriber connection comes back, each local subscriber gets what was published meanwhile
- * from the topic's stream, or a gap for what is no longer kept; then `onReconnect` listeners run.
+ * handled, so a caller that ignores it never crashes. A subscription waits for Redis. When a
+ * subscriber connection comes back (or, on a cluster, a topic's slot moved to another node), each
+ * local subscriber gets what was published meanwhile from the topic's stream, or a gap for what
+ * is no longer kept; then `onReconnect` listeners run.
  */
 export class RedisBroker implements Broker {
   /** Counters for monitoring and tests. */
   readonly stats: RedisBrokerStats = { published: 0, received: 0, dropped: 0, replayed: 0 };
-  /** Resolves once both Redis connections are ready the first time. */
+  /** Resolves once the broker is connected the first time (to every primary of a cluster). */
   readonly ready: Promise<void>;
 
   readonly #prefix: string;
   readonly #origin = randomBytes(8);
-  readonly #instanceChannel: string;
   readonly #logger: Logger;
   readonly #history: HistoryPolicy;
   readonly #now: () => number;
-  readonly #publisher: Scripted;
-  readonly #subscriber: Redis;
+  /** Runs the scripts: the one Redis, or the cluster (which routes each to the topic's node). */
+  readonly #commands: Commands;
+  readonly #cluster: Cluster | undefined;
+  /** The subscriber connection on one Redis. */
+  readonly #single: Shard | undefined;
+  /** The subscriber connections of a cluster, by node. */
+  readonly #shards = new Map<string, Shard>();
+  readonly #shardOptions: RedisOptions;
   readonly #topics = new Map<string, TopicState>();
+  readonly #channels = new Map<string, TopicState>();
   readonly #markers = new Map<number, Sync>();
   // Epoch candidates for topics that have none yet: one random prefix per broker, then a counter
   // (unique without asking the system's random source on every publish and read).
   readonly #epochPrefix = newEpoch();
   #epochCount = 0;
-  /** Syncs whose read failed while the publisher connection was down. */
+  /** Syncs whose read failed while the connection for commands was down. */
   readonly #waiting = new Set<Sync>();
   readonly #reconnectListeners = new Set<() => void>();
-  #session = 0;
-  #publisherReadyOnce = false;
+  /** SPUBLISH / SSUBSCRIBE, or PUBLISH / SUBSCRIBE; undefined until the server was asked. */
+  #sharded: boolean | undefined;
+  /** The question to the server, while it is under way. */
+  #detecting: Promise<void> | undefined;
+  #commandsReadyOnce = false;
+  /** While a cluster's subscriber connection is lost: asks the cluster for its slots often. */
+  #refreshTimer: NodeJS.Timeout | undefined;
+  readonly #retryTimers = new Set<NodeJS.Timeout>();
   #nextMarker = 0;
   #nextToken = 0;
   #closed = false;
@@ -193,11 +241,12 @@ export class RedisBroker implements Broker {
     if (/[{}]/.test(this.#prefix)) {
       throw new TypeError(`RedisBroker prefix must not contain { or }: ${this.#prefix}`);
     }
-    this.#instanceChannel = `${this.#prefix}instance:${this.#origin.toString('hex')}`;
+    const target = parseRedisUrl(options.url);
     this.#logger = options.logger ?? console;
     this.#history = options.history ?? {};
     if (typeof this.#history === 'object') limitsOf(this.#history); // fail fast on a bad policy
     this.#now = options.now ?? Date.now;
+    this.#sharded = options.shardedPubSub;
     const common: RedisOptions = {
       ...options.redis,
       // Reconnect forever, at most every 2 s (ioredis's default backoff).
@@ -208,52 +257,60 @@ export class RedisBroker implements Broker {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
     };
-    // Fail fast while disconnected: a publish is reported at once, never queued for later.
-    this.#publisher = new Redis(options.url, { ...common, enableOfflineQueue: false }) as Scripted;
-    this.#publisher.defineCommand('galePublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
-    this.#publisher.defineCommand('galeRead', { numberOfKeys: 2, lua: READ_LUA });
-    // The broker itself subscribes again after a loss (#onSubscriberReady).
-    this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false });
-    this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
-      this.#onMessage(channel, message),
-    );
-    for (const [name, connection] of [
-      ['publisher', this.#publisher],
-      ['subscriber', this.#subscriber],
-    ] as const) {
-      let lost = false;
-      connection.on('error', (error: Error) => {
-        if (!lost && !this.#closed) this.#logger.warn(`redis ${name}: ${error.message}`);
-        lost = true;
-      });
-      connection.on('ready', () => {
-        if (lost) this.#logger.info(`redis ${name}: connected again`);
-        lost = false;
-      });
+    if (target.kind === 'single') {
+      // Fail fast while disconnected: a publish is reported at once, never queued for later.
+      this.#commands = new Redis(options.url, { ...common, enableOfflineQueue: false }) as Commands;
+      this.#cluster = undefined;
+      this.#shardOptions = common;
+      // The broker itself subscribes again after a loss (#onShardReady).
+      this.#single = this.#newShard(
+        '',
+        new Redis(options.url, { ...common, autoResubscribe: false }),
+      );
+    } else {
+      const cluster = connectRedis(options.url, common, {
+        // While the cluster is down, fail fast, as on one Redis.
+        enableOfflineQueue: false,
+        // A command in flight on a node that goes away is not sent again to another (it may have
+        // run): it fails, so a message is never published twice.
+        retryDelayOnFailover: 0,
+        clusterRetryStrategy: (times) => Math.min(times * 100, 2000),
+        // Ask for the slots every 2 s, so that a topic whose slot moved without a lost connection
+        // (a planned failover, a resharding) follows it even while nothing is published to it.
+        slotsRefreshInterval: 2000,
+      }) as Cluster;
+      this.#cluster = cluster;
+      this.#commands = cluster as Commands;
+      this.#single = undefined;
+      this.#shardOptions = { ...cluster.options.redisOptions, ...common };
+      // Each time the cluster learns its slots: every topic subscribed on the node that owns it.
+      cluster.on('refresh', () => this.#placeAll());
     }
-    this.#subscriber.on('ready', () => void this.#onSubscriberReady());
-    this.#subscriber.on('close', () => {
-      // Subscriptions starting on the lost connection fail, as a publish would.
-      if (this.#closed || !this.#connectedOnce()) return;
-      for (const state of [...this.#topics.values()]) {
-        for (const sync of [...state.syncs]) if (!sync.catchUp) this.#unreachable(sync);
-      }
+    this.#commands.defineCommand('galePublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
+    this.#commands.defineCommand('galeRead', { numberOfKeys: 2, lua: READ_LUA });
+    let lost = false;
+    this.#commands.on('error', (error: Error) => {
+      if (!lost && !this.#closed) this.#logger.warn(`redis: ${error.message}`);
+      lost = true;
     });
-    this.#publisher.on('ready', () => {
-      this.#publisherReadyOnce = true;
+    this.#commands.on('ready', () => {
+      if (lost) this.#logger.info('redis: connected again');
+      lost = false;
+      this.#commandsReadyOnce = true;
+      this.#detect().catch(NOOP);
       const waiting = [...this.#waiting];
       this.#waiting.clear();
       for (const sync of waiting) void this.#attempt(sync);
     });
-    this.ready = Promise.all([readyOf(this.#publisher), readyOf(this.#subscriber)]).then(NOOP);
+    this.ready = this.#firstReady();
     this.ready.catch(NOOP);
   }
 
   /**
-   * Calls `listener` each time the subscriber connection to Redis comes back after a loss (not
-   * on the first connection), once its channels are subscribed again. What was published
-   * meanwhile is replayed from the topics' streams (or reported as a gap) by the broker itself.
-   * Returns a function that removes the listener.
+   * Calls `listener` each time a subscriber connection to Redis comes back after a loss (not on
+   * the first connection), once its channels are subscribed again; on a cluster, one connection
+   * per primary. What was published meanwhile is replayed from the topics' streams (or reported
+   * as a gap) by the broker itself. Returns a function that removes the listener.
    */
   onReconnect(listener: () => void): () => void {
     this.#reconnectListeners.add(listener);
@@ -263,8 +320,9 @@ export class RedisBroker implements Broker {
   /**
    * Subscribes `subscriber` to `topic`, from `after` if given (the messages kept since are
    * replayed first). Calls `subscriber.started` once Redis said where the topic is, then
-   * delivers the replay, then live messages, and resolves with the start. Waits while Redis is
-   * unreachable; rejects with `BrokerUnavailableError` if the broker closes first.
+   * delivers the replay, then live messages, and resolves with the start. Waits for the first
+   * connection; rejects with `BrokerUnavailableError` while Redis (the topic's node) is
+   * unreachable, or if the broker closes first.
    */
   subscribe(
     topic: string,
@@ -278,15 +336,25 @@ export class RedisBroker implements Broker {
     }
     let state = this.#topics.get(topic);
     if (state === undefined) {
+      const channel = this.#base(topic);
       state = {
         topic,
-        channel: this.#channel(topic),
+        channel,
+        slot: this.#cluster === undefined ? -1 : keySlot(channel),
+        shard: undefined,
         live: new Map(),
         syncs: new Set(),
         exclusions: [],
         subscribed: undefined,
       };
       this.#topics.set(topic, state);
+      this.#channels.set(channel, state);
+      if (this.#single !== undefined) {
+        state.shard = this.#single;
+        this.#single.topics.add(state);
+      } else {
+        this.#place(state);
+      }
     } else {
       this.#detach(state, subscriber); // subscribing again starts over
     }
@@ -312,7 +380,8 @@ export class RedisBroker implements Broker {
   /**
    * Publishes `message` to `topic` through Redis, which gives it its position; every instance
    * (this one too) delivers it to its subscribers when Redis passes it on, but `exclude`. Rejects
-   * with `BrokerUnavailableError` if Redis could not take it: then no one got it.
+   * with `BrokerUnavailableError` if Redis could not take it (or a cluster's node in failover
+   * could not answer): then no one got it.
    */
   publish(topic: string, message: TopicMessage, options?: PublishOptions): Promise<Position> {
     if (this.#closed) {
@@ -344,11 +413,13 @@ export class RedisBroker implements Broker {
     }
     const bytes = binary ? asBuffer(payload) : payload;
     const now = this.#now();
-    const done = this.#publisher
-      .galePublish(
-        ...this.#keys(topic),
+    const send = (): Promise<[string, number]> => {
+      const base = this.#base(topic);
+      return this.#commands.galePublish(
+        `${base}:m`,
+        `${base}:s`,
         this.#epochCandidate(),
-        this.#channel(topic),
+        base,
         header,
         bytes,
         limits.keep ? '1' : '0',
@@ -359,31 +430,40 @@ export class RedisBroker implements Broker {
         limits.metaTtl,
         binary ? '1' : '0',
         exclusion === undefined ? '' : header.subarray(1, HEADER),
-      )
-      .then(
-        ([epoch, offset]): Position => {
-          this.stats.published++;
-          const position = { epoch, offset };
-          if (exclusion !== undefined) exclusion.position = position;
-          return position;
-        },
-        (error: unknown) => {
-          this.stats.dropped++;
-          if (exclusion !== undefined && state !== undefined) {
-            const index = state.exclusions.indexOf(exclusion);
-            if (index !== -1) state.exclusions.splice(index, 1);
-          }
-          const dropped = new BrokerUnavailableError(topic, { cause: error });
-          if (!this.#closed) this.#logger.error(dropped.message);
-          throw dropped;
-        },
+        this.#sharded ? 'SPUBLISH' : 'PUBLISH',
       );
+    };
+    // Connected, but the server's version is still being asked (a moment, the first time).
+    const sent =
+      this.#sharded === undefined && this.#detecting !== undefined
+        ? this.#detecting.then(send)
+        : this.#sharded === undefined
+          ? Promise.reject(new Error('not connected to Redis'))
+          : send();
+    const done = sent.then(
+      ([epoch, offset]): Position => {
+        this.stats.published++;
+        const position = { epoch, offset };
+        if (exclusion !== undefined) exclusion.position = position;
+        return position;
+      },
+      (error: unknown) => {
+        this.stats.dropped++;
+        if (exclusion !== undefined && state !== undefined) {
+          const index = state.exclusions.indexOf(exclusion);
+          if (index !== -1) state.exclusions.splice(index, 1);
+        }
+        const dropped = new BrokerUnavailableError(topic, { cause: error });
+        if (!this.#closed) this.#logger.error(dropped.message);
+        throw dropped;
+      },
+    );
     done.catch(NOOP);
     return done;
   }
 
   /**
-   * Closes both Redis connections. Subscriptions still starting reject with
+   * Closes every Redis connection. Subscriptions still starting reject with
    * `BrokerUnavailableError`.
    */
   async close(): Promise<void> {
@@ -392,23 +472,220 @@ export class RedisBroker implements Broker {
       for (const sync of state.syncs) sync.reject?.(closedError(state.topic));
     }
     this.#topics.clear();
+    this.#channels.clear();
     this.#markers.clear();
     this.#waiting.clear();
-    await Promise.all([quit(this.#publisher), quit(this.#subscriber)]);
+    if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
+    const shards = this.#single !== undefined ? [this.#single] : [...this.#shards.values()];
+    await Promise.all([quit(this.#commands), ...shards.map((shard) => quit(shard.connection))]);
   }
 
-  #channel(topic: string): string {
-    return `${this.#prefix}{${topic}}`;
+  /** Which pub/sub the broker uses: `sharded` (SPUBLISH) or `classic`; undefined until known. */
+  get pubSub(): 'sharded' | 'classic' | undefined {
+    return this.#sharded === undefined ? undefined : this.#sharded ? 'sharded' : 'classic';
   }
 
-  #keys(topic: string): [string, string] {
-    const base = `${this.#prefix}{${topic}}`;
-    return [`${base}:m`, `${base}:s`];
+  async #firstReady(): Promise<void> {
+    await readyOf(this.#commands);
+    if (this.#sharded === undefined) {
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (this.#sharded !== undefined) resolve();
+          else setTimeout(check, 10);
+        };
+        check();
+      });
+    }
+    const shards = this.#single !== undefined ? [this.#single] : [...this.#shards.values()];
+    await Promise.all(shards.map((shard) => readyOf(shard.connection)));
+  }
+
+  /** Asks the server for its version, once: Redis 7 has sharded pub/sub. */
+  #detect(): Promise<void> {
+    if (this.#sharded !== undefined || this.#closed) return Promise.resolve();
+    this.#detecting ??= this.#commands.info('server').then(
+      (info) => {
+        const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0);
+        this.#sharded = major >= 7;
+        this.#detecting = undefined;
+        // Subscriptions waited for this.
+        for (const state of this.#topics.values()) {
+          for (const sync of state.syncs) if (sync.session === -1) void this.#attempt(sync);
+        }
+      },
+      (error: unknown) => {
+        // Asked again in a second (and when the connection is ready again).
+        this.#detecting = undefined;
+        if (!this.#closed) {
+          this.#logger.warn(`redis: could not ask for INFO: ${String(error)}`);
+          const timer = setTimeout(() => {
+            this.#retryTimers.delete(timer);
+            if (this.#commands.status === 'ready') this.#detect().catch(NOOP);
+          }, 1000);
+          timer.unref();
+          this.#retryTimers.add(timer);
+        }
+        throw error;
+      },
+    );
+    return this.#detecting;
+  }
+
+  /**
+   * The topic's channel, also the start of its keys: `<prefix>{<topic>}`, whose hash tag puts
+   * them on one slot of a cluster. A topic that would break the tag (it is empty, contains `}`)
+   * or starts with `#` is hashed into the tag instead: `<prefix>{#<16 hex digits of its SHA-1>}
+   * <topic>`, still one name per topic.
+   */
+  #base(topic: string): string {
+    if (topic !== '' && !topic.includes('}') && !topic.startsWith('#')) {
+      return `${this.#prefix}{${topic}}`;
+    }
+    const hash = createHash('sha1').update(topic).digest('hex').slice(0, 16);
+    return `${this.#prefix}{#${hash}}${topic}`;
   }
 
   #limits(topic: string): Limits {
     const policy = typeof this.#history === 'function' ? this.#history(topic) : this.#history;
     return limitsOf(policy);
+  }
+
+  #newShard(key: string, connection: Redis): Shard {
+    const shard: Shard = { key, connection, session: 0, topics: new Set() };
+    const name = key === '' ? 'redis subscriber' : `redis subscriber ${key}`;
+    const onMessage = (channel: Buffer, message: Buffer): void =>
+      this.#onMessage(shard, channel, message);
+    connection.on('messageBuffer', onMessage);
+    connection.on('smessageBuffer', onMessage);
+    let lost = false;
+    connection.on('error', (error: Error) => {
+      if (!lost && !this.#closed) this.#logger.warn(`${name}: ${error.message}`);
+      lost = true;
+    });
+    connection.on('ready', () => {
+      if (lost) this.#logger.info(`${name}: connected again`);
+      lost = false;
+      void this.#onShardReady(shard);
+    });
+    // An SSUBSCRIBE to a node that no longer owns the slot: the cluster's slots changed.
+    connection.on('moved', () => this.#refreshSoon());
+    connection.on('close', () => {
+      // Subscriptions starting on the lost connection fail, as a publish would.
+      if (this.#closed || !this.#connectedOnce() || shard.session === 0) return;
+      for (const state of [...shard.topics]) {
+        for (const sync of [...state.syncs]) if (!sync.catchUp) this.#unreachable(sync);
+      }
+      this.#refreshSoon();
+    });
+    return shard;
+  }
+
+  /** The subscriber connection to a cluster node, opened the first time. */
+  #shardOf(key: string): Shard {
+    let shard = this.#shards.get(key);
+    if (shard === undefined) {
+      const at = key.lastIndexOf(':');
+      const connection = new Redis({
+        ...this.#shardOptions,
+        host: key.slice(0, at),
+        port: Number(key.slice(at + 1)),
+        autoResubscribe: false,
+      });
+      shard = this.#newShard(key, connection);
+      this.#shards.set(key, shard);
+    }
+    return shard;
+  }
+
+  /** Cluster: each topic on the node that owns its slot now; connections to every primary. */
+  #placeAll(): void {
+    const cluster = this.#cluster;
+    if (cluster === undefined || this.#closed) return;
+    const primaries = new Set<string>();
+    for (const nodes of cluster.slots) if (nodes?.[0] !== undefined) primaries.add(nodes[0]);
+    for (const key of primaries) this.#shardOf(key);
+    for (const state of this.#topics.values()) this.#place(state);
+    for (const shard of [...this.#shards.values()]) {
+      if (!primaries.has(shard.key) && shard.topics.size === 0) {
+        this.#shards.delete(shard.key);
+        shard.connection.disconnect();
+      }
+    }
+  }
+
+  /**
+   * Cluster: subscribes the topic on the node that owns its slot. When that changed (a failover,
+   * a resharding), its subscribers catch up from the stream on the new node, as after a lost
+   * connection: the old node's channel may have missed messages, or may carry no more.
+   */
+  #place(state: TopicState): void {
+    const key = this.#cluster?.slots[state.slot]?.[0];
+    if (key === undefined || state.shard?.key === key) return;
+    const old = state.shard;
+    if (old !== undefined) {
+      old.topics.delete(state);
+      if (old.connection.status === 'ready' && state.subscribed !== undefined) {
+        this.#unsubscribeChannel(old, state.channel);
+      }
+    }
+    const shard = this.#shardOf(key);
+    state.shard = shard;
+    shard.topics.add(state);
+    this.#restart(state, old !== undefined);
+  }
+
+  /**
+   * Starts the topic's syncs over (their reads and markers may be lost) and, with `catchUp`,
+   * moves its live subscribers back to catching up from where each was (one read per distinct
+   * position), since pub/sub keeps nothing for a connection that is not there.
+   */
+  #restart(state: TopicState, catchUp: boolean): void {
+    state.subscribed = undefined;
+    for (const sync of state.syncs) {
+      this.#markers.delete(sync.marker);
+      this.#waiting.delete(sync);
+      sync.attempt++;
+      sync.session = -1;
+      sync.markerSeen = false;
+      sync.reply = undefined;
+      sync.queue = [];
+    }
+    if (catchUp && state.live.size > 0) {
+      const groups = new Map<string, { after: Position; subscribers: TopicSubscriber[] }>();
+      for (const [subscriber, at] of state.live) {
+        const key = `${at.epoch}\n${at.offset}`;
+        const group = groups.get(key);
+        if (group === undefined) groups.set(key, { after: at, subscribers: [subscriber] });
+        else group.subscribers.push(subscriber);
+      }
+      state.live.clear();
+      for (const { after, subscribers } of groups.values()) {
+        state.syncs.add(newSync(state, after, subscribers, true, undefined, undefined));
+      }
+    }
+    for (const sync of [...state.syncs]) void this.#attempt(sync);
+  }
+
+  /** Cluster: while a subscriber connection is lost, asks for the slots every 250 ms. */
+  #refreshSoon(): void {
+    const cluster = this.#cluster;
+    if (cluster === undefined || this.#closed || this.#refreshTimer !== undefined) return;
+    const tick = (): void => {
+      const lost = [...this.#shards.values()].some(
+        (shard) => shard.topics.size > 0 && shard.connection.status !== 'ready',
+      );
+      if (this.#closed || !lost) {
+        clearInterval(this.#refreshTimer);
+        this.#refreshTimer = undefined;
+        return;
+      }
+      cluster.refreshSlotsCache();
+    };
+    this.#refreshTimer = setInterval(tick, 250);
+    this.#refreshTimer.unref();
+    cluster.refreshSlotsCache();
   }
 
   /** Removes `subscriber` from the topic's live subscribers and from the syncs starting it. */
@@ -433,16 +710,28 @@ export class RedisBroker implements Broker {
     if (state.live.size > 0 || state.syncs.size > 0) return Promise.resolve();
     if (this.#topics.get(state.topic) !== state) return Promise.resolve();
     this.#topics.delete(state.topic);
-    if (this.#subscriber.status !== 'ready') return Promise.resolve();
-    const done = this.#subscriber.unsubscribe(state.channel).then(NOOP);
+    this.#channels.delete(state.channel);
+    const shard = state.shard;
+    if (shard === undefined) return Promise.resolve();
+    shard.topics.delete(state);
+    if (shard.connection.status !== 'ready') return Promise.resolve();
+    return this.#unsubscribeChannel(shard, state.channel);
+  }
+
+  #unsubscribeChannel(shard: Shard, channel: string): Promise<void> {
+    const connection = shard.connection;
+    const done = (
+      this.#sharded ? connection.sunsubscribe(channel) : connection.unsubscribe(channel)
+    ).then(NOOP);
     done.catch(NOOP);
     return done;
   }
 
   /**
-   * One try of a sync: the channel subscribed, then the read (which publishes the marker). It
-   * finishes when both the reply and the marker are in. A lost subscriber connection starts a
-   * new try (#onSubscriberReady), so does the publisher's coming back after a failed read.
+   * One try of a sync: the channel subscribed, then the read (which publishes the marker to the
+   * channel). It finishes when both the reply and the marker are in. A lost subscriber connection
+   * starts a new try (#onShardReady), so does a topic's moving to another node (#place), and the
+   * connection for commands coming back after a failed read.
    */
   async #attempt(sync: Sync): Promise<void> {
     if (this.#closed || !sync.state.syncs.has(sync)) return;
@@ -454,22 +743,28 @@ export class RedisBroker implements Broker {
     sync.markerSeen = false;
     sync.reply = undefined;
     sync.queue = [];
-    // Once connected, a subscribe fails fast while Redis is unreachable (as a publish does);
-    // before the first connection, and for catching up, it waits.
+    const state = sync.state;
+    const shard = state.shard;
+    // Once connected, a subscribe fails fast while Redis (the topic's node) is unreachable, as a
+    // publish does; before the first connection, and for catching up, it waits.
     const failFast = !sync.catchUp && this.#connectedOnce();
-    if (failFast && (this.#subscriber.status !== 'ready' || this.#publisher.status !== 'ready')) {
+    if (
+      failFast &&
+      (this.#commands.status !== 'ready' ||
+        shard === undefined ||
+        (shard.session > 0 && shard.connection.status !== 'ready'))
+    ) {
       this.#unreachable(sync);
       return;
     }
-    if (this.#subscriber.status !== 'ready') {
-      sync.session = -1; // the next 'ready' tries again
+    if (shard === undefined || shard.connection.status !== 'ready' || this.#sharded === undefined) {
+      sync.session = -1; // the next 'ready' (or the topic's placing) tries again
       return;
     }
-    sync.session = this.#session;
-    const state = sync.state;
+    sync.session = shard.session;
     const stale = (): boolean => this.#closed || sync.attempt !== attempt;
     try {
-      state.subscribed ??= this.#subscribeChannel(state);
+      state.subscribed ??= this.#subscribeChannel(state, shard);
       await state.subscribed;
     } catch (error) {
       // The connection was lost: the next 'ready' tries again.
@@ -487,25 +782,30 @@ export class RedisBroker implements Broker {
       const limits = this.#limits(state.topic);
       latest = limits.latest;
       const after = sync.after;
-      raw = await this.#publisher.galeReadBuffer(
-        ...this.#keys(state.topic),
+      raw = await this.#commands.galeReadBuffer(
+        `${state.channel}:m`,
+        `${state.channel}:s`,
         this.#epochCandidate(),
         after?.epoch ?? '',
         after?.offset ?? 0,
         limits.keep ? '1' : '0',
         limits.maxAge < 0 ? '' : this.#now() - limits.maxAge,
         limits.metaTtl,
-        this.#instanceChannel,
+        state.channel,
         marker,
+        this.#sharded ? 'SPUBLISH' : 'PUBLISH',
       );
     } catch (error) {
       if (stale()) return;
-      if (this.#publisher.status !== 'ready') {
-        if (failFast) this.#unreachable(sync, error);
-        else this.#waiting.add(sync); // tried again when the publisher is back
-        return;
+      if (failFast && this.#unavailable(error)) {
+        this.#unreachable(sync, error);
+      } else if (this.#cluster !== undefined && this.#unavailable(error)) {
+        this.#retryLater(sync, attempt); // the cluster stays "ready" through a failover
+      } else if (this.#commands.status !== 'ready') {
+        this.#waiting.add(sync); // tried again when the connection is back
+      } else {
+        this.#fail(sync, error);
       }
-      this.#fail(sync, error);
       return;
     }
     if (stale()) return;
@@ -513,8 +813,28 @@ export class RedisBroker implements Broker {
     if (sync.markerSeen) this.#finish(sync);
   }
 
-  #subscribeChannel(state: TopicState): Promise<void> {
-    const done = this.#subscriber.subscribe(state.channel).then(NOOP);
+  /** Whether a command failed for want of Redis (rather than, say, a script error). */
+  #unavailable(error: unknown): boolean {
+    if (this.#commands.status !== 'ready') return true;
+    const message = error instanceof Error ? error.message : String(error);
+    return !/^(ERR|WRONGTYPE|NOSCRIPT) /.test(message);
+  }
+
+  /** Tries a sync again in a while (a cluster's node in failover). */
+  #retryLater(sync: Sync, attempt: number): void {
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (!this.#closed && sync.attempt === attempt) void this.#attempt(sync);
+    }, 200);
+    timer.unref();
+    this.#retryTimers.add(timer);
+  }
+
+  #subscribeChannel(state: TopicState, shard: Shard): Promise<void> {
+    const connection = shard.connection;
+    const done = (
+      this.#sharded ? connection.ssubscribe(state.channel) : connection.subscribe(state.channel)
+    ).then(NOOP);
     done.catch(() => {
       if (state.subscribed === done) state.subscribed = undefined;
     });
@@ -537,7 +857,11 @@ export class RedisBroker implements Broker {
   }
 
   #connectedOnce(): boolean {
-    return this.#session > 0 && this.#publisherReadyOnce;
+    return (
+      this.#commandsReadyOnce &&
+      this.#sharded !== undefined &&
+      (this.#single === undefined || this.#single.session > 0)
+    );
   }
 
   /** A subscribe could not start, Redis being unreachable: it rejects. */
@@ -637,20 +961,20 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #onMessage(channel: Buffer, message: Buffer): void {
+  #onMessage(shard: Shard, channel: Buffer, message: Buffer): void {
     if (this.#closed || message.length < HEADER) return;
+    const state = this.#channels.get(channel.toString('utf8'));
+    // (A message from a node the topic has left is not the topic's any more.)
+    if (state === undefined || state.shard !== shard) return;
     const kind = message[0];
     if (kind === MARKER) {
-      if (this.#origin.compare(message, 1, 9) !== 0) return;
+      if (this.#origin.compare(message, 1, 9) !== 0) return; // another instance's
       const sync = this.#markers.get(message.readUInt32BE(9));
-      if (sync === undefined || sync.session !== this.#session) return;
+      if (sync === undefined || sync.state !== state || sync.session !== shard.session) return;
       sync.markerSeen = true;
       if (sync.reply !== undefined) this.#finish(sync);
       return;
     }
-    const name = channel.toString('utf8');
-    const state = this.#topics.get(name.slice(this.#prefix.length + 1, -1));
-    if (state === undefined || state.channel !== name) return;
     // [kind][origin][token][epoch length][epoch][offset length][offset][payload]
     let at = HEADER;
     const epochLength = message[at++]!;
@@ -681,57 +1005,19 @@ export class RedisBroker implements Broker {
     for (const subscriber of state.live.keys()) this.#advance(state, subscriber, event);
   }
 
-  async #onSubscriberReady(): Promise<void> {
-    const isReconnect = this.#session > 0;
-    const session = ++this.#session;
-    // Before anything can arrive on the new connection: every try in flight is void (its marker
-    // may be lost), and, after a loss, each live subscriber catches up from the stream, from
-    // where it was (one read per distinct position), since pub/sub kept nothing meanwhile.
-    const states = [...this.#topics.values()];
-    for (const state of states) {
-      for (const sync of state.syncs) {
-        this.#markers.delete(sync.marker);
-        sync.attempt++;
-        sync.session = -1;
-        sync.markerSeen = false;
-        sync.reply = undefined;
-        sync.queue = [];
-      }
-      if (!isReconnect || state.live.size === 0) continue;
-      const groups = new Map<string, { after: Position; subscribers: TopicSubscriber[] }>();
-      for (const [subscriber, at] of state.live) {
-        const key = `${at.epoch}\n${at.offset}`;
-        const group = groups.get(key);
-        if (group === undefined) groups.set(key, { after: at, subscribers: [subscriber] });
-        else group.subscribers.push(subscriber);
-      }
-      state.live.clear();
-      for (const { after, subscribers } of groups.values()) {
-        state.syncs.add(newSync(state, after, subscribers, true, undefined, undefined));
-      }
-    }
-    const all = this.#subscriber.subscribe(
-      this.#instanceChannel,
-      ...states.map((state) => state.channel),
-    );
-    const subscribed = all.then(NOOP);
-    subscribed.catch(NOOP);
-    for (const state of states) state.subscribed = subscribed;
-    try {
-      await all;
-    } catch (error) {
-      if (!this.#closed) {
-        this.#logger.error(`redis subscriber: could not resubscribe: ${String(error)}`);
-      }
-      return;
-    }
-    if (this.#closed || session !== this.#session) return;
-    for (const state of this.#topics.values()) {
-      for (const sync of state.syncs) {
-        if (sync.session !== session) void this.#attempt(sync);
-      }
-    }
+  /**
+   * A subscriber connection is ready: every try in flight on it is void (its marker may be lost)
+   * and, after a loss, each live subscriber of its topics catches up from the stream.
+   */
+  async #onShardReady(shard: Shard): Promise<void> {
+    const isReconnect = shard.session > 0;
+    const session = ++shard.session;
+    const states = [...shard.topics];
+    for (const state of states) this.#restart(state, isReconnect);
     if (!isReconnect) return;
+    // Once the channels are subscribed again.
+    await Promise.allSettled(states.map((state) => state.subscribed));
+    if (this.#closed || session !== shard.session) return;
     for (const listener of this.#reconnectListeners) {
       try {
         listener();
@@ -878,12 +1164,12 @@ function asBuffer(bytes: Uint8Array): Buffer {
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function readyOf(connection: Redis): Promise<void> {
+function readyOf(connection: Redis | Cluster): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => connection.once('ready', () => resolve()));
 }
 
-async function quit(connection: Redis): Promise<void> {
+async function quit(connection: Redis | Cluster): Promise<void> {
   // QUIT would wait (in the offline queue) for a connection that is not there.
   if (connection.status !== 'ready') {
     connection.disconnect();

@@ -1,33 +1,61 @@
 // The two Lua scripts of RedisBroker. Redis runs a script alone, start to end: the offset a
-// publish takes, its stream entry and its PUBLISH happen at one point in the topic's history, so
-// the channel carries the topic's messages in offset order, and a read's marker (below) falls at
-// exactly one point between them.
+// publish takes, its stream entry and its publication happen at one point in the topic's history,
+// so the topic's channel carries its messages in offset order, and a read's marker (below),
+// published to the same channel, falls at exactly one point between them.
 //
-// Keys of a topic (one hash tag, so a Redis Cluster version keeps them on one node):
-//   <prefix>{<topic>}:m  hash: e = epoch, n = last offset, b = payload bytes in the stream
-//   <prefix>{<topic>}:s  stream: entry `<offset>-0`, fields p (payload), k (0 text, 1 binary),
-//                        t (ms, the publisher's clock), z (payload bytes), x (origin and
-//                        exclude token, only when the publish excluded a subscriber)
-// Field order matters: the scripts read t and z at fixed places (f[6], f[8]).
+// Keys of a topic (one hash tag, so that on a Redis Cluster they and the channel share a slot):
+//   <base>:m  hash: e = epoch, n = last offset, b = payload bytes in the stream, r = the
+//             replication ID of the primary that wrote the epoch
+//   <base>:s  stream: entry `<offset>-0`, fields p (payload), k (0 text, 1 binary),
+//             t (ms, the publisher's clock), z (payload bytes), x (origin and
+//             exclude token, only when the publish excluded a subscriber)
+// where <base>, also the channel, is `<prefix>{<topic>}` (see RedisBroker's #base for topics that
+// would break the hash tag). Field order matters: the scripts read t and z at fixed places (f[6],
+// f[8]).
+//
+// The epoch (both scripts, EPOCH_LUA): a topic keeps its epoch while the node that runs the script
+// has the replication ID the epoch was written under. A primary gets a new one when a replica is
+// promoted in its place (failover) or when it restarts; writes the old primary acknowledged may
+// then be missing here (replication is asynchronous), so the offsets after the last one that
+// arrived could be given again to other messages. A new epoch instead: subscribers are told of a
+// gap, never silently skip a message as a duplicate. A hash with no `r` (written by an earlier
+// version of the broker) adopts the current ID.
+
+const EPOCH_LUA = `
+local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
+local current = redis.call('HMGET', meta, 'e', 'r', 'n')
+local epoch = current[1]
+if epoch and current[2] ~= replid then
+  if current[2] then
+    epoch = false
+  else
+    redis.call('HSET', meta, 'r', replid)
+  end
+end
+local n = 0
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'e', epoch, 'n', 0, 'b', 0, 'r', replid)
+else
+  n = tonumber(current[3])
+end
+`;
 
 /**
- * Publishes one message. KEYS: meta, stream. ARGV: 1 a new epoch (used if the topic has none),
- * 2 channel, 3 header (kind, origin, token: 13 bytes), 4 payload, 5 keep ('1' or '0'),
- * 6 maxCount, 7 maxBytes, 8 maxAge (-1: none), 9 now, 10 meta TTL (-1: none), 11 kind ('0' or
- * '1'), 12 exclude tag ('' for none). Returns {epoch, offset}.
+ * Publishes one message. KEYS: meta, stream. ARGV: 1 a new epoch (used if the topic has none, or
+ * after a failover), 2 channel, 3 header (kind, origin, token: 13 bytes), 4 payload, 5 keep ('1'
+ * or '0'), 6 maxCount, 7 maxBytes, 8 maxAge (-1: none), 9 now, 10 meta TTL (-1: none), 11 kind
+ * ('0' or '1'), 12 exclude tag ('' for none), 13 the command that publishes (SPUBLISH or
+ * PUBLISH). Returns {epoch, offset}.
  *
  * The channel message is the header, then the epoch (a length byte first), the offset as
  * decimal digits (a length byte first), then the payload.
  */
 export const PUBLISH_LUA: string = `
 local meta, stream = KEYS[1], KEYS[2]
-local epoch = redis.call('HGET', meta, 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', stream)
-  redis.call('HSET', meta, 'e', epoch, 'n', 0, 'b', 0)
-end
-local n = redis.call('HINCRBY', meta, 'n', 1)
+${EPOCH_LUA}
+n = redis.call('HINCRBY', meta, 'n', 1)
 local ttl = tonumber(ARGV[10])
 if ttl >= 0 then redis.call('PEXPIRE', meta, ttl) end
 local payload = ARGV[4]
@@ -78,31 +106,24 @@ if ARGV[5] == '1' then
   if maxAge >= 0 then redis.call('PEXPIRE', stream, maxAge) end
 end
 local o = string.format('%d', n)
-redis.call('PUBLISH', ARGV[2], ARGV[3] .. string.char(#epoch) .. epoch .. string.char(#o) .. o .. payload)
+redis.call(ARGV[13], ARGV[2], ARGV[3] .. string.char(#epoch) .. epoch .. string.char(#o) .. o .. payload)
 return {epoch, n}
 `;
 
 /**
- * Reads where a topic is and what a subscriber missed, then publishes a marker to this
- * instance's own channel: on the subscriber connection the marker falls exactly between the
- * messages this read saw and those it did not. KEYS: meta, stream. ARGV: 1 a new epoch (used if
- * the topic has none), 2 the epoch resumed from ('' for none), 3 the offset resumed from,
- * 4 keep ('1' or '0'), 5 the oldest publish time still kept ('' for none), 6 meta TTL (-1: none),
- * 7 marker channel, 8 marker. Returns {epoch, head offset, entries}: with a position in the
- * current epoch, the kept entries after it; with one in another epoch, every kept entry; each
- * entry {id, payload, kind, exclude tag or ''}.
+ * Reads where a topic is and what a subscriber missed, then publishes a marker to the topic's
+ * channel: on the subscriber connection the marker falls exactly between the messages this read
+ * saw and those it did not (the channel is the topic's, so on a Redis Cluster it travels with
+ * them, from the same node). KEYS: meta, stream. ARGV: 1 a new epoch (used if the topic has none,
+ * or after a failover), 2 the epoch resumed from ('' for none), 3 the offset resumed from, 4 keep
+ * ('1' or '0'), 5 the oldest publish time still kept ('' for none), 6 meta TTL (-1: none),
+ * 7 channel, 8 marker, 9 the command that publishes (SPUBLISH or PUBLISH). Returns {epoch, head
+ * offset, entries}: with a position in the current epoch, the kept entries after it; with one in
+ * another epoch, every kept entry; each entry {id, payload, kind, exclude tag or ''}.
  */
 export const READ_LUA: string = `
 local meta, stream = KEYS[1], KEYS[2]
-local epoch = redis.call('HGET', meta, 'e')
-local n = 0
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', stream)
-  redis.call('HSET', meta, 'e', epoch, 'n', 0, 'b', 0)
-else
-  n = tonumber(redis.call('HGET', meta, 'n'))
-end
+${EPOCH_LUA}
 local ttl = tonumber(ARGV[6])
 if ttl >= 0 then redis.call('PEXPIRE', meta, ttl) end
 local entries = {}
@@ -124,6 +145,6 @@ if ARGV[2] ~= '' and ARGV[4] == '1' then
     end
   end
 end
-redis.call('PUBLISH', ARGV[7], ARGV[8])
+redis.call(ARGV[9], ARGV[7], ARGV[8])
 return {epoch, n, entries}
 `;

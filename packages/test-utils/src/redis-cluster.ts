@@ -1,11 +1,32 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './redis.js';
 
 const run = promisify(execFile);
+
+/**
+ * A free port for a cluster node: its cluster bus listens 10000 higher, so the port must be at
+ * most 55535 (redis-server refuses to start otherwise) and that one must be free too.
+ */
+async function clusterPort(taken: readonly number[]): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port > 55535 || taken.includes(port) || taken.includes(port + 10000)) continue;
+    if (await isFree(port + 10000)) return port;
+  }
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
 
 /** A real Redis Cluster (Debian's redis-server and redis-cli) for one test file. */
 export interface RedisClusterProcess {
@@ -36,12 +57,12 @@ export async function startRedisCluster(primaries = 3): Promise<RedisClusterProc
   const dir = mkdtempSync(join(tmpdir(), 'gale-redis-cluster-'));
   const ports: number[] = [];
   const children = new Map<number, ChildProcess>();
-  for (let i = 0; i < primaries * 2; i++) ports.push(await freePort());
+  for (let i = 0; i < primaries * 2; i++) ports.push(await clusterPort(ports));
 
   const cli = async (port: number, ...args: string[]): Promise<string> =>
     (await run('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' })).stdout;
 
-  await Promise.all(
+  const started = await Promise.allSettled(
     ports.map(
       (port) =>
         new Promise<void>((resolve, reject) => {
@@ -88,6 +109,13 @@ export async function startRedisCluster(primaries = 3): Promise<RedisClusterProc
         }),
     ),
   );
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    // Leave no node behind (they would outlive the test run).
+    for (const child of children.values()) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw failed.reason;
+  }
 
   const healthy = async (live: readonly number[]): Promise<void> => {
     const deadline = Date.now() + 30_000;
