@@ -17,14 +17,6 @@ export type RedisKind = 'redis' | 'cluster';
 /** Both, for `describe.each(REDIS_KINDS)`. */
 export const REDIS_KINDS: readonly RedisKind[] = ['redis', 'cluster'];
 
-/**
- * Whether `RedisBroker` (`@gale/redis`) works on a Redis Cluster. The tests of the whole app
- * (instances whose messages, notices and resumes go through the broker) run on a cluster only
- * then: set `GALE_BROKER_CLUSTER=1`, or make this `true` once the broker supports clusters. The
- * inventory's tests run on a cluster either way.
- */
-export const brokerSupportsCluster: boolean = process.env['GALE_BROKER_CLUSTER'] === '1';
-
 /** A Redis (one server or a cluster) for one test file, with a client to look into it. */
 export class TestRedis {
   readonly kind: RedisKind;

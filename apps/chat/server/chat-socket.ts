@@ -87,18 +87,20 @@ export class ChatSocket extends WebSocketHandler {
   }
 
   async #enter(session: Session): Promise<void> {
-    // What is published to this session's topic only ever means "logged out".
-    await this.subscribe(sessionTopic(session.id), () => this.close(LOGGED_OUT, 'Logged out'));
-    // Subscribed before the history is read, so nothing said meanwhile is missed. A gale.v1 tab
-    // that resumed with nothing lost has just been replayed what it missed: no history then.
-    // Otherwise (a first connection, a gap, a plain client) the history, which the page puts in
-    // place of its list.
-    await this.subscribe(ROOM_TOPIC);
     try {
+      // What is published to this session's topic only ever means "logged out".
+      await this.subscribe(sessionTopic(session.id), () => this.close(LOGGED_OUT, 'Logged out'));
+      // Subscribed before the history is read, so nothing said meanwhile is missed. A gale.v1 tab
+      // that resumed with nothing lost has just been replayed what it missed: no history then.
+      // Otherwise (a first connection, a gap, a plain client) the history, which the page puts
+      // in place of its list.
+      await this.subscribe(ROOM_TOPIC);
       if (!this.resumed(ROOM_TOPIC)) await this.#sendHistory();
       await this.#room.enter(session, this.#id, this.#tab);
     } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
+      // The store, or the broker (a subscribe while Redis, or the node owning the topic during a
+      // failover, is unreachable: @gale/redis's BrokerUnavailableError).
+      if (!(error instanceof StoreUnavailableError || isBrokerUnavailable(error))) throw error;
       // Lost between the handshake and here: the page reconnects (it does for any close).
       this.#send({ type: 'error', reason: UNAVAILABLE });
       this.close(TRY_AGAIN_LATER, 'Try again later');
@@ -130,4 +132,9 @@ export class ChatSocket extends WebSocketHandler {
  */
 function ignoreUnavailable(error: unknown): void {
   if (!(error instanceof StoreUnavailableError)) throw error;
+}
+
+/** @gale/redis's BrokerUnavailableError, told by its code (the in-memory app never loads it). */
+function isBrokerUnavailable(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_BROKER_UNAVAILABLE';
 }

@@ -21,13 +21,11 @@ import {
   type Tab,
   type TestServer,
 } from './helpers.js';
-import { brokerSupportsCluster, REDIS_KINDS, type TestRedis, useRedis } from './redis-backends.js';
+import { REDIS_KINDS, type TestRedis, useRedis } from './redis-backends.js';
 
 // Two instances of the chat (createApplication in this process, sharing nothing but a real
 // redis-server, then a real Redis Cluster), as behind a load balancer; a third one in its own
-// process, to kill. On the cluster they need RedisBroker to work there too: those tests are
-// skipped until it does (`brokerSupportsCluster` in redis-backends.ts). All three
-// run on one ManualClock that only the test moves, with the app's default timings: a nickname is
+// process, to kill. All three run on one ManualClock that only the test moves, with the app's default timings: a nickname is
 // held for 30 s, each instance has a heartbeat every 5 s and a beat of presence every second, one
 // silent for three beats counts as dead, and "left" waits 5 s for the user's tab to come back.
 // Time never passes by itself, so a busy machine cannot make an instance look dead or a name
@@ -159,7 +157,7 @@ function instance(): Promise<TestServer> {
 describe.each(REDIS_KINDS)('on %s', (kind) => {
   // Skipped on a cluster until RedisBroker supports clusters (the instances' messages, notices and
   // resumes go through it).
-  describe.skipIf(kind === 'cluster' && !brokerSupportsCluster)('(the whole app)', () => {
+  describe('(the whole app)', () => {
     const testRedis = useRedis(kind);
 
     beforeAll(async () => {
