@@ -201,7 +201,12 @@ describe('RedisBroker on Redis Cluster: pub/sub', () => {
   it("runs the README's cluster example as printed", async () => {
     process.env['REDIS_URL'] = cluster.url;
     try {
-      const { stdout } = await runReadmeExample(fileURLToPath(new URL('..', import.meta.url)));
+      // The second ```js block: the first is examples/redis-two-instances, a server.
+      const { stdout } = await runReadmeExample(
+        fileURLToPath(new URL('..', import.meta.url)),
+        30_000,
+        1,
+      );
       expect(stdout).toBe('sharded pub/sub: b heard "hello" at offset 1\n');
     } finally {
       delete process.env['REDIS_URL'];

@@ -13,7 +13,7 @@ export { type HtmlServer, serveHtml } from './html-server.js';
 export { Inbox } from './inbox.js';
 export { ManualClock } from './manual-clock.js';
 export { expectFitsPhone, type PhoneFitOptions } from './phone.js';
-export { runReadmeExample } from './readme-example.js';
+export { readmeExample, runReadmeExample } from './readme-example.js';
 export { type LogRecord, type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
 export { type RedisClusterProcess, startRedisCluster } from './redis-cluster.js';

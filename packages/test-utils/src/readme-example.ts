@@ -6,17 +6,29 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /**
- * Runs the first ```js block of `packageDir`'s README.md exactly as printed, as a module inside
- * the package (so that it imports the package by its own name, from its build, and the package's
- * dependencies), and resolves with what it printed. Rejects if it fails or takes over `timeoutMs`.
+ * The `block`th (from 0) ```js block of `packageDir`'s README.md, exactly as printed. The first
+ * ones of packages/{frame,server,client,redis} are examples/ files (examples/test checks them).
+ */
+export async function readmeExample(packageDir: string, block = 0): Promise<string> {
+  const readme = await readFile(join(packageDir, 'README.md'), 'utf8');
+  const code = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)][block]?.[1];
+  if (code === undefined) {
+    throw new Error(`${packageDir}/README.md has no \`\`\`js example number ${block}`);
+  }
+  return code;
+}
+
+/**
+ * Runs the first (or the `block`th, from 0) ```js block of `packageDir`'s README.md exactly as
+ * printed, as a module inside the package (so that it imports the package by its own name, from
+ * its build, and the package's dependencies), and resolves with what it printed. Rejects if it fails or takes over `timeoutMs`.
  */
 export async function runReadmeExample(
   packageDir: string,
   timeoutMs = 30_000,
+  block = 0,
 ): Promise<{ stdout: string; stderr: string }> {
-  const readme = await readFile(join(packageDir, 'README.md'), 'utf8');
-  const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (code === undefined) throw new Error(`${packageDir}/README.md has no \`\`\`js example`);
+  const code = await readmeExample(packageDir, block);
   // Inside the package, outside node_modules: only there does the package import itself by name.
   const dir = join(packageDir, '.cache', 'readme-example');
   await mkdir(dir, { recursive: true });
