@@ -1,0 +1,48 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The folder of examples/<name>. */
+export const exampleDir = (name) => fileURLToPath(new URL(`../../${name}/`, import.meta.url));
+
+/**
+ * Runs `node <file>` in examples/<name> with `env` (PORT=0: a free port) and resolves once it
+ * printed its "listening on http://…" line; rejects if it exits first or takes over 20 s.
+ */
+export async function startExample(name, file, env = {}) {
+  const child = spawn(process.execPath, [file], {
+    cwd: exampleDir(name),
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    output += chunk;
+  });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output}`)), 20_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      output += `${line}\n`;
+      const match = /^listening on (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before listening:\n${output}`));
+    });
+  });
+  return {
+    url,
+    ws: url.replace('http:', 'ws:'),
+    output: () => output,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
