@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { websocketConnect } from '@gale/client';
-import { freePort, startRedis } from '@gale/test-utils';
+import { freePort, launchChromium, startRedis } from '@gale/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleDir, startExample } from './start.js';
 
@@ -120,6 +120,17 @@ describe('browser-client', () => {
       await connection.writeMessage('hello');
       expect(await connection.readMessage()).toBe('You said: hello');
       await connection.close();
+
+      // And in Chromium: the page connects, says hello and shows the answer.
+      const browser = await launchChromium();
+      try {
+        const tab = await browser.newPage();
+        await tab.goto(server.url);
+        await tab.locator('output', { hasText: 'You said: hello' }).waitFor({ timeout: 20_000 });
+        expect(await tab.evaluate(() => document.body.dataset.state)).toBe('open');
+      } finally {
+        await browser.close();
+      }
     } finally {
       await server.stop();
     }
