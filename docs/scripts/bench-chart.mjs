@@ -7,19 +7,24 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 const root = new URL('../../', import.meta.url);
 const readme = readFileSync(new URL('packages/server/README.md', root), 'utf8');
 const table = readme.slice(readme.indexOf('| gale ÷ ws |'));
-/** @type {{ label: string, ratio: number, lowerIsBetter: boolean }[]} */
+/** @type {{ label: string, ratio: number, text: string, lowerIsBetter: boolean }[]} */
 const rows = [];
 for (const line of table.split('\n').slice(2)) {
   const match = /^\| (.+?) \| ([\d.]+)× \|$/.exec(line.trim());
   if (!match) break;
   const label = match[1] ?? '';
-  rows.push({ label, ratio: Number(match[2]), lowerIsBetter: /^RSS/.test(label) });
+  rows.push({
+    label,
+    ratio: Number(match[2]),
+    text: `${match[2]}×`,
+    lowerIsBetter: /^RSS/.test(label),
+  });
 }
 if (rows.length === 0) throw new Error('no `gale ÷ ws` table in packages/server/README.md');
 
 const escapeXml = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const width = 720;
-const labelWidth = 330;
+const width = 900;
+const labelWidth = 500;
 const barArea = width - labelWidth - 70;
 const rowHeight = 34;
 const top = 40;
@@ -38,9 +43,9 @@ rows.forEach((row, index) => {
   const good = row.lowerIsBetter ? row.ratio <= 1 : row.ratio >= 1;
   const label = row.lowerIsBetter ? `${row.label} (lower is better)` : row.label;
   parts.push(
-    `<text x="${labelWidth - 10}" y="${y + 18}" text-anchor="end">${escapeXml(label.length > 52 ? `${label.slice(0, 50)}…` : label)}</text>`,
+    `<text x="${labelWidth - 10}" y="${y + 18}" text-anchor="end">${escapeXml(label)}</text>`,
     `<rect x="${labelWidth}" y="${y + 5}" width="${scale(row.ratio).toFixed(1)}" height="${rowHeight - 12}" fill="${good ? '#3c8772' : '#c0504d'}"/>`,
-    `<text class="v" x="${(labelWidth + scale(row.ratio) + 6).toFixed(1)}" y="${y + 18}">${row.ratio}×</text>`,
+    `<text class="v" x="${(labelWidth + scale(row.ratio) + 6).toFixed(1)}" y="${y + 18}">${row.text}</text>`,
   );
 });
 const one = labelWidth + scale(1);
