@@ -11,6 +11,7 @@
 // only that registry configured: `npm create gale@latest my-<template> -- --template <template>`,
 // `npm install`, `npm run build`, `npm start`, the page (HTTP 200 with the app's element) and a
 // WebSocket exchange (@gale/client's Node build from the workspace); and `npm run dev` starts.
+// For the first template also `pnpm create gale`, `pnpm install` and `pnpm build`.
 //
 // Round 2, a patch to @gale/frame alone: `changeset version` and `pnpm publish -r` again, which
 // must publish @gale/frame only (pnpm skips versions the registry has). The packages that depend
@@ -167,6 +168,34 @@ export async function rehearse(options = {}) {
       };
       log(`${template}: page and WebSocket answered; npm run dev started`);
     }
+
+    // pnpm users: `pnpm create gale` (pnpm dlx create-gale), `pnpm install`, `pnpm build`, with
+    // a fresh dlx cache so that an earlier run's create-gale cannot answer.
+    const pnpmTemplate = templates[0];
+    const pnpmApp = join(user, `my-pnpm-${pnpmTemplate}`);
+    const pnpmEnv = userEnv({
+      npm_config_cache_dir: join(work, 'pnpm-cache'),
+      npm_config_dlx_cache_max_age: '0',
+    });
+    await step(`${pnpmTemplate}: pnpm create gale`, () =>
+      command('pnpm', ['create', 'gale', `my-pnpm-${pnpmTemplate}`, '--template', pnpmTemplate], {
+        cwd: user,
+        env: pnpmEnv,
+      }),
+    );
+    const pnpmPkg = JSON.parse(readFileSync(join(pnpmApp, 'package.json'), 'utf8'));
+    for (const [dep, range] of Object.entries(pnpmPkg.dependencies)) {
+      const released = first.published.find((p) => p.name === dep);
+      if (released) assert.equal(range, `^${released.version}`, `pnpm create: ${dep}`);
+    }
+    await step(`${pnpmTemplate}: pnpm install`, () =>
+      command('pnpm', ['install', '--registry', registry.url], { cwd: pnpmApp, env: pnpmEnv }),
+    );
+    await step(`${pnpmTemplate}: pnpm build`, () =>
+      command('pnpm', ['build'], { cwd: pnpmApp, env: pnpmEnv }),
+    );
+    assert.ok(existsSync(join(pnpmApp, 'dist/server.js')), 'pnpm build wrote dist/server.js');
+    log(`${pnpmTemplate}: pnpm create gale, pnpm install and pnpm build worked`);
 
     // ─── Round 2: a patch to @gale/frame alone ──────────────────────────────────────────────
     writeFileSync(
