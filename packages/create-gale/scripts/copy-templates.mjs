@@ -1,7 +1,8 @@
 // `build`, after tsc: copies every app in apps/* into templates/<name>/ (sources only, through the
 // same filter the CLI uses) and writes templates/versions.json with the versions of the packages
 // being published, which the CLI puts in place of `workspace:` ranges. templates/ is generated
-// (git-ignored) and published (package.json `files`).
+// (git-ignored) and published (package.json `files`). Each app's STARTER.md becomes the template's
+// README.md.
 import {
   cpSync,
   existsSync,
@@ -39,6 +40,13 @@ for (const name of apps) {
     recursive: true,
     filter: (source) => isTemplatePath(relative(appDir, source)),
   });
+  // The starter's README is the app's STARTER.md, written for the starter (its npm scripts, its
+  // files, how to deploy and scale it), not the app's README, which is about the monorepo.
+  const starterReadme = join(target, 'STARTER.md');
+  if (!existsSync(starterReadme)) {
+    throw new Error(`apps/${name}/STARTER.md is missing: it becomes the starter's README.md`);
+  }
+  renameSync(starterReadme, join(target, 'README.md'));
   // npm never packs a file named .gitignore; the CLI renames it back.
   if (existsSync(join(target, '.gitignore'))) {
     renameSync(join(target, '.gitignore'), join(target, '_gitignore'));

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -10,10 +9,9 @@ import {
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { websocketConnect } from '@gale/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { command, STARTERS, type StartedServer, startServer } from './support/starters.mjs';
 
 // The starters as a user gets them: the packages packed exactly as they would be published, the
 // packed create-gale run to scaffold each template into a directory outside the workspace, then
@@ -26,68 +24,8 @@ const packageDir = fileURLToPath(new URL('../', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const PACKAGES = ['frame', 'io', 'server', 'client', 'redis'] as const;
 
-/** What proves a running starter works: its page's custom element and one WebSocket exchange. */
-interface Starter {
-  readonly tag: string;
-  readonly exchange: (base: URL) => Promise<void>;
-}
-
-// Exactly the templates create-gale ships: the first test fails if one is missing or extra.
-const STARTERS: Readonly<Record<string, Starter>> = {
-  echo: {
-    tag: 'echo-app',
-    async exchange(base) {
-      const connection = await websocketConnect(new URL('/websocket', wsBase(base)));
-      await connection.writeMessage('hi');
-      expect(await connection.readMessage()).toBe('You said: hi');
-      await connection.close();
-    },
-  },
-  'cart-counter': {
-    tag: 'burts-books',
-    async exchange(base) {
-      // The first message is the stock (and this caller's cart, empty).
-      const connection = await websocketConnect(new URL('/cart/status', wsBase(base)));
-      const status = JSON.parse(String(await connection.readMessage()));
-      expect(status).toEqual(expect.objectContaining({ inventoryCount: expect.any(Number) }));
-      await connection.close();
-    },
-  },
-  chat: {
-    tag: 'chat-app',
-    async exchange(base) {
-      // WS /chat needs the signed cookie that POST /login sets, and POST /login needs the
-      // _xsrf cookie's token (GET /login sets the cookie), as the page sends it.
-      const loaded = await fetch(new URL('/login', base));
-      const xsrf = loaded.headers
-        .getSetCookie()
-        .map((header) => header.split(';')[0]!)
-        .find((pair) => pair.startsWith('_xsrf='));
-      expect(xsrf).toBeDefined();
-      const login = await fetch(new URL('/login', base), {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          Cookie: xsrf!,
-          'X-XSRFToken': xsrf!.slice('_xsrf='.length),
-        },
-        body: JSON.stringify({ nickname: 'starter-test' }),
-      });
-      expect(login.status).toBe(200);
-      const cookie = login.headers
-        .getSetCookie()
-        .map((header) => header.split(';')[0])
-        .join('; ');
-      expect(cookie).not.toBe('');
-      const connection = await websocketConnect(new URL('/chat', wsBase(base)), {
-        headers: { Cookie: cookie },
-      });
-      const first = JSON.parse(String(await connection.readMessage()));
-      expect(first).toEqual(expect.objectContaining({ type: 'history' }));
-      await connection.close();
-    },
-  },
-};
+// Exactly the templates create-gale ships (the first test fails if one is missing or extra), and
+// what proves each works: support/starters.mjs, shared with scripts/release-rehearsal.mjs.
 
 const STEP_TIMEOUT = 15 * 60_000;
 let work: string;
@@ -248,11 +186,6 @@ for (const [template, starter] of Object.entries(STARTERS)) {
   });
 }
 
-/** ws:// for an http:// base URL. */
-function wsBase(base: URL): URL {
-  return new URL(base.href.replace(/^http/, 'ws'));
-}
-
 function isInside(dir: string, path: string): boolean {
   const rel = relative(dir, path);
   return rel === '' || (!rel.startsWith('..') && !rel.startsWith('/'));
@@ -266,118 +199,4 @@ function workspaceVersion(name: string): string {
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, encoding: 'utf8' });
-}
-
-/**
- * The environment for npm in a starter: this one without what pnpm and Vitest add (npm_package_*,
- * npm_lifecycle_*, most npm_config_*, NODE_ENV=test, VITEST*), which would change how npm installs
- * and how Vite builds. Registry, cache and proxy settings stay.
- */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const keep =
-    /^npm_config_(registry|cache|userconfig|globalconfig|(https?_|no)?proxy|noproxy|strict_ssl|cafile|ca)$/i;
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^npm_/i.test(key) && !keep.test(key)) continue;
-    if (/^(VITEST|NODE_ENV$|TEST$|INIT_CWD$|PNPM_)/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
-/** Runs a command to completion; rejects with its exit code and the tail of its output. */
-function command(file: string, args: readonly string[], options: { cwd?: string } = {}) {
-  return new Promise<string>((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: options.cwd ?? work,
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      if (code === 0) return resolve(output);
-      reject(
-        new Error(
-          `${file} ${args.join(' ')} (in ${options.cwd}) exited with ${code ?? signal}:\n` +
-            output.slice(-4000),
-        ),
-      );
-    });
-  });
-}
-
-interface StartedServer {
-  readonly url: URL;
-  stop(): Promise<void>;
-}
-
-/**
- * `npm start` with PORT=0 in its own process group (npm, sh and node), resolved once the app
- * printed its one line `<template>: http://HOST:PORT/ …`. `stop()` ends the whole group.
- */
-async function startServer(cwd: string, template: string): Promise<StartedServer> {
-  const child: ChildProcess = spawn('npm', ['start'], {
-    cwd,
-    // Production refuses to start without a cookie secret (the demos that sign cookies).
-    env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', COOKIE_SECRET: 'starter-test-secret' }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let output = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    output += chunk;
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const group = -child.pid!;
-  const groupAlive = () => {
-    try {
-      process.kill(group, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  // SIGTERM to npm, sh and node alike; node closes the app and exits. Whatever is left of the
-  // group after 5 s is killed.
-  const stop = async () => {
-    if (groupAlive()) process.kill(group, 'SIGTERM');
-    await exited;
-    for (let waited = 0; groupAlive() && waited < 5_000; waited += 100) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    if (groupAlive()) process.kill(group, 'SIGKILL');
-  };
-  const line = new RegExp(`^${template}: (http://[^\\s/]+/)`);
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`npm start printed no URL in 30 s:\n${output}`)),
-        30_000,
-      );
-      const lines = createInterface({ input: child.stdout! });
-      lines.on('line', (text) => {
-        output += `${text}\n`;
-        const match = line.exec(text);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`npm start exited with ${code} before listening:\n${output}`));
-      });
-    });
-    return { url: new URL(url), stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
 }
