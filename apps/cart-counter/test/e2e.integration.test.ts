@@ -65,7 +65,7 @@ describe("Burt's Books", () => {
     await stockLine(bob, 1).waitFor();
   });
 
-  // Rewrites docs/screenshot.png, a tracked file: only when asked (UPDATE_SCREENSHOTS=1 pnpm test).
+  // Rewrites docs/screenshot.png, a tracked file: only when asked (`pnpm screenshots`).
   it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a screenshot for the README',
     async () => {

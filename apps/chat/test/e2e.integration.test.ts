@@ -159,7 +159,7 @@ describe('two people in the chat room', () => {
     }
   });
 
-  // Rewrites docs/screenshot.png, a tracked file: only when asked (UPDATE_SCREENSHOTS=1 pnpm test).
+  // Rewrites docs/screenshot.png, a tracked file: only when asked (`pnpm screenshots`).
   it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a screenshot of the room in use for the README',
     async () => {

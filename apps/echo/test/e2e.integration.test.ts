@@ -53,7 +53,7 @@ describe('the echo console', () => {
   });
 
   // Rewrites docs/screenshot.png and docs/screenshot-phone.png, tracked files: only when asked
-  // (UPDATE_SCREENSHOTS=1 pnpm test).
+  // (`pnpm screenshots`).
   it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a screenshot for the README, and one at a phone width (390×844)',
     async () => {
