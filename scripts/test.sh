@@ -9,4 +9,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 bash scripts/system-deps.sh
 turbo run build
 biome check .
-turbo run lint typecheck test
+# At most four tasks at once: the test tasks start redis-servers, Redis Clusters, Chromium and npm
+# installs, and on a 2-core machine ten at once (turbo's default) starve each other past their
+# timeouts.
+turbo run lint typecheck test --concurrency=4
