@@ -260,7 +260,12 @@ async function startRegistry(dir) {
     self_path: join(dir, 'config.yaml'),
     storage: join(dir, 'storage'),
     auth: { htpasswd: { file: join(dir, 'htpasswd'), max_users: 10 } },
-    uplinks: { npmjs: { url: upstream, timeout: '60s' } },
+    // A slow or failed fetch from the public registry must not take the uplink down: by default
+    // Verdaccio answers 404 for every package for 5 minutes after 2 failures (seen in CI, on a
+    // loaded machine, as a 404 for @tsconfig/strictest).
+    uplinks: {
+      npmjs: { url: upstream, timeout: '120s', max_fails: 100, fail_timeout: '1s' },
+    },
     packages: {
       // Ours only from here: no proxy, so nothing of the public registry's can stand in for them.
       ...Object.fromEntries(LOCAL_ONLY.map((pattern) => [pattern, local])),
