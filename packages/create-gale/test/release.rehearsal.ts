@@ -1,3 +1,8 @@
+// NOT in `pnpm test` yet (issue 18 is open): run with `pnpm --filter create-gale exec vitest run
+// --dir test test/release.rehearsal.ts`, or the script itself, `pnpm release:rehearsal`. It
+// passes when run alone, but under `.ci/run` (npx pnpm → turbo → vitest) the local Verdaccio
+// answered 404 for the first package it proxies from the public registry
+// (@tsconfig/strictest), three runs in a row; to be found before it joins CI.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
