@@ -1,8 +1,7 @@
-import { recordingLogger } from '@gale/test-utils';
+import { recordingLogger, useRedis } from '@gale/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InventoryUnavailableError } from '../server/inventory.js';
 import { RedisInventory } from '../server/redis-inventory.js';
-import { useRedis } from './redis-backends.js';
 
 // The inventories of two instances on a real Redis Cluster whose primary holding the shop's keys
 // is killed while they sell: ioredis finds the replica that took over by itself, the inventories

@@ -1,9 +1,8 @@
 import { silentLogger } from '@gale/server';
-import { ManualClock } from '@gale/test-utils';
+import { ManualClock, REDIS_KINDS, useRedis } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type InventoryChange, InventoryUnavailableError } from '../server/inventory.js';
 import { RedisInventory, type RedisInventoryOptions } from '../server/redis-inventory.js';
-import { REDIS_KINDS, useRedis } from './redis-backends.js';
 
 // RedisInventory against a real redis-server, then a real Redis Cluster: two inventories on one
 // Redis stand for the stores of two instances of the shop. On the cluster, a script whose keys

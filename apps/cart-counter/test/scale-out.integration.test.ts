@@ -1,12 +1,18 @@
 import { type ClientConnection, websocketConnect } from '@gale/client';
 import { BrokerUnavailableError } from '@gale/redis';
-import { ManualClock, recordingLogger, serve } from '@gale/test-utils';
+import {
+  ManualClock,
+  REDIS_KINDS,
+  recordingLogger,
+  serve,
+  type TestRedis,
+  useRedis,
+} from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { STOCK_TOPIC } from '../server/messages.js';
 import { SESSION_COOKIE } from '../server/session.js';
 import { type CartApplication, type CartApplicationOptions, createApplication } from '../server.js';
 import { applyMessage, type CartState, parseMessage, UNKNOWN_CART } from '../src/cart-state.js';
-import { REDIS_KINDS, type TestRedis, useRedis } from './redis-backends.js';
 
 // Two instances of the shop on one real redis-server, then a real Redis Cluster, as behind a load
 // balancer: they share the stock (RedisInventory), the pushes (RedisBroker), COOKIE_SECRET and one

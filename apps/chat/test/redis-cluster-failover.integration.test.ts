@@ -1,4 +1,4 @@
-import { recordingLogger } from '@gale/test-utils';
+import { recordingLogger, useRedis } from '@gale/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../server/errors.js';
 import type { ChatMessage } from '../server/history.js';
@@ -6,7 +6,6 @@ import { RedisHistory } from '../server/redis-history.js';
 import { RedisNicknameRegistry } from '../server/redis-nickname-registry.js';
 import { RedisPresence } from '../server/redis-presence.js';
 import { RedisStore } from '../server/redis-store.js';
-import { useRedis } from './redis-backends.js';
 
 // The Redis stores of two server processes on a real Redis Cluster whose primary holding the
 // presence keys is killed while they work: ioredis finds the replica that took over by itself,

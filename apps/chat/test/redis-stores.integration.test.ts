@@ -1,12 +1,11 @@
 import { silentLogger } from '@gale/server';
-import { ManualClock } from '@gale/test-utils';
+import { ManualClock, REDIS_KINDS, useRedis } from '@gale/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../server/errors.js';
 import { RedisHistory } from '../server/redis-history.js';
 import { RedisNicknameRegistry } from '../server/redis-nickname-registry.js';
 import { RedisPresence } from '../server/redis-presence.js';
 import { RedisStore } from '../server/redis-store.js';
-import { REDIS_KINDS, useRedis } from './redis-backends.js';
 import { historyContract, presenceContract, registryContract } from './store-contracts.js';
 
 // The Redis stores against a real redis-server, then a real Redis Cluster: the same contracts as

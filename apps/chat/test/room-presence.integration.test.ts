@@ -1,11 +1,10 @@
 import { silentLogger } from '@gale/server';
-import { ManualClock } from '@gale/test-utils';
+import { ManualClock, REDIS_KINDS, useRedis } from '@gale/test-utils';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIVENESS_MS, DEFAULT_PRESENCE_GRACE_MS } from '../server/chat-room.js';
 import { RedisNicknameRegistry } from '../server/redis-nickname-registry.js';
 import { RedisPresence } from '../server/redis-presence.js';
 import { RedisStore } from '../server/redis-store.js';
-import { REDIS_KINDS, useRedis } from './redis-backends.js';
 import { roomPresenceContract } from './room-presence.js';
 import { makeRooms, type RoomParts, type Rooms } from './rooms.js';
 

@@ -1,7 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Inbox, ManualClock, recordingLogger } from '@gale/test-utils';
+import {
+  Inbox,
+  ManualClock,
+  REDIS_KINDS,
+  recordingLogger,
+  type TestRedis,
+  useRedis,
+} from '@gale/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIVENESS_MS, DEFAULT_PRESENCE_GRACE_MS } from '../server/chat-room.js';
 import { NOT_SENT, UNAVAILABLE } from '../server/errors.js';
@@ -21,7 +28,6 @@ import {
   type Tab,
   type TestServer,
 } from './helpers.js';
-import { REDIS_KINDS, type TestRedis, useRedis } from './redis-backends.js';
 
 // Two instances of the chat (createApplication in this process, sharing nothing but a real
 // redis-server, then a real Redis Cluster), as behind a load balancer; a third one in its own

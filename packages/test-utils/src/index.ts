@@ -16,6 +16,12 @@ export { expectFitsPhone, type PhoneFitOptions } from './phone.js';
 export { readmeExample, runReadmeExample } from './readme-example.js';
 export { type LogRecord, type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
+export {
+  REDIS_KINDS,
+  type RedisKind,
+  TestRedis,
+  useRedis,
+} from './redis-backends.js';
 export { type RedisClusterProcess, startRedisCluster } from './redis-cluster.js';
 export { type Listenable, type Served, serve } from './serve.js';
 export {

@@ -1,15 +1,10 @@
-import { connectRedis } from '@gale/redis';
-import {
-  type RedisClusterProcess,
-  type RedisProcess,
-  startRedis,
-  startRedisCluster,
-} from '@gale/test-utils';
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
+import { type RedisProcess, startRedis } from './redis.js';
+import { type RedisClusterProcess, startRedisCluster } from './redis-cluster.js';
 
-// The Redis tests run twice: on one redis-server, and on a real Redis Cluster (three primaries,
-// three replicas, `startRedisCluster`), where the inventory's scripts must touch one slot.
+// For tests that run twice: on one redis-server, and on a real Redis Cluster (three primaries,
+// three replicas, `startRedisCluster`), where an app's scripts must touch one slot each.
 
 /** One redis-server, or a Redis Cluster. */
 export type RedisKind = 'redis' | 'cluster';
@@ -56,7 +51,14 @@ export class TestRedis {
   async start(): Promise<void> {
     if (this.kind === 'redis') this.#single = await startRedis();
     else this.#cluster = await startRedisCluster();
-    this.#admin = connectRedis(this.url, { maxRetriesPerRequest: 0 });
+    const options: RedisOptions = { maxRetriesPerRequest: 0 };
+    this.#admin =
+      this.#single !== undefined
+        ? new Redis(this.#single.url, options)
+        : new Cluster(
+            this.cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+            { redisOptions: options },
+          );
     this.#admin.on('error', () => {});
     this.#admin.on('node error', () => {});
   }
