@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type Clock, systemClock, unref } from '@gale/io/clock';
-import { parseRedisUrl, RedisBroker } from '@gale/redis';
+import { RedisBroker, redisHosts } from '@gale/redis';
 import {
   Application,
   type ApplicationOptions,
@@ -272,9 +272,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // Where Redis is, for the messages: the hosts only (the URL may hold a password).
   let where = '';
   try {
-    const target = redisUrl === undefined ? undefined : parseRedisUrl(redisUrl);
-    if (target?.kind === 'single') where = URL.canParse(target.url) ? new URL(target.url).host : '';
-    if (target?.kind === 'cluster') where = target.nodes.map((n) => `${n.host}:${n.port}`).join();
+    where = redisUrl === undefined ? '' : redisHosts(redisUrl);
   } catch {
     // (Not the URL itself, which may hold a password.)
     console.error(

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '@gale/server';
 import { describe, expect, it } from 'vitest';
-import { parseRedisUrl } from './connect.js';
+import { parseRedisUrl, redisHosts } from './connect.js';
 
 describe('parseRedisUrl', () => {
   it('keeps a single-server URL as it is, for ioredis', () => {
@@ -39,5 +39,14 @@ describe('parseRedisUrl', () => {
     'redis+cluster://a:1,,b:2',
   ])('refuses %s with InvalidArgumentError', (url) => {
     expect(() => parseRedisUrl(url)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('redisHosts', () => {
+  it('names the hosts without credentials', () => {
+    expect(redisHosts('redis://me:secret@db.example:6380/1')).toBe('db.example:6380');
+    expect(redisHosts('redis+cluster://me:secret@10.0.0.1:7000,10.0.0.2:7001')).toBe(
+      '10.0.0.1:7000,10.0.0.2:7001',
+    );
   });
 });

@@ -48,6 +48,16 @@ export function parseRedisUrl(url: string): RedisTarget {
 }
 
 /**
+ * Where `url` points, without credentials, for logs: `host:port` of one server, or the seed nodes
+ * joined with commas. Throws `InvalidArgumentError` if malformed.
+ */
+export function redisHosts(url: string): string {
+  const target = parseRedisUrl(url);
+  if (target.kind === 'cluster') return target.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  return URL.canParse(target.url) ? new URL(target.url).host : '';
+}
+
+/**
  * Opens ioredis's client for `url`: a `Redis` for one server, a `Cluster` for
  * `redis+cluster://…`. `options` apply to every connection (to each node of a cluster);
  * `clusterOptions` add ioredis's cluster settings.

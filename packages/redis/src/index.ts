@@ -1,3 +1,3 @@
 export { RedisBroker, type RedisBrokerOptions, type RedisBrokerStats } from './broker.js';
-export { connectRedis, parseRedisUrl, type RedisTarget } from './connect.js';
+export { connectRedis, parseRedisUrl, type RedisTarget, redisHosts } from './connect.js';
 export { BrokerUnavailableError } from './errors.js';
