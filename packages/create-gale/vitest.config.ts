@@ -6,8 +6,7 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     // One file at a time: the starter test and the release rehearsal both run npm installs of
-    // three starters; together on CI the rehearsal's Verdaccio answered 404 for packages it
-    // proxies (never alone).
+    // starters, and two at once on a two-core machine only make both slower.
     fileParallelism: false,
   },
 });

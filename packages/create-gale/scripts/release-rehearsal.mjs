@@ -284,7 +284,7 @@ async function startRegistry(dir) {
     server.listen(0, '127.0.0.1', resolve);
   });
   const { port } = server.address();
-  return {
+  const registry = {
     url: `http://127.0.0.1:${port}/`,
     close: () =>
       new Promise((resolve) => {
@@ -292,6 +292,18 @@ async function startRegistry(dir) {
         server.close(() => resolve());
       }),
   };
+  // Verdaccio answers 404 for a third-party package when it cannot reach its uplink (a TLS
+  // proxy whose CA is only in NODE_EXTRA_CA_CERTS, which turbo's strict env mode drops, is one
+  // way): say so here rather than as a missing package in the middle of a starter's install.
+  const probe = await fetch(new URL('lit', registry.url));
+  if (probe.status !== 200) {
+    await registry.close();
+    throw new Error(
+      `Verdaccio cannot fetch from its uplink ${upstream} (GET /lit: ${probe.status}). Check ` +
+        'that this process can reach it: npm_config_registry, HTTPS_PROXY, NODE_EXTRA_CA_CERTS.',
+    );
+  }
+  return registry;
 }
 
 /** A throwaway user (as `npm adduser` makes one); resolves with its token. */
