@@ -737,7 +737,7 @@ export class Protocol {
    * Fails the WebSocket connection (§7.1.7): sends a Close frame with `code` unless one was sent
    * (or `code` is 1006, which is never sent), ignores all further input, and asks the I/O layer to
    * close the transport (the server at once; a client after the server has, §7.1.1). `error` is
-   * kept in {@link error}. Then call {@link eventsReceived} and {@link dataToSend}.
+   * kept in {@link Protocol.error}. Then call {@link eventsReceived} and {@link dataToSend}.
    */
   fail(code: number, reason = '', error?: ProtocolError): void {
     this.#error ??=
