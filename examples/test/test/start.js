@@ -9,9 +9,14 @@ export const exampleDir = (name) => fileURLToPath(new URL(`../../${name}/`, impo
  * Runs `node <file>` in examples/<name> with `env` (PORT=0: a free port) and resolves once it
  * printed its "listening on http://…" line; rejects if it exits first or takes over 20 s.
  */
-export async function startExample(name, file, env = {}) {
+export function startExample(name, file, env = {}) {
+  return startIn(exampleDir(name), file, env, name);
+}
+
+/** {@link startExample} for `node <file>` in any folder `dir`. */
+export async function startIn(dir, file, env = {}, name = dir) {
   const child = spawn(process.execPath, [file], {
-    cwd: exampleDir(name),
+    cwd: dir,
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
