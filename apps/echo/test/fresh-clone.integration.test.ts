@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,4 +91,66 @@ describe('pnpm dev in a fresh clone', () => {
     expect(await reply).toBe('You said: hi');
     socket.close();
   });
+});
+
+/** Whether nothing listens on 127.0.0.1:`port`. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+// The root README's first quickstart command, as printed, in the same fresh clone: turbo starts
+// the three demos' `pnpm dev` on their fixed ports. Those ports are a developer's (the demos may be
+// running while the tests do): when one is taken, the test says so and is skipped, never failed.
+const DEMOS = [
+  { port: 8888, title: '<title>Echo · Gale</title>' },
+  { port: 8889, title: "<title>Burt's Books" },
+  { port: 8890, title: '<title>Chat · Gale</title>' },
+];
+const busy = (await Promise.all(DEMOS.map(({ port }) => isFree(port)))).some((free) => !free);
+if (busy) console.warn('skipping the quickstart demo test: one of ports 8888-8890 is taken');
+
+describe.skipIf(busy)("the root README's quickstart demo command in a fresh clone", () => {
+  let demos: ChildProcess | undefined;
+  let log = '';
+
+  afterAll(async () => {
+    if (demos?.pid !== undefined && demos.exitCode === null) {
+      const exited = new Promise((resolve) => demos!.once('exit', resolve));
+      process.kill(-demos.pid, 'SIGTERM');
+      await exited;
+    }
+  });
+
+  it('serves the three demos, each on its URL', async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const command = /^# Run the three demos.*\n(.+)$/m.exec(readme)?.[1];
+    expect(command).toMatch(/ dev$/);
+    demos = spawn('bash', ['-euo', 'pipefail', '-c', command!], {
+      cwd: clone,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const collect = (chunk: Buffer): void => {
+      log += chunk.toString().replace(ANSI, '');
+    };
+    demos.stdout!.on('data', collect);
+    demos.stderr!.on('data', collect);
+    let exited = false;
+    demos.once('exit', () => {
+      exited = true;
+    });
+    const urls = DEMOS.map(({ port }) => `http://127.0.0.1:${port}/`);
+    await until(() => exited || urls.every((u) => log.includes(u)), 'the three URLs', 420_000);
+    if (exited) throw new Error(`the quickstart's dev command ended:\n${log}`);
+    for (const [index, { title }] of DEMOS.entries()) {
+      const page = await fetch(urls[index]!);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain(title);
+    }
+  }, 480_000);
 });
