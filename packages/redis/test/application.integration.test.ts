@@ -1,4 +1,4 @@
-import { websocketConnect } from '@gale/client';
+import { type ClientConnection, websocketConnect } from '@gale/client';
 import { Application, silentLogger, WebSocketHandler } from '@gale/server';
 import { type RedisProcess, serve, startRedis } from '@gale/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,10 @@ import { RedisBroker } from '../src/index.ts';
 class Room extends WebSocketHandler {
   override async open(): Promise<void> {
     await this.subscribe('room');
+    // A client's handshake completes before open() has subscribed: what is published before
+    // then is not its to hear. Saying so lets the test speak only to clients that listen (on a
+    // loaded machine, the subscription can take longer than the other client's first message).
+    void this.writeMessage({ joined: true });
   }
 
   override onMessage(message: string | Uint8Array): void {
@@ -40,12 +44,17 @@ async function instance(): Promise<string> {
   return (await serve(app)).ws('/room');
 }
 
+/** A client in the room: connected, and subscribed on its instance. */
+async function join(url: string): Promise<ClientConnection> {
+  const connection = await websocketConnect(url);
+  expect(await connection.readJson()).toEqual({ joined: true });
+  return connection;
+}
+
 describe('two Applications sharing a RedisBroker', () => {
   it('delivers what a client on one instance says to clients on both, but not back to it', async () => {
     const [urlA, urlB] = [await instance(), await instance()];
-    const alice = await websocketConnect(urlA);
-    const bob = await websocketConnect(urlB);
-    const carol = await websocketConnect(urlA);
+    const [alice, bob, carol] = await Promise.all([join(urlA), join(urlB), join(urlA)]);
     await alice.writeMessage('hi from A');
     expect(await bob.readJson()).toEqual({ said: 'hi from A' });
     expect(await carol.readJson()).toEqual({ said: 'hi from A' });
