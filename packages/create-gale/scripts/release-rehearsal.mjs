@@ -39,6 +39,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import semver from 'semver';
 import { runServer } from 'verdaccio';
 import { checkPage, cleanEnv, command, STARTERS, startServer } from '../test/support/starters.mjs';
 
@@ -196,6 +197,30 @@ export async function rehearse(options = {}) {
     );
     assert.ok(existsSync(join(pnpmApp, 'dist/server.js')), 'pnpm build wrote dist/server.js');
     log(`${pnpmTemplate}: pnpm create gale, pnpm install and pnpm build worked`);
+
+    // The README's third way, `npx create-gale`: the same starter as `npm create gale@latest`
+    // made (its files only: the installs and runs above covered them).
+    const npxApp = join(user, `my-npx-${pnpmTemplate}`);
+    await step(`${pnpmTemplate}: npx create-gale`, () =>
+      command(
+        'npx',
+        ['--yes', 'create-gale', `my-npx-${pnpmTemplate}`, '--template', pnpmTemplate],
+        {
+          cwd: user,
+          env: userEnv({ npm_config_cache: join(work, 'npx-cache-npx') }),
+        },
+      ),
+    );
+    const npxPkg = JSON.parse(readFileSync(join(npxApp, 'package.json'), 'utf8'));
+    const npmPkg = JSON.parse(
+      readFileSync(join(user, `my-${pnpmTemplate}`, 'package.json'), 'utf8'),
+    );
+    assert.deepEqual(
+      { ...npxPkg, name: undefined },
+      { ...npmPkg, name: undefined },
+      'npx create-gale writes the package.json npm create gale@latest wrote',
+    );
+    assert.ok(existsSync(join(npxApp, 'README.md')), 'npx create-gale wrote the README');
 
     // ─── Round 2: a patch to @gale/frame alone ──────────────────────────────────────────────
     writeFileSync(
@@ -423,10 +448,15 @@ function publicWorkspacePackages(root) {
 
 /**
  * What the registry has for each package: no `workspace:` anywhere, and every dependency on
- * another @gale package is `^<its released version>`.
+ * another @gale package is what its `workspace:` range says with the released version:
+ * `workspace:^` → `^<version>`, an explicit `workspace:<range>` → `<range>`, which must then
+ * include the released version (@gale/redis's peer range on @gale/server, CONTRIBUTING.md).
  */
 async function checkPublishedManifests(url, packages) {
   const versions = Object.fromEntries(packages.map((p) => [p.name, p.version]));
+  const sources = Object.fromEntries(
+    packages.map((p) => [p.name, JSON.parse(readFileSync(join(p.dir, 'package.json'), 'utf8'))]),
+  );
   for (const pkg of packages) {
     const manifest = await (await fetch(new URL(pkg.name.replace('/', '%2f'), url))).json();
     const published = manifest.versions[pkg.version];
@@ -437,8 +467,14 @@ async function checkPublishedManifests(url, packages) {
     );
     for (const field of ['dependencies', 'peerDependencies']) {
       for (const [dep, range] of Object.entries(published[field] ?? {})) {
-        if (dep in versions)
-          assert.equal(range, `^${versions[dep]}`, `${pkg.name} ${field} ${dep}`);
+        if (!(dep in versions)) continue;
+        const spec = sources[pkg.name][field][dep].slice('workspace:'.length);
+        const expected = spec === '^' || spec === '~' ? `${spec}${versions[dep]}` : spec;
+        assert.equal(range, expected, `${pkg.name} ${field} ${dep}`);
+        assert.ok(
+          semver.satisfies(versions[dep], range),
+          `${pkg.name} ${field} ${dep}@${range} includes the released ${versions[dep]}`,
+        );
       }
     }
   }
