@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -30,9 +30,14 @@ export async function runReadmeExample(
 ): Promise<{ stdout: string; stderr: string }> {
   const code = await readmeExample(packageDir, block);
   // Inside the package, outside node_modules: only there does the package import itself by name.
-  const dir = join(packageDir, '.cache', 'readme-example');
-  await mkdir(dir, { recursive: true });
+  // A folder of its own per run: two test files of a package may run the same example at once.
+  await mkdir(join(packageDir, '.cache'), { recursive: true });
+  const dir = await mkdtemp(join(packageDir, '.cache', 'readme-example-'));
   const file = join(dir, 'example.mjs');
   await writeFile(file, code);
-  return run(process.execPath, [file], { cwd: packageDir, timeout: timeoutMs });
+  try {
+    return await run(process.execPath, [file], { cwd: packageDir, timeout: timeoutMs });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
