@@ -19,6 +19,27 @@ export async function readmeExample(packageDir: string, block = 0): Promise<stri
 }
 
 /**
+ * The one ```sh block of the README `file` for which `predicate` holds, exactly as printed (a
+ * recipe a test runs with `runShellRecipe`). Chosen by what it says rather than by its place, so
+ * that a block added above it cannot change what the test runs; throws if no block or several
+ * match.
+ */
+export async function readmeShellBlock(
+  file: string,
+  predicate: (block: string) => boolean,
+): Promise<string> {
+  const readme = await readFile(file, 'utf8');
+  const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+  const matching = blocks.filter(predicate);
+  if (matching.length !== 1) {
+    throw new Error(
+      `${file}: ${matching.length} of its ${blocks.length} \`\`\`sh blocks match ${predicate}, not exactly one`,
+    );
+  }
+  return matching[0]!;
+}
+
+/**
  * Runs the first (or the `block`th, from 0) ```js block of `packageDir`'s README.md exactly as
  * printed, as a module inside the package (so that it imports the package by its own name, from
  * its build, and the package's dependencies), and resolves with what it printed. Rejects if it fails or takes over `timeoutMs`.
