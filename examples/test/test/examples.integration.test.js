@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { websocketConnect } from '@gale/client';
 import { freePort, launchChromium, startRedis } from '@gale/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exampleDir, startExample } from './start.js';
+import { exampleDir, sayUntilHeard, startExample } from './start.js';
 
 const run = promisify(execFile);
 
@@ -136,16 +136,6 @@ describe('browser-client', () => {
     }
   });
 });
-
-/** Writes `text` every 100 ms until `heard` has something (20 s at most). */
-async function sayUntilHeard(connection, text, heard) {
-  const deadline = Date.now() + 20_000;
-  while (heard.length === 0) {
-    if (Date.now() > deadline) throw new Error(`nobody heard ${JSON.stringify(text)}`);
-    await connection.writeMessage(text);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** `vite --port <free>` in `dir`, once it serves. */
 async function startVite(vite, dir) {

@@ -51,3 +51,16 @@ export async function startIn(dir, file, env = {}, name = dir) {
       }),
   };
 }
+
+/**
+ * Writes `text` on `connection` every 100 ms until `heard` has something (20 s at most): a room
+ * subscribes in open(), after the handshake, so what is said before then is not heard.
+ */
+export async function sayUntilHeard(connection, text, heard) {
+  const deadline = Date.now() + 20_000;
+  while (heard.length === 0) {
+    if (Date.now() > deadline) throw new Error(`nobody heard ${JSON.stringify(text)}`);
+    await connection.writeMessage(text);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -8,12 +8,13 @@ export {
 } from './axe.js';
 export { launchChromium } from './chromium.js';
 export { type ErrorCase, itKeepsTheErrorFamily } from './error-family.js';
+export { holdPorts, portsInUse, requirePorts } from './fixed-ports.js';
 export { type ForgedPost, type ForgeryOptions, forgePost } from './forgery.js';
 export { type HtmlServer, serveHtml } from './html-server.js';
 export { Inbox } from './inbox.js';
 export { ManualClock } from './manual-clock.js';
 export { expectFitsPhone, type PhoneFitOptions } from './phone.js';
-export { readmeExample, runReadmeExample } from './readme-example.js';
+export { readmeExample, readmeShellBlock, runReadmeExample } from './readme-example.js';
 export { type LogRecord, type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { freePort, type RedisProcess, startRedis } from './redis.js';
 export {
@@ -30,6 +31,7 @@ export {
   startPeer,
   startServer,
 } from './server-process.js';
+export { runShellRecipe, type ShellRecipe } from './shell-recipe.js';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { assertTornado, PYTHON } from './tornado.js';
 export { until } from './until.js';

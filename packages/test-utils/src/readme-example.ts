@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -19,6 +19,27 @@ export async function readmeExample(packageDir: string, block = 0): Promise<stri
 }
 
 /**
+ * The one ```sh block of the README `file` for which `predicate` holds, exactly as printed (a
+ * recipe a test runs with `runShellRecipe`). Chosen by what it says rather than by its place, so
+ * that a block added above it cannot change what the test runs; throws if no block or several
+ * match.
+ */
+export async function readmeShellBlock(
+  file: string,
+  predicate: (block: string) => boolean,
+): Promise<string> {
+  const readme = await readFile(file, 'utf8');
+  const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+  const matching = blocks.filter(predicate);
+  if (matching.length !== 1) {
+    throw new Error(
+      `${file}: ${matching.length} of its ${blocks.length} \`\`\`sh blocks match ${predicate}, not exactly one`,
+    );
+  }
+  return matching[0]!;
+}
+
+/**
  * Runs the first (or the `block`th, from 0) ```js block of `packageDir`'s README.md exactly as
  * printed, as a module inside the package (so that it imports the package by its own name, from
  * its build, and the package's dependencies), and resolves with what it printed. Rejects if it fails or takes over `timeoutMs`.
@@ -30,9 +51,14 @@ export async function runReadmeExample(
 ): Promise<{ stdout: string; stderr: string }> {
   const code = await readmeExample(packageDir, block);
   // Inside the package, outside node_modules: only there does the package import itself by name.
-  const dir = join(packageDir, '.cache', 'readme-example');
-  await mkdir(dir, { recursive: true });
+  // A folder of its own per run: two test files of a package may run the same example at once.
+  await mkdir(join(packageDir, '.cache'), { recursive: true });
+  const dir = await mkdtemp(join(packageDir, '.cache', 'readme-example-'));
   const file = join(dir, 'example.mjs');
   await writeFile(file, code);
-  return run(process.execPath, [file], { cwd: packageDir, timeout: timeoutMs });
+  try {
+    return await run(process.execPath, [file], { cwd: packageDir, timeout: timeoutMs });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
