@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type ClientConnection, websocketConnect } from '@gale/client';
-import { holdPorts, readmeShellBlock, requirePorts, runShellRecipe } from '@gale/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readmeShellBlock, requirePorts, runShellRecipe, useHeldPorts } from '@gale/test-utils';
+import { describe, expect, it } from 'vitest';
 import { applyMessage, type CartState, parseMessage, UNKNOWN_CART } from '../src/cart-state.js';
 
 const run = promisify(execFile);
@@ -42,18 +42,8 @@ class Browser {
 }
 
 describe('the README\'s "Scale it out" recipe', () => {
-  // Held from beforeAll to afterAll: the wait while another test runs its recipe on one of them
-  // does not count against this test's time.
-  let release = async (): Promise<void> => {};
-  beforeAll(async () => {
-    release = await holdPorts(PORTS);
-  }, 600_000);
-  // In afterAll, which also runs when the test timed out (its finally might never).
-  let cleanUp = async (): Promise<void> => {};
-  afterAll(async () => {
-    await cleanUp();
-    await release();
-  });
+  // The ports held, and the recipe's servers stopped in afterAll (useHeldPorts).
+  const ports = useHeldPorts(PORTS);
 
   it('runs as printed: an add on :8889 moves the count a tab on :8890 shows', async ({ skip }) => {
     const script = await readmeShellBlock(readme, (block) => block.includes('pnpm start &'));
@@ -71,11 +61,11 @@ describe('the README\'s "Scale it out" recipe', () => {
       },
     });
     let tab: ClientConnection | undefined;
-    cleanUp = async () => {
+    ports.cleanUp(async () => {
       await tab?.close().catch(() => {});
       await run('redis-cli', ['-p', '6379', 'shutdown', 'nosave']).catch(() => {});
       await recipe.stop();
-    };
+    });
 
     // Each instance prints its URL once it is connected to Redis and listening.
     const [a, b] = ['http://127.0.0.1:8889/', 'http://127.0.0.1:8890/'];

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { holdPorts, readmeShellBlock, requirePorts, runShellRecipe } from '@gale/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readmeShellBlock, requirePorts, runShellRecipe, useHeldPorts } from '@gale/test-utils';
+import { describe, expect, it } from 'vitest';
 import { cookieFor, type Endpoint, isMessage, openTab, type Tab } from './helpers.js';
 
 const run = promisify(execFile);
@@ -21,18 +21,8 @@ const endpoint = (port: number): Endpoint => ({
 });
 
 describe('the README\'s "Scale it out" recipe', () => {
-  // Held from beforeAll to afterAll: the wait while another test runs its recipe on one of them
-  // does not count against this test's time.
-  let release = async (): Promise<void> => {};
-  beforeAll(async () => {
-    release = await holdPorts(PORTS);
-  }, 600_000);
-  // In afterAll, which also runs when the test timed out (its finally might never).
-  let cleanUp = async (): Promise<void> => {};
-  afterAll(async () => {
-    await cleanUp();
-    await release();
-  });
+  // The ports held, and the recipe's servers stopped in afterAll (useHeldPorts).
+  const ports = useHeldPorts(PORTS);
 
   it('runs as printed: what is said on :8890 is heard on :8891, and back', async ({ skip }) => {
     const script = await readmeShellBlock(readme, (block) => block.includes('pnpm start &'));
@@ -50,11 +40,11 @@ describe('the README\'s "Scale it out" recipe', () => {
       },
     });
     const tabs: Tab[] = [];
-    cleanUp = async () => {
+    ports.cleanUp(async () => {
       await Promise.all(tabs.map((tab) => tab.close().catch(() => {})));
       await run('redis-cli', ['-p', '6379', 'shutdown', 'nosave']).catch(() => {});
       await recipe.stop();
-    };
+    });
 
     // Each instance prints its URL once it is connected to Redis and listening.
     await recipe.waitForOutput(['chat: http://127.0.0.1:8890/', 'chat: http://127.0.0.1:8891/']);

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { websocketConnect } from '@gale/client';
-import { holdPorts, readmeShellBlock, requirePorts, runShellRecipe } from '@gale/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readmeShellBlock, requirePorts, runShellRecipe, useHeldPorts } from '@gale/test-utils';
+import { describe, expect, it } from 'vitest';
 import { exampleDir, sayUntilHeard } from './start.js';
 
 const run = promisify(execFile);
@@ -16,18 +16,8 @@ const readme = fileURLToPath(new URL('../../../packages/redis/README.md', import
 const PORTS = [6379, 8888, 8889];
 
 describe("the @gale/redis README's two-instance recipe", () => {
-  // Held from beforeAll to afterAll: the wait while another test runs its recipe on one of them
-  // does not count against this test's time.
-  let release = async () => {};
-  beforeAll(async () => {
-    release = await holdPorts(PORTS);
-  }, 600_000);
-  // In afterAll, which also runs when the test timed out (its finally might never).
-  let cleanUp = async () => {};
-  afterAll(async () => {
-    await cleanUp();
-    await release();
-  });
+  // The ports held, and the recipe's servers stopped in afterAll (useHeldPorts).
+  const ports = useHeldPorts(PORTS);
 
   it('runs as printed in examples/redis-two-instances: a client on :8888 and one on :8889 hear each other', async ({
     skip,
@@ -39,12 +29,12 @@ describe("the @gale/redis README's two-instance recipe", () => {
       cwd: exampleDir('redis-two-instances'),
       env: { REDIS_URL: undefined, PORT: undefined },
     });
-    cleanUp = async () => {
+    ports.cleanUp(async () => {
       // Without saving: as printed, redis-server would write a dump.rdb into the example's folder
       // when stopped.
       await run('redis-cli', ['-p', '6379', 'shutdown', 'nosave']).catch(() => {});
       await recipe.stop();
-    };
+    });
 
     await recipe.waitForOutput([
       'listening on http://127.0.0.1:8888/',

@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
-  holdPorts,
   portsInUse,
   readmeShellBlock,
   requirePorts,
   runReadmeExample,
   runShellRecipe,
+  useHeldPorts,
 } from '@gale/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 
@@ -26,19 +26,8 @@ const NODES = [7000, 7001, 7002, 7003, 7004, 7005];
 const PORTS = [...NODES, ...NODES.map((port) => port + 10_000)];
 
 describe("the README's Redis Cluster recipe", () => {
-  // Held from beforeAll to afterAll: the wait while another test runs its recipe on one of them
-  // does not count against this test's time.
-  let release = async (): Promise<void> => {};
-  beforeAll(async () => {
-    release = await holdPorts(PORTS);
-  }, 600_000);
-  // In afterAll, which also runs when the test timed out (its finally might never). The nodes
-  // daemonized, out of the recipe's process group: each is shut down by hand.
-  let cleanUp = async (): Promise<void> => {};
-  afterAll(async () => {
-    await cleanUp();
-    await release();
-  });
+  // The ports held, and the recipe's servers stopped in afterAll (useHeldPorts).
+  const ports = useHeldPorts(PORTS);
 
   it('runs as printed, and the cluster example then prints its line', async ({ skip }) => {
     const script = await readmeShellBlock(join(packageDir, 'README.md'), (block) =>
@@ -47,7 +36,7 @@ describe("the README's Redis Cluster recipe", () => {
     await requirePorts(PORTS, { skip }, "the README's cluster recipe");
     const dir = mkdtempSync(join(tmpdir(), 'gale-cluster-recipe-'));
     const recipe = runShellRecipe(script, { cwd: dir });
-    cleanUp = async () => {
+    ports.cleanUp(async () => {
       await Promise.all(
         NODES.map((port) =>
           run('redis-cli', ['-p', String(port), 'shutdown', 'nosave']).catch(() => {}),
@@ -60,7 +49,7 @@ describe("the README's Redis Cluster recipe", () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       rmSync(dir, { recursive: true, force: true });
-    };
+    });
 
     expect(await recipe.exited, recipe.output).toBe(0);
     expect(recipe.output).toContain('[OK] All 16384 slots covered.');

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 /**
  * Which of `ports` something listens on right now, on any interface (a README recipe's servers
@@ -90,4 +91,29 @@ export async function requirePorts(
   }
   console.warn(`skipping ${what}: ${which} on this machine`);
   test.skip(`${which} on this machine`);
+}
+
+/**
+ * For a describe block that runs a README recipe on fixed ports: holds them ({@link holdPorts})
+ * from its `beforeAll` to its `afterAll` (the wait while another test runs its recipe does not
+ * count against the test's time), and in that `afterAll` first runs what the test gave
+ * `cleanUp` (stopping the recipe's servers: `afterAll` also runs when the test timed out, where
+ * its own `finally` might never), newest first, then lets the ports go.
+ */
+export function useHeldPorts(ports: readonly number[]): {
+  cleanUp(step: () => Promise<void>): void;
+} {
+  let release = async (): Promise<void> => {};
+  const steps: (() => Promise<void>)[] = [];
+  beforeAll(async () => {
+    release = await holdPorts(ports);
+  }, 600_000);
+  afterAll(async () => {
+    try {
+      for (const step of steps.splice(0).reverse()) await step();
+    } finally {
+      await release();
+    }
+  });
+  return { cleanUp: (step) => void steps.push(step) };
 }

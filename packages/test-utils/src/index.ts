@@ -8,7 +8,7 @@ export {
 } from './axe.js';
 export { launchChromium } from './chromium.js';
 export { type ErrorCase, itKeepsTheErrorFamily } from './error-family.js';
-export { holdPorts, portsInUse, requirePorts } from './fixed-ports.js';
+export { holdPorts, portsInUse, requirePorts, useHeldPorts } from './fixed-ports.js';
 export { type ForgedPost, type ForgeryOptions, forgePost } from './forgery.js';
 export { type HtmlServer, serveHtml } from './html-server.js';
 export { Inbox } from './inbox.js';
