@@ -145,7 +145,10 @@ export async function openTab(server: Endpoint, cookie: string, joining?: string
     }
   };
   const first = await next();
-  if (first.type !== 'history') throw new Error(`expected history first, got ${first.type}`);
+  if (first.type !== 'history') {
+    await connection.close().catch(() => {});
+    throw new Error(`expected history first, got ${first.type}: ${JSON.stringify(first)}`);
+  }
   const until = async (predicate: (frame: Frame) => boolean, timeoutMs = 5000): Promise<Frame> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
