@@ -1,4 +1,8 @@
-// Server benchmark: @gale/server against ws and Tornado, in one run, every server driven by the
+// Server benchmark: @gale/server against ws and Tornado, and beside two ceilings, in one run:
+// the node:http floor (peers/floor-echo.mjs: a hand-written 101, then only frame headers read and
+// prebuilt replies written, nothing validated: what Node allows at best, not a competitor) and
+// raw Bun (peers/bun-echo.mjs: Bun.serve's native websocket handler, uWebSockets inside, run by
+// the `bun` package pinned in package.json). Every server is driven by the
 // same load generator, which shares no parser with any of them: loadgen/loadgen.c for echo and
 // sessions (built here with the system's C compiler; it leaves the CPU to the server, where Node
 // needed most of a core), loadgen/loadgen.mjs for fan-out and idle memory. Each measurement gets a
@@ -9,10 +13,12 @@
 //
 //   pnpm --filter @gale/benchmarks bench:server      (after pnpm build)
 //
-// Prints a markdown table with ratios against ws and writes bench-results/server.json.
+// Prints a markdown table with ratios against ws, then one of Gale beside the ceilings (gale ÷
+// floor, gale ÷ raw Bun), and writes bench-results/server.json.
 // Environment, to scale up or narrow down:
 //
-//   BENCH_SERVERS=ws,tornado,gale    which servers (those unavailable are skipped)
+//   BENCH_SERVERS=ws,tornado,floor,bun,gale    which servers (those unavailable are skipped:
+//                           Tornado without python3-tornado, Bun without node_modules/.bin/bun)
 //   BENCH_ONLY=echo,fanout,idle,sessions   which measurements
 //   BENCH_ROUNDS=3          rounds of each measurement but idle memory (BENCH_IDLE_ROUNDS=1)
 //   BENCH_DURATION_MS=3000  BENCH_WARMUP_MS=500     per echo and sessions measurement
@@ -27,7 +33,13 @@
 //   PYTHON=/usr/bin/python3         an interpreter that can import tornado
 
 import { listFromEnv, numberFromEnv, numbersFromEnv } from './lib/env.mjs';
-import { findTornadoPython, startNodePeer, startTornadoEcho } from './lib/peers.mjs';
+import {
+  findBun,
+  findTornadoPython,
+  startBunPeer,
+  startNodePeer,
+  startTornadoEcho,
+} from './lib/peers.mjs';
 import {
   formatNumber,
   formatRatio,
@@ -62,7 +74,7 @@ const FANOUT_SIZE = numberFromEnv('BENCH_FANOUT_SIZE', 32);
 const IDLE_CONNECTIONS = numberFromEnv('BENCH_IDLE_CONNECTIONS', 10_000);
 const SESSIONS_CONCURRENCY = numberFromEnv('BENCH_SESSIONS_CONCURRENCY', 50);
 const LOADGEN = process.env['BENCH_LOADGEN'] ?? 'c';
-const SERVERS = listFromEnv('BENCH_SERVERS', 'ws,tornado,gale');
+const SERVERS = listFromEnv('BENCH_SERVERS', 'ws,tornado,floor,bun,gale');
 const ONLY = listFromEnv('BENCH_ONLY', 'echo,fanout,idle,sessions');
 
 /**
@@ -78,6 +90,8 @@ const ONLY = listFromEnv('BENCH_ONLY', 'echo,fanout,idle,sessions');
 /** @type {NodeJS.Signals} */
 const gcSignal = 'SIGUSR2';
 const tornado = findTornadoPython();
+// Looked up only when selected: it runs `bun --version`.
+const bun = SERVERS.includes('bun') ? findBun() : { bun: null, reason: 'not selected' };
 
 /** @returns {Promise<RunningServer>} */
 async function startWs() {
@@ -90,15 +104,32 @@ async function startTornado() {
   return { ...(await startTornadoEcho(tornado.python)), gcSignal };
 }
 
+// peers/floor-echo.mjs: the node:http floor, on the same Node as ws and gale.
+/** @returns {Promise<RunningServer>} */
+async function startFloor() {
+  return { ...(await startNodePeer('floor-echo.mjs', { nodeArgs: ['--expose-gc'] })), gcSignal };
+}
+
+// peers/bun-echo.mjs, run by the pinned bun; it collects garbage on SIGUSR2 with Bun.gc(true).
+/** @returns {Promise<RunningServer | null>} */
+async function startBun() {
+  if (bun.bun === null) return null;
+  return { ...(await startBunPeer(bun.bun, 'bun-echo.mjs')), gcSignal };
+}
+
 // peers/gale-echo.mjs: the same routes as ws-echo.mjs, on the built @gale/server (pnpm build).
 /** @returns {Promise<RunningServer>} */
 async function startGale() {
   return { ...(await startNodePeer('gale-echo.mjs', { nodeArgs: ['--expose-gc'] })), gcSignal };
 }
 
+// In this order within each round, so that the ceilings run between ws and gale under the same
+// drift as both.
 const servers = [
   { name: 'ws', start: startWs },
   { name: 'tornado', start: startTornado },
+  { name: 'floor', start: startFloor },
+  { name: 'bun', start: startBun },
   { name: 'gale', start: startGale },
 ].filter((s) => SERVERS.includes(s.name));
 
@@ -246,6 +277,7 @@ const skipped = {};
 if (tornado === null && SERVERS.includes('tornado')) {
   skipped['tornado'] = 'no python3 can import tornado (apt-get install python3-tornado)';
 }
+if (bun.bun === null && SERVERS.includes('bun')) skipped['bun'] = bun.reason;
 
 /** The median of each numeric key over the rounds that did not fail. @param {any[]} rounds */
 function medians(rounds) {
@@ -259,7 +291,13 @@ function medians(rounds) {
   return out;
 }
 
-/** @type {{ id: string, label: string, results: Record<string, any>, rounds: Record<string, any[]> }[]} */
+/**
+ * Each measurement's medians by server, its rounds, and (once all have run) the ratios of
+ * {@link ratiosOf}.
+ *
+ * @type {{ id: string, label: string, results: Record<string, any>, rounds: Record<string, any[]>,
+ *   ratios: Record<string, Record<string, number | null>> }[]}
+ */
 const results = [];
 for (const measurement of measurements) {
   /** @type {Record<string, any[]>} */
@@ -294,33 +332,98 @@ for (const measurement of measurements) {
   /** @type {Record<string, any>} */
   const row = {};
   for (const [name, list] of Object.entries(rounds)) row[name] = medians(list);
-  results.push({ id: measurement.id, label: measurement.label, results: row, rounds });
+  results.push({ id: measurement.id, label: measurement.label, results: row, rounds, ratios: {} });
 }
 
 const shown = servers.map((s) => s.name).filter((name) => !(name in skipped));
-const others = shown.filter((name) => name !== 'ws');
-const header = [
-  'measurement',
-  'metric',
-  ...shown,
-  ...(shown.includes('ws') ? others.map((name) => `${name} ÷ ws`) : []),
-];
-/** @type {string[][]} */
-const rows = [];
-for (const [index, measurement] of measurements.entries()) {
-  const row = /** @type {(typeof results)[number]} */ (results[index]).results;
-  const errors = shown.filter((name) => row[name]?.error);
-  for (const [key, name] of measurement.metrics) {
-    const values = shown.map((server) => (row[server]?.error ? undefined : row[server]?.[key]));
-    const ws = row['ws']?.[key];
-    const ratios = shown.includes('ws')
-      ? others.map((server) => formatRatio(row[server]?.[key] / ws))
-      : [];
-    rows.push([measurement.label, name, ...values.map(formatNumber), ...ratios]);
+/** The servers measured as ceilings, not competitors: the gale ÷ ws table leaves them out. */
+const CEILINGS = ['floor', 'bun'];
+/** The ceilings' ratios: what the second table prints and the JSON keeps, by name. */
+const CEILING_RATIOS = /** @type {const} */ ([
+  ['gale ÷ floor', 'gale', 'floor'],
+  ['gale ÷ raw Bun', 'gale', 'bun'],
+]);
+
+/**
+ * The ratios over each metric of a measurement's medians: `<a> ÷ ws` for every competitor but
+ * ws, then gale ÷ each ceiling; a ratio whose servers were not both measured is left out.
+ *
+ * @param {Record<string, any>} row  the medians by server
+ * @param {[key: string, name: string][]} metrics
+ * @returns {Record<string, Record<string, number | null>>}
+ */
+function ratiosOf(row, metrics) {
+  const pairs = [
+    ...shown
+      .filter((name) => name !== 'ws' && !CEILINGS.includes(name))
+      .map((name) => [`${name} ÷ ws`, name, 'ws']),
+    ...CEILING_RATIOS,
+  ].filter(([, a, b]) => shown.includes(a) && shown.includes(b));
+  /** @type {Record<string, Record<string, number | null>>} */
+  const out = {};
+  for (const [label, a, b] of pairs) {
+    out[label] = {};
+    for (const [key] of metrics) {
+      const ratio = row[a]?.error || row[b]?.error ? Number.NaN : row[a]?.[key] / row[b]?.[key];
+      out[label][key] = Number.isFinite(ratio) ? ratio : null;
+    }
   }
-  for (const server of errors)
-    rows.push([measurement.label, `**${server} failed**`, row[server].error]);
+  return out;
 }
+
+/**
+ * One markdown table: the medians of `names` side by side, then the `ratioLabels` columns from
+ * {@link ratiosOf}, and a row for each of these servers that failed. A skipped server's column
+ * says `skipped` (the reason follows the tables).
+ *
+ * @param {string[]} names
+ * @param {string[]} ratioLabels
+ */
+function table(names, ratioLabels) {
+  const header = ['measurement', 'metric', ...names, ...ratioLabels];
+  /** @type {string[][]} */
+  const rows = [];
+  for (const [index, measurement] of measurements.entries()) {
+    const result = /** @type {(typeof results)[number]} */ (results[index]);
+    const row = result.results;
+    for (const [key, name] of measurement.metrics) {
+      const values = names.map((server) =>
+        server in skipped
+          ? 'skipped'
+          : formatNumber(row[server]?.error ? undefined : row[server]?.[key]),
+      );
+      const ratios = ratioLabels.map((label) => formatRatio(result.ratios[label]?.[key] ?? NaN));
+      rows.push([measurement.label, name, ...values, ...ratios]);
+    }
+    for (const server of names.filter((name) => row[name]?.error)) {
+      rows.push([measurement.label, `**${server} failed**`, row[server].error]);
+    }
+  }
+  return markdownTable(header, rows, { textColumns: 2 });
+}
+
+for (const [index, measurement] of measurements.entries()) {
+  const result = /** @type {(typeof results)[number]} */ (results[index]);
+  result.ratios = ratiosOf(result.results, measurement.metrics);
+}
+const competitors = shown.filter((name) => !CEILINGS.includes(name));
+const wsTable = table(
+  competitors,
+  shown.includes('ws') ? competitors.filter((name) => name !== 'ws').map((n) => `${n} ÷ ws`) : [],
+);
+const ceilings = shown.filter((name) => CEILINGS.includes(name));
+// Every selected ceiling has its column, a skipped one too: the second table is the reason to
+// run them, and a missing `bun` should be seen there, not only in a line below.
+const selectedCeilings = servers.map((s) => s.name).filter((name) => CEILINGS.includes(name));
+const ceilingTable =
+  selectedCeilings.length === 0
+    ? null
+    : table(
+        [...selectedCeilings, ...(shown.includes('gale') ? ['gale'] : [])],
+        CEILING_RATIOS.filter(([, a, b]) => SERVERS.includes(a) && SERVERS.includes(b)).map(
+          ([label]) => label,
+        ),
+      );
 
 const config = {
   rounds: ROUNDS,
@@ -342,13 +445,26 @@ const config = {
   },
 };
 const { cpus, cpuModel } = machine();
+const ceilingNames = [
+  ...(ceilings.includes('floor') ? ['the node:http floor'] : []),
+  ...(ceilings.includes('bun') && bun.bun !== null ? [`raw Bun ${bun.version}`] : []),
+];
 console.log(
-  `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''} on Node ` +
+  `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''}` +
+    `${ceilingNames.length > 0 ? `, beside ${ceilingNames.join(' and ')},` : ''} on Node ` +
     `${process.version}, ${cpus} × ${cpuModel}; load generator: ` +
     `${nativeLoadgen === null ? 'loadgen.mjs' : 'loadgen.c for echo and sessions, loadgen.mjs for the rest'}; ` +
     `medians of ${ROUNDS} rounds (idle memory: ${IDLE_ROUNDS})\n`,
 );
-console.log(markdownTable(header, rows, { textColumns: 2 }));
+console.log(wsTable);
+if (ceilingTable !== null) {
+  // The ceilings: how close gale comes to what node:http allows at best, and to Bun's native
+  // server. Above 1× gale does more per second (below 1× for the rows marked lower is better).
+  console.log(
+    `\nGale beside the ceilings (the floor validates nothing: a ceiling, not a competitor)\n`,
+  );
+  console.log(ceilingTable);
+}
 for (const [name, reason] of Object.entries(skipped)) console.log(`\n${name} skipped: ${reason}`);
 if (loadgenNote !== null) console.log(`\nnote: ${loadgenNote}`);
 // On a 2-core machine the load generator and the server share the CPU: a figure is only the
@@ -379,6 +495,7 @@ writeResults('server', {
   node: process.version,
   ws: wsVersion,
   tornado: tornado?.version ?? null,
+  bun: bun.bun === null ? null : bun.version,
   cpus,
   cpuModel,
   config,
