@@ -374,19 +374,15 @@ async function scratchCopy(scratch, url, token) {
   await command('ln', ['-s', join(repoRoot, 'node_modules'), join(scratch, 'node_modules')]);
   const host = url.replace(/^https?:/, '');
   writeFileSync(join(scratch, '.npmrc'), `registry=${url}\n${host}:_authToken=${token}\n`);
-  const git = (...args) => command('git', args, { cwd: scratch });
-  await git('init', '--quiet');
-  await git('add', '--all');
-  await git(
-    '-c',
-    'user.name=rehearsal',
-    '-c',
-    'user.email=rehearsal@localhost',
-    'commit',
-    '--quiet',
-    '-m',
-    'scratch',
-  );
+  await command('git', ['init', '--quiet'], { cwd: scratch });
+  await commitAll(scratch, 'scratch');
+}
+
+/** Commits everything in the scratch copy: changesets reads what changed from its history. */
+async function commitAll(scratch, message) {
+  const author = ['-c', 'user.name=rehearsal', '-c', 'user.email=rehearsal@localhost'];
+  await command('git', ['add', '--all'], { cwd: scratch });
+  await command('git', [...author, 'commit', '--quiet', '-m', message], { cwd: scratch });
 }
 
 /**
@@ -414,18 +410,7 @@ async function versionAndPublish(scratch, url) {
   );
   const { publishedPackages } = JSON.parse(readFileSync(summary, 'utf8'));
   await rm(summary);
-  const git = (...args) => command('git', args, { cwd: scratch });
-  await git('add', '--all');
-  await git(
-    '-c',
-    'user.name=rehearsal',
-    '-c',
-    'user.email=rehearsal@localhost',
-    'commit',
-    '--quiet',
-    '-m',
-    'version',
-  );
+  await commitAll(scratch, 'version');
   return {
     published: publishedPackages
       .map(({ name, version }) => ({ name, version }))
