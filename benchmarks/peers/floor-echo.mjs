@@ -25,6 +25,7 @@
 
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
+import { listenPeer } from './peer-process.mjs';
 
 const port = Number(process.argv[2] ?? 0);
 const fanoutSize = Number(process.env.FLOOR_FANOUT_SIZE ?? 32);
@@ -202,12 +203,4 @@ server.on('upgrade', (request, socket, head) => {
   if (head.length > 0) split(head);
 });
 
-process.on('SIGUSR2', () => globalThis.gc?.());
-process.on('SIGTERM', () => process.exit(0));
-process.on('SIGINT', () => process.exit(0));
-
-server.listen(port, '127.0.0.1', () => {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
-  process.stdout.write(`LISTENING ${address.port}\n`);
-});
+listenPeer(server, port);

@@ -9,6 +9,7 @@
 //
 // Listens on 127.0.0.1 and prints `LISTENING <port>`. Run with --expose-gc to let SIGUSR2 collect.
 import { Application, silentLogger, WebSocketHandler } from '@gale/server';
+import './peer-process.mjs';
 
 const port = Number(process.argv[2] ?? 0);
 const fanoutSize = Number(process.env.GALE_FANOUT_SIZE ?? 32);
@@ -52,10 +53,6 @@ const app = new Application(
   ],
   { logger: silentLogger, accessLog: false, websocketMaxMessageSize: 16 * 1024 * 1024 },
 );
-
-process.on('SIGUSR2', () => globalThis.gc?.());
-process.on('SIGTERM', () => process.exit(0));
-process.on('SIGINT', () => process.exit(0));
 
 const server = await app.listen(port, '127.0.0.1');
 server.on('error', (error) => process.stderr.write(`gale-echo: ${error.message}\n`));

@@ -21,6 +21,7 @@
 
 import { createServer } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
+import { listenPeer } from './peer-process.mjs';
 
 const MiB = 1024 * 1024;
 const port = Number(process.argv[2] ?? 0);
@@ -91,12 +92,4 @@ server.on('upgrade', (request, socket, head) => {
   wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
 });
 
-process.on('SIGUSR2', () => globalThis.gc?.());
-process.on('SIGTERM', () => process.exit(0));
-process.on('SIGINT', () => process.exit(0));
-
-server.listen(port, '127.0.0.1', () => {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
-  process.stdout.write(`LISTENING ${address.port}\n`);
-});
+listenPeer(server, port);
