@@ -25,6 +25,7 @@
 //   BENCH_CONNECTIONS=50    BENCH_ECHO_SIZES=32,1024,65536    BENCH_ECHO_TEXT_SIZES=32
 //   BENCH_FANOUT_SUBSCRIBERS=1000  BENCH_FANOUT_MESSAGES=100  BENCH_FANOUT_SIZE=32
 //   BENCH_IDLE_CONNECTIONS=10000   (needs ulimit -n above that, for this shell's processes)
+//   BENCH_IDLE_SETTLE_MS=2000   time after opening before the first idle-memory reading
 //   BENCH_IDLE_MS=60000     idle time before the second idle-memory reading (0: none)
 //   BENCH_SESSIONS_CONCURRENCY=50
 //   BENCH_LOADGEN=c         c: echo and sessions by loadgen/loadgen.c, built with $CC or cc (why
@@ -63,6 +64,7 @@ import {
 const ROUNDS = numberFromEnv('BENCH_ROUNDS', 3);
 const IDLE_ROUNDS = numberFromEnv('BENCH_IDLE_ROUNDS', 1);
 const IDLE_MS = numberFromEnv('BENCH_IDLE_MS', 60_000);
+const IDLE_SETTLE_MS = numberFromEnv('BENCH_IDLE_SETTLE_MS', 2000);
 const DURATION_MS = numberFromEnv('BENCH_DURATION_MS', 3000);
 const WARMUP_MS = numberFromEnv('BENCH_WARMUP_MS', 500);
 const CONNECTIONS = numberFromEnv('BENCH_CONNECTIONS', 50);
@@ -232,6 +234,7 @@ const measurements = [
       idleMemory({
         url: `ws://127.0.0.1:${s.port}/echo`,
         connections: IDLE_CONNECTIONS,
+        settleMs: IDLE_SETTLE_MS,
         idleMs: IDLE_MS,
         pid: s.pid,
         ...(s.gcSignal ? { gcSignal: s.gcSignal } : {}),
@@ -241,7 +244,10 @@ const measurements = [
         'rssIdleBytesPerConnection',
         `RSS bytes per connection after ${IDLE_MS / 1000} s idle (lower is better)`,
       ],
-      ['rssBytesPerConnection', 'RSS bytes per connection right after opening (lower is better)'],
+      [
+        'rssBytesPerConnection',
+        `RSS bytes per connection ${IDLE_SETTLE_MS / 1000} s after opening (lower is better)`,
+      ],
       ['rssBeforeBytes', 'RSS before, bytes'],
     ],
   },

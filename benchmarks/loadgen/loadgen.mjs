@@ -827,7 +827,7 @@ export async function rssSettled(
  * must allow enough file descriptors (ulimit -n) in both processes; this checks the limits
  * first and says so.
  *
- * Two figures: right after the connections opened (and a forced collection), and after `idleMs`
+ * Two figures: `settleMs` after the connections opened (and a forced collection), and after `idleMs`
  * with nothing happening (both readings, before and after, wait that long). They differ for V8:
  * opening thousands of connections at once grows its young generation to the maximum, and it
  * gives that memory back only when its memory reducer runs, some 10–40 s after allocation
@@ -854,7 +854,7 @@ export async function idleMemory({
   pid,
   batch = 100,
   baseline = Math.min(100, Math.floor(connections / 10)),
-  settleMs = 1_000,
+  settleMs = 2_000,
   idleMs = 60_000,
   gcSignal,
 }) {
