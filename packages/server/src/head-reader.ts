@@ -159,6 +159,8 @@ export class HeadReader<M> {
       chunk.copy(bytes, pending.length);
     }
     const { maxHeaderSize } = this.#options;
+    let head: UpgradeHead;
+    let end: number;
     try {
       let line = pending.line;
       if (line === undefined) {
@@ -181,7 +183,7 @@ export class HeadReader<M> {
         pending.route = route;
         pending.scanned = read.end - 1; // the request line's LF: a blank line may follow at once
       }
-      const end = findHeadEnd(bytes, pending.scanned, length);
+      end = findHeadEnd(bytes, pending.scanned, length);
       if (end === -1) {
         if (length > maxHeaderSize) {
           this.#refuse(socket, 431);
@@ -201,20 +203,21 @@ export class HeadReader<M> {
         this.#handOff(socket, bytes, length);
         return;
       }
-      this.#forget(socket);
-      socket.pause(); // until the connection starts reading, after the 101
-      const head: UpgradeHead = {
+      head = {
         method: line.method,
         url: line.target,
         // The parser gives node:http's shapes: set-cookie an array, every other field a string.
         headers: headers as IncomingHttpHeaders,
         socket,
       };
-      this.#host.upgrade(head, length > end ? bytes.subarray(end, length) : EMPTY, pending.route!);
     } catch (error) {
       if (!(error instanceof HandshakeError)) throw error;
       this.#refuse(socket, error.status);
+      return;
     }
+    this.#forget(socket);
+    socket.pause(); // until the connection starts reading, after the 101
+    this.#host.upgrade(head, length > end ? bytes.subarray(end, length) : EMPTY, pending.route!);
   }
 
   #keep(pending: Pending<M>, bytes: Buffer, length: number, scanned: number): void {
