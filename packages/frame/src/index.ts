@@ -56,4 +56,13 @@ export {
   State,
   type TextEvent,
 } from './protocol.js';
+export {
+  findHeadEnd,
+  parseHeaderFields,
+  parseRequestHead,
+  parseRequestLine,
+  type RequestHead,
+  type RequestHeaders,
+  type RequestLine,
+} from './request-head.js';
 export { isValidUtf8, Utf8Validator } from './utf8.js';

@@ -6,8 +6,9 @@ import { type Clock, type ConnectionSettings, systemClock } from '@gale/io';
 import type { ConnectionHost } from './connection.js';
 import { InvalidArgumentError, InvalidSettingError } from './errors.js';
 import type { RouteOptions } from './handler.js';
+import { HeadReader } from './head-reader.js';
 import { ProxyTrust } from './http/forwarded.js';
-import { Request } from './http/request.js';
+import { Request, type UpgradeHead } from './http/request.js';
 import { RequestHandler } from './http/request-handler.js';
 import { createStaticHandler } from './http/static-files.js';
 import { logAccess } from './log.js';
@@ -60,6 +61,12 @@ export interface ApplicationCloseOptions {
   readonly reason?: string;
 }
 
+/** A route that matched a path, and its groups (URL-decoded). */
+interface RouteMatch {
+  readonly route: CompiledRoute;
+  readonly args: string[];
+}
+
 interface CompiledRoute {
   readonly regex: RegExp;
   readonly handler: HandlerClass;
@@ -79,6 +86,7 @@ export class Application {
   readonly #servers = new Set<Server | HttpsServer>();
   readonly #handlers = new Set<WebSocketHandler>();
   readonly #upgrading = new Set<Duplex>();
+  readonly #readers = new Set<HeadReader<RouteMatch>>();
   readonly #static: ReturnType<typeof createStaticHandler> | undefined;
   readonly #host: ConnectionHost<WebSocketHandler>;
   readonly #clock: Clock;
@@ -122,6 +130,12 @@ export class Application {
   /**
    * Creates a `node:http` server for this application and listens on `port` and `host`. Resolves
    * with the server once it listens (port 0 picks a free port: read `server.address()`).
+   *
+   * Gale reads each new connection's request head itself (@gale/frame's strict parser, within
+   * `handshakeTimeout` and `maxHeaderSize`): a WebSocket upgrade to a WebSocket route goes
+   * straight to the handshake, without node:http's parser or an `IncomingMessage` (so the
+   * handler's `request.raw` throws `InvalidStateError`); everything else is handed to node:http,
+   * which serves it as before: HTTP routes, static files, keep-alive, other `'upgrade'` listeners.
    */
   listen(port = 0, host?: string): Promise<Server> {
     const server = createServer({
@@ -131,6 +145,20 @@ export class Application {
       requestTimeout: Math.max(this.settings.handshakeTimeout * 1000, 30_000),
       connectionsCheckingInterval: Math.min(1000, this.settings.handshakeTimeout * 1000),
     });
+    this.#readers.add(
+      new HeadReader<RouteMatch>(
+        server,
+        {
+          route: (target) => this.#match(target, true),
+          upgrade: (head, rest, match) => this.#upgrade(head, head.socket, rest, match),
+        },
+        {
+          clock: this.#clock,
+          timeoutMs: this.settings.handshakeTimeout * 1000,
+          maxHeaderSize: this.settings.maxHeaderSize,
+        },
+      ),
+    );
     server.on('request', (req, res) => this.handleRequest(req, res));
     server.on('upgrade', (req, socket, head) => {
       if (!this.handleUpgrade(req, socket, head)) {
@@ -181,6 +209,17 @@ export class Application {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const match = this.#match(req.url ?? '/', true);
     if (match === undefined) return false;
+    this.#upgrade(req, socket, head, match);
+    return true;
+  }
+
+  // An upgrade to a WebSocket route, from node:http's 'upgrade' event or Gale's own reading.
+  #upgrade(
+    req: IncomingMessage | UpgradeHead,
+    socket: Duplex,
+    head: Buffer,
+    match: RouteMatch,
+  ): void {
     const handler = new (
       match.route.handler as new (
         a: Application,
@@ -189,7 +228,6 @@ export class Application {
       ) => WebSocketHandler
     )(this, new Request(req, this.#proxies), match.route.options);
     void handleUpgrade(this.#upgradeContext, handler, req, socket, head, match.args);
-    return true;
   }
 
   /**
@@ -279,7 +317,9 @@ export class Application {
     for (const server of this.#servers) {
       if ('closeIdleConnections' in server) server.closeIdleConnections();
     }
-    // Upgrades still in prepare() are refused by the socket's end: the app is going away.
+    // Connections whose request head is still being read, and upgrades still in prepare(), are
+    // refused by the socket's end: the app is going away.
+    for (const reader of this.#readers) reader.destroyAll();
     for (const socket of this.#upgrading) socket.destroy();
     const handlers = [...this.#handlers];
     const closed = handlers.map(
@@ -305,6 +345,7 @@ export class Application {
     }
     await Promise.all(serversClosed);
     this.#servers.clear();
+    this.#readers.clear();
     await this.broker.close?.();
   }
 
@@ -319,7 +360,7 @@ export class Application {
     handler.onClose();
   }
 
-  #match(url: string, webSocket: boolean): { route: CompiledRoute; args: string[] } | undefined {
+  #match(url: string, webSocket: boolean): RouteMatch | undefined {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     for (const route of this.#routes) {
@@ -342,7 +383,7 @@ export class Application {
     return this.#match(url, true) !== undefined;
   }
 
-  #log(status: number, req: IncomingMessage, startedAt: bigint): void {
+  #log(status: number, req: IncomingMessage | UpgradeHead, startedAt: bigint): void {
     if (!this.settings.accessLog) return;
     const request = new Request(req, this.#proxies);
     logAccess(

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   buildRejection,
@@ -12,6 +11,7 @@ import {
 import { selectSubprotocol as selectResume, splitOffer } from '@gale/frame/resume';
 import { type ConnectionHost, WebSocketConnection } from './connection.js';
 import { HTTPError } from './errors.js';
+import type { UpgradeHead } from './http/request.js';
 import type { ResolvedSettings } from './settings.js';
 import { bindConnection, type WebSocketHandler } from './websocket-handler.js';
 
@@ -27,12 +27,15 @@ export interface UpgradeContext {
   /** The 101 was written: the handler has a connection, and `open()` is next. */
   opened(handler: WebSocketHandler): void;
   /** One access-log line for the upgrade request. */
-  log(status: number, req: IncomingMessage, startedAt: bigint): void;
+  log(status: number, req: UpgradeHead, startedAt: bigint): void;
 }
 
-/** One upgrade request on its way: what node:http handed over, and the route's arguments. */
+/**
+ * One upgrade request on its way: its head (node:http's `IncomingMessage`, or the head
+ * `listen()` read itself), and the route's arguments.
+ */
 export interface UpgradeRequest {
-  readonly req: IncomingMessage;
+  readonly req: UpgradeHead;
   readonly socket: Duplex;
   /** Bytes that came after the request head (the first frames, if the client did not wait). */
   readonly head: Buffer;
@@ -67,7 +70,7 @@ export interface Agreement {
 export async function handleUpgrade(
   context: UpgradeContext,
   handler: WebSocketHandler,
-  req: IncomingMessage,
+  req: UpgradeHead,
   socket: Duplex,
   head: Buffer,
   args: readonly string[],

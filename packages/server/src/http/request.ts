@@ -1,7 +1,21 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { parseCookie } from 'cookie';
 import { InvalidStateError } from '../errors.js';
 import { NO_PROXIES, type Origin, type ProxyTrust } from './forwarded.js';
+
+/**
+ * What a {@link Request} is read from: node:http's `IncomingMessage`, or, for a WebSocket upgrade
+ * that `Application.listen()` read itself, the request head Gale parsed (method, target, headers
+ * in `IncomingMessage.headers`' shape) and the socket it came on.
+ */
+export interface UpgradeHead {
+  readonly method?: string | undefined;
+  /** The request-target: path and query. */
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: Socket;
+}
 
 /**
  * The HTTP request behind a handler (for a WebSocket, the upgrade request): what handlers read
@@ -13,7 +27,7 @@ export class Request {
   /** The path, without the query string. */
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
-  readonly #socket: IncomingMessage['socket'];
+  readonly #socket: Socket;
   readonly #search: string;
   #query: URLSearchParams | undefined;
   #cookies: Readonly<Record<string, string>> | undefined;
@@ -24,9 +38,9 @@ export class Request {
    * `proxies` says whose `X-Forwarded-*` headers to believe (the application's `xheaders` and
    * `trustedProxies` settings); by default nobody's.
    */
-  constructor(raw: IncomingMessage, proxies: ProxyTrust = NO_PROXIES) {
+  constructor(raw: IncomingMessage | UpgradeHead, proxies: ProxyTrust = NO_PROXIES) {
     this.#proxies = proxies;
-    this.#raw = raw;
+    this.#raw = raw instanceof IncomingMessage ? raw : null;
     this.method = raw.method ?? 'GET';
     const url = raw.url ?? '/';
     const q = url.indexOf('?');
@@ -37,12 +51,15 @@ export class Request {
   }
 
   /**
-   * The node:http request, for its body stream. Not kept once a WebSocket is open (the handler
-   * still has everything above): reading it then throws `InvalidStateError`.
+   * The node:http request, for its body stream. A WebSocket upgrade that `Application.listen()`
+   * read itself never had one (the handler has everything above), nor is one kept once a
+   * WebSocket is open: reading it then throws `InvalidStateError`.
    */
   get raw(): IncomingMessage {
     if (this.#raw === null) {
-      throw new InvalidStateError('the raw request is released once a WebSocket is open');
+      throw new InvalidStateError(
+        'no raw request: a WebSocket upgrade read by listen() has none, and it is released once a WebSocket is open',
+      );
     }
     return this.#raw;
   }
