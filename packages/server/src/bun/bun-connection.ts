@@ -1,0 +1,513 @@
+import type { CloseInfo } from '@gale/io';
+import { unref } from '@gale/io/clock';
+import type { ConnectionHost } from '../connection.js';
+import { WebSocketClosedError } from '../errors.js';
+import type { ConnectionTransport, HandlerConnection } from '../handler-connection.js';
+import type { Delivery, Position, SubscriptionStart } from '../topics.js';
+import type { WebSocketHandler } from '../websocket-handler.js';
+import type { BunServer, BunServerWebSocket } from './bun-api.js';
+
+/** What the connections of one Bun server share. */
+export interface BunServerState {
+  readonly server: BunServer;
+  readonly host: ConnectionHost<WebSocketHandler>;
+  /** Deliveries already published to this server's sockets (one native publish per message). */
+  readonly published: WeakSet<Delivery>;
+}
+
+/** What a socket of the adapter carries in Bun's `ws.data`. */
+export interface BunSocketData {
+  readonly handler: WebSocketHandler;
+  readonly args: readonly string[];
+  /** The subprotocol the handler selected, or null. */
+  readonly subprotocol: string | null;
+  /** Whether this connection's messages are compressed (the handler asked, the client agreed). */
+  readonly compress: boolean;
+  /** Messages shorter than this (in UTF-16 units or bytes) go uncompressed. */
+  readonly threshold: number;
+  connection: BunConnection | undefined;
+}
+
+const MESSAGE = 0;
+const PING = 1;
+const PONG = 2;
+type EventKind = typeof MESSAGE | typeof PING | typeof PONG;
+const WHERE = ['onMessage', 'onPing', 'onPong'] as const;
+
+const NOOP = (): void => {};
+const SETTLED: Promise<void> = Promise.resolve();
+const decoder = new TextDecoder();
+
+/**
+ * A Gale connection on Bun's native WebSocket (`Bun.serve`'s `websocket`, uWebSockets): the
+ * `HandlerConnection` a `WebSocketHandler` drives, with the rules @gale/io's `Connection` keeps on
+ * Node. Bun parses frames, answers Pings and runs the closing handshake; this class keeps Gale's
+ * semantics on top:
+ *
+ * - one handler call at a time: a message (or Ping/Pong) that arrives while `open()` or an async
+ *   `onMessage` is pending waits in a queue (Bun cannot pause reading a socket, so the queue is in
+ *   memory) and `onClose` follows the last queued message, exactly once;
+ * - a handler exception is logged and fails the connection with 1011;
+ * - `send(…, true)` settles once Bun's send buffer has passed the message (on `drain`), and
+ *   rejects with `WebSocketClosedError` if the connection ends first;
+ * - the send-queue policy: past `websocketMaxBufferedAmount` the peer is watched, dropped after
+ *   `websocketDrainTimeout` without taking anything, and failed with 1008 past that limit plus
+ *   one message;
+ * - keepalive (`websocketPingInterval`/`websocketPingTimeout`, 1000 "ping timed out") and the
+ *   close timer run on the application's clock;
+ * - topics: a socket subscribes natively (`ws.subscribe`), and a message reaches every socket of a
+ *   server with one `server.publish` (framed once, by Bun), the publisher's exclusion kept.
+ */
+export class BunConnection implements HandlerConnection {
+  readonly gale = false;
+  readonly handlerOpened = true;
+  readonly socket: BunTransport = new BunTransport();
+  readonly #ws: BunServerWebSocket<BunSocketData>;
+  readonly #handler: WebSocketHandler;
+  readonly #state: BunServerState;
+  readonly #host: ConnectionHost<WebSocketHandler>;
+  readonly #compress: boolean;
+  readonly #threshold: number;
+  // One handler call at a time: events that arrive meanwhile wait here.
+  #busy = false;
+  #failed = false;
+  #queue: Array<[EventKind, string | Uint8Array]> = [];
+  #head = 0;
+  // Closing: `#closing` once we sent a Close (or Bun reported the end), `#closeInfo` once Bun did.
+  #closing = false;
+  #closeInfo: CloseInfo | undefined = undefined;
+  #notified = false;
+  #closeTimer: unknown = undefined;
+  #pingTimer: unknown = undefined;
+  #pongTimer: unknown = undefined;
+  // Flow control: bytes that entered Bun's send buffer (an estimate that never runs ahead), and
+  // the writes waiting until that many bytes left it.
+  #queued = 0;
+  #buffered = 0;
+  #waiting: Array<{ mark: number; resolve: () => void; reject: (error: Error) => void }> = [];
+  #drainTimer: unknown = undefined;
+  #drainMark = 0;
+  #topics: Set<string> | undefined = undefined;
+
+  constructor(
+    ws: BunServerWebSocket<BunSocketData>,
+    handler: WebSocketHandler,
+    state: BunServerState,
+  ) {
+    this.#ws = ws;
+    this.#handler = handler;
+    this.#state = state;
+    this.#host = state.host;
+    this.#compress = ws.data.compress;
+    this.#threshold = ws.data.threshold;
+  }
+
+  get closeCode(): number {
+    return this.#closeInfo?.code ?? 1006;
+  }
+
+  get closeReason(): string {
+    return this.#closeInfo?.reason ?? '';
+  }
+
+  /** Runs the handler's `open(...args)`; events wait until it settled. */
+  open(args: readonly string[]): void {
+    this.#schedulePing();
+    let opened: void | Promise<void>;
+    try {
+      opened = this.#handler.open(...args);
+    } catch (error) {
+      this.#fail(error, 'open');
+      return;
+    }
+    if (opened !== undefined && typeof (opened as Promise<void>).then === 'function') {
+      this.#busy = true;
+      (opened as Promise<void>).then(
+        () => this.#settled(),
+        (error: unknown) => this.#rejected(error, 'open'),
+      );
+    }
+  }
+
+  // --- Bun's callbacks ------------------------------------------------------------------------
+
+  /** Bun's `message`. */
+  message(message: string | Uint8Array): void {
+    this.#event(MESSAGE, message);
+  }
+
+  /** Bun's `ping` (Bun has answered it already). */
+  pinged(data: Uint8Array): void {
+    this.#event(PING, data);
+  }
+
+  /** Bun's `pong`: the peer is alive. */
+  ponged(data: Uint8Array): void {
+    if (this.#pongTimer !== undefined) {
+      this.#host.connectionSettings.clock.clearTimeout(this.#pongTimer);
+      this.#pongTimer = undefined;
+    }
+    this.#event(PONG, data);
+  }
+
+  /** Bun's `close`: the connection is gone (`code` is the peer's, 1005 or 1006 without one). */
+  closed(code: number, reason: string): void {
+    if (this.#closeInfo !== undefined) return;
+    this.#closing = true;
+    this.#closeInfo = { code, reason, wasClean: code !== 1006 };
+    this.#stopTimers();
+    this.socket.markClosed();
+    const error = new WebSocketClosedError('the connection closed before the message was sent');
+    for (const waiting of this.#waiting) waiting.reject(error);
+    this.#waiting = [];
+    if (!this.#busy) this.#notifyClosed();
+  }
+
+  /** Bun's `drain`: some of the send buffer went out. */
+  drained(): void {
+    this.#measure();
+  }
+
+  // --- HandlerConnection ----------------------------------------------------------------------
+
+  send(data: string | Uint8Array, binary: boolean, track: true): Promise<void>;
+  send(data: string | Uint8Array, binary: boolean, track: boolean): Promise<void> | void;
+  send(data: string | Uint8Array, binary: boolean, track: boolean): Promise<void> | void {
+    if (this.#closing) throw new WebSocketClosedError();
+    const ws = this.#ws;
+    const compress = this.#compress && data.length >= this.#threshold;
+    let status: number;
+    if (binary) {
+      status = ws.sendBinary(typeof data === 'string' ? Buffer.from(data) : data, compress);
+    } else {
+      status = ws.sendText(typeof data === 'string' ? data : decoder.decode(data), compress);
+    }
+    if (status > 0) {
+      // Written through; if earlier writes were waiting, Bun's buffer may have emptied with it.
+      if (this.#waiting.length > 0) this.#measure();
+      return track ? SETTLED : undefined;
+    }
+    if (status === 0) {
+      // Bun dropped it: the buffer is past its backpressure limit (set above Gale's own).
+      this.#dropSlowConsumer('Bun dropped a message: its send buffer is full', false);
+      if (!track) return;
+      const dropped = Promise.reject(new WebSocketClosedError('slow consumer: message dropped'));
+      dropped.catch(NOOP);
+      return dropped;
+    }
+    const buffered = this.#ws.getBufferedAmount();
+    if (buffered > this.#buffered) this.#queued += buffered - this.#buffered;
+    this.#buffered = buffered;
+    this.#checkBackpressure(buffered);
+    if (!track) return;
+    if (this.#closing && this.#closeInfo !== undefined) {
+      return Promise.reject(new WebSocketClosedError());
+    }
+    const mark = this.#queued;
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.push({ mark, resolve, reject });
+    });
+  }
+
+  ping(data?: Uint8Array): void {
+    if (this.#closing) throw new WebSocketClosedError();
+    this.#ws.ping(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    if (this.#closeInfo !== undefined) return;
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#stopPinging();
+      if (code === undefined && reason !== undefined && reason !== '') code = 1000;
+      this.#ws.close(code, reason);
+    }
+    this.#armCloseTimer();
+  }
+
+  abort(): void {
+    if (this.#closeInfo !== undefined) return;
+    this.#closing = true;
+    this.#ws.terminate();
+  }
+
+  handlerFailed(error: unknown, where: string): void {
+    this.#fail(error, where);
+  }
+
+  takeResumePoint(_topic: string): Position | undefined {
+    return undefined;
+  }
+
+  isResumed(_topic: string): boolean {
+    return false;
+  }
+
+  forgetTopic(topic: string): void {
+    if (this.#topics?.delete(topic) && this.#closeInfo === undefined) this.#ws.unsubscribe(topic);
+  }
+
+  /** The subscription starts: the socket joins the topic natively. */
+  started(topic: string, _start: SubscriptionStart): void {
+    if (this.#closeInfo !== undefined) return;
+    this.#topics ??= new Set();
+    this.#topics.add(topic);
+    this.#ws.subscribe(topic);
+  }
+
+  /**
+   * A topic's message. The first socket of this server to receive it publishes it natively to
+   * every socket subscribed to the topic here (framed once, by Bun), leaving out the subscriber
+   * the publisher excluded; the others have nothing left to do.
+   */
+  deliver(message: string | Uint8Array, delivery: Delivery): void {
+    const state = this.#state;
+    if (!state.published.has(delivery)) {
+      state.published.add(delivery);
+      const exclude = delivery.exclude;
+      if (exclude instanceof BunConnection && exclude.#publishesFor(state, delivery.topic)) {
+        exclude.#ws.publish(delivery.topic, message, false);
+      } else {
+        state.server.publish(delivery.topic, message, false);
+      }
+    }
+    // A socket that is not subscribed natively (its broker never called started()) sends its own.
+    if (this.#topics?.has(delivery.topic) !== true && !this.#closing) {
+      if (typeof message === 'string') this.#ws.sendText(message, false);
+      else this.#ws.sendBinary(message, false);
+    }
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  // Whether a publish from this socket reaches the topic's other sockets on `state`'s server.
+  #publishesFor(state: BunServerState, topic: string): boolean {
+    return (
+      this.#state === state && this.#closeInfo === undefined && this.#topics?.has(topic) === true
+    );
+  }
+
+  #event(kind: EventKind, data: string | Uint8Array): void {
+    if (this.#failed) return;
+    if (this.#busy) {
+      this.#queue.push([kind, data]);
+      return;
+    }
+    this.#run(kind, data);
+  }
+
+  #run(kind: EventKind, data: string | Uint8Array): void {
+    const handler = this.#handler;
+    let result: void | Promise<void>;
+    try {
+      if (kind === MESSAGE) result = handler.onMessage(data);
+      else if (kind === PING) result = handler.onPing(data as Uint8Array);
+      else result = handler.onPong(data as Uint8Array);
+    } catch (error) {
+      this.#fail(error, WHERE[kind]);
+      return;
+    }
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      this.#busy = true;
+      (result as Promise<void>).then(
+        () => this.#settled(),
+        (error: unknown) => this.#rejected(error, WHERE[kind]),
+      );
+    }
+  }
+
+  #settled(): void {
+    this.#busy = false;
+    const queue = this.#queue;
+    while (!this.#busy && !this.#failed && this.#head < queue.length) {
+      const [kind, data] = queue[this.#head]!;
+      queue[this.#head++] = undefined as never;
+      this.#run(kind, data);
+    }
+    if (this.#head === queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    if (!this.#busy && this.#closeInfo !== undefined) this.#notifyClosed();
+  }
+
+  #rejected(error: unknown, where: string): void {
+    this.#fail(error, where);
+    this.#settled();
+  }
+
+  // A handler call threw or rejected: log it, drop what is queued, fail with 1011.
+  #fail(error: unknown, where: string): void {
+    this.#host.logException(this.#handler, error, where);
+    this.#failed = true;
+    this.#queue = [];
+    this.#head = 0;
+    this.close(1011);
+  }
+
+  #notifyClosed(): void {
+    if (this.#notified) return;
+    this.#notified = true;
+    this.#queue = [];
+    this.#head = 0;
+    try {
+      this.#host.connectionClosed(this.#handler, this.#closeInfo!);
+    } catch (error) {
+      this.#host.logException(this.#handler, error, 'onClose');
+    }
+    this.socket.emitClose();
+  }
+
+  // Reads Bun's buffer: settles the writes it has passed, and keeps the slow-consumer watch.
+  #measure(): void {
+    const buffered = this.#ws.getBufferedAmount();
+    this.#buffered = buffered;
+    const sent = this.#queued - buffered;
+    const waiting = this.#waiting;
+    let i = 0;
+    while (i < waiting.length && waiting[i]!.mark <= sent) waiting[i++]!.resolve();
+    if (i > 0) this.#waiting = i === waiting.length ? [] : waiting.slice(i);
+    if (buffered === 0 && this.#waiting.length === 0) {
+      this.#queued = 0;
+      this.#drainMark = 0;
+    }
+    if (buffered <= this.#host.connectionSettings.maxBufferedAmount) this.#stopDrainWatch();
+  }
+
+  #checkBackpressure(buffered: number): void {
+    const settings = this.#host.connectionSettings;
+    const limit = settings.maxBufferedAmount;
+    if (buffered <= limit || this.#closeInfo !== undefined) return;
+    if (this.#drainTimer === undefined) {
+      this.#drainMark = this.#queued - buffered;
+      this.#drainTimer = settings.clock.setTimeout(
+        () => this.#checkDrained(),
+        settings.drainTimeout,
+      );
+      unref(this.#drainTimer);
+    }
+    if (buffered > limit + this.#host.settings.websocketMaxMessageSize) {
+      const hasRead = this.#queued - buffered > this.#drainMark;
+      this.#dropSlowConsumer(
+        `${buffered} bytes unsent, more than websocketMaxBufferedAmount plus one message`,
+        hasRead,
+      );
+    }
+  }
+
+  #checkDrained(): void {
+    this.#drainTimer = undefined;
+    if (this.#closeInfo !== undefined) return;
+    const settings = this.#host.connectionSettings;
+    const buffered = this.#ws.getBufferedAmount();
+    if (buffered <= settings.maxBufferedAmount) return;
+    const sent = this.#queued - buffered;
+    if (sent <= this.#drainMark) {
+      this.#dropSlowConsumer(
+        `${buffered} bytes unsent and none taken for ${settings.drainTimeout} ms`,
+        false,
+      );
+      return;
+    }
+    this.#drainMark = sent;
+    this.#drainTimer = settings.clock.setTimeout(() => this.#checkDrained(), settings.drainTimeout);
+    unref(this.#drainTimer);
+  }
+
+  #stopDrainWatch(): void {
+    if (this.#drainTimer === undefined) return;
+    this.#host.connectionSettings.clock.clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+  }
+
+  // A peer that reads gets 1008 after its queue; one that reads nothing is dropped at once.
+  #dropSlowConsumer(reason: string, canCloseCleanly: boolean): void {
+    if (this.#closeInfo !== undefined) return;
+    this.#stopDrainWatch();
+    this.#host.settings.logger.warn(`closing a slow consumer: ${reason}`);
+    if (canCloseCleanly && !this.#closing) {
+      this.close(1008, 'send queue full');
+      return;
+    }
+    this.abort();
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined || this.#closeInfo !== undefined) return;
+    const settings = this.#host.connectionSettings;
+    this.#closeTimer = settings.clock.setTimeout(() => {
+      this.#closeTimer = undefined;
+      this.abort();
+    }, settings.closeTimeout);
+    unref(this.#closeTimer);
+  }
+
+  // A Ping every interval while open; one Pong timer at a time (any Pong clears it).
+  #schedulePing(): void {
+    const settings = this.#host.connectionSettings;
+    const interval = settings.pingInterval;
+    if (!(interval > 0) || this.#closing) return;
+    const clock = settings.clock;
+    this.#pingTimer = clock.setTimeout(() => {
+      this.#pingTimer = undefined;
+      if (this.#closing) return;
+      this.#ws.ping();
+      if (this.#pongTimer === undefined && settings.pingTimeout > 0) {
+        this.#pongTimer = clock.setTimeout(() => {
+          this.#pongTimer = undefined;
+          this.close(1000, 'ping timed out');
+        }, settings.pingTimeout);
+        unref(this.#pongTimer);
+      }
+      this.#schedulePing();
+    }, interval);
+    unref(this.#pingTimer);
+  }
+
+  #stopPinging(): void {
+    const clock = this.#host.connectionSettings.clock;
+    clock.clearTimeout(this.#pingTimer);
+    clock.clearTimeout(this.#pongTimer);
+    this.#pingTimer = undefined;
+    this.#pongTimer = undefined;
+  }
+
+  #stopTimers(): void {
+    this.#stopPinging();
+    this.#stopDrainWatch();
+    this.#host.connectionSettings.clock.clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+  }
+}
+
+/** The transport as the application sees it: gone or not, and its `'close'` event. */
+class BunTransport implements ConnectionTransport {
+  #destroyed = false;
+  #listeners: Array<() => void> | undefined = undefined;
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  once(_event: 'close', listener: () => void): this {
+    if (this.#destroyed) {
+      queueMicrotask(listener);
+      return this;
+    }
+    this.#listeners ??= [];
+    this.#listeners.push(listener);
+    return this;
+  }
+
+  /** @internal */
+  markClosed(): void {
+    this.#destroyed = true;
+  }
+
+  /** @internal */
+  emitClose(): void {
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener();
+  }
+}
