@@ -1,4 +1,4 @@
-import type { Position, TopicSubscriber } from './topics.js';
+import type { Broker, Position, TopicSubscriber } from './topics.js';
 
 /**
  * What a `WebSocketHandler` (and the `Application` that serves it) needs of the connection behind
@@ -43,6 +43,12 @@ export interface HandlerConnection extends TopicSubscriber {
   isResumed(topic: string): boolean;
   /** The handler's subscription to `topic` ended. */
   forgetTopic(topic: string): void;
+  /**
+   * Optional: subscribes the socket to `topic` the runtime's way instead of as a subscriber of
+   * `broker` of its own (Bun: the socket joins a native topic, and one broker subscriber per topic
+   * publishes to all of them at once). `forgetTopic` then ends it, as does the connection's end.
+   */
+  joinTopic?(broker: Broker, topic: string): void | Promise<void>;
 }
 
 /** The part of a connection's transport the application uses (a node:net socket satisfies it). */

@@ -192,8 +192,13 @@ export class WebSocketHandler extends Handler {
     if (subscribers === undefined) this.#topics.set(topic, [subscriber]);
     else if (subscribers.includes(subscriber)) return;
     else subscribers.push(subscriber);
-    const after = subscriber === connection ? connection.takeResumePoint(topic) : undefined;
     const broker = this.application.broker;
+    // A runtime that publishes natively joins the topic its own way (one broker subscriber for
+    // all its sockets); unsubscribe() reaches it through forgetTopic().
+    if (subscriber === connection && connection.joinTopic !== undefined) {
+      return connection.joinTopic(broker, topic);
+    }
+    const after = subscriber === connection ? connection.takeResumePoint(topic) : undefined;
     const started =
       after === undefined
         ? broker.subscribe(topic, subscriber)

@@ -3,16 +3,17 @@ import { unref } from '@gale/io/clock';
 import type { ConnectionHost } from '../connection.js';
 import { WebSocketClosedError } from '../errors.js';
 import type { ConnectionTransport, HandlerConnection } from '../handler-connection.js';
-import type { Delivery, Position, SubscriptionStart } from '../topics.js';
+import type { Broker, Position } from '../topics.js';
 import type { WebSocketHandler } from '../websocket-handler.js';
 import type { BunServer, BunServerWebSocket } from './bun-api.js';
+import { BunTopic, type BunTopicMember } from './bun-topic.js';
 
 /** What the connections of one Bun server share. */
 export interface BunServerState {
   readonly server: BunServer;
   readonly host: ConnectionHost<WebSocketHandler>;
-  /** Deliveries already published to this server's sockets (one native publish per message). */
-  readonly published: WeakSet<Delivery>;
+  /** The topics the server's sockets joined, each one broker subscriber. */
+  readonly topics: Map<string, BunTopic>;
 }
 
 /** What a socket of the adapter carries in Bun's `ws.data`. */
@@ -35,6 +36,14 @@ type EventKind = typeof MESSAGE | typeof PING | typeof PONG;
 const WHERE = ['onMessage', 'onPing', 'onPong'] as const;
 
 const NOOP = (): void => {};
+
+/** A tracked write waiting for Bun's buffer to pass `mark` bytes. */
+interface Waiting {
+  readonly mark: number;
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
 const SETTLED: Promise<void> = Promise.resolve();
 const decoder = new TextDecoder();
 
@@ -58,7 +67,7 @@ const decoder = new TextDecoder();
  * - topics: a socket subscribes natively (`ws.subscribe`), and a message reaches every socket of a
  *   server with one `server.publish` (framed once, by Bun), the publisher's exclusion kept.
  */
-export class BunConnection implements HandlerConnection {
+export class BunConnection implements HandlerConnection, BunTopicMember {
   readonly gale = false;
   readonly handlerOpened = true;
   readonly socket: BunTransport = new BunTransport();
@@ -84,10 +93,10 @@ export class BunConnection implements HandlerConnection {
   // the writes waiting until that many bytes left it.
   #queued = 0;
   #buffered = 0;
-  #waiting: Array<{ mark: number; resolve: () => void; reject: (error: Error) => void }> = [];
+  #waiting: Waiting[] = [];
   #drainTimer: unknown = undefined;
   #drainMark = 0;
-  #topics: Set<string> | undefined = undefined;
+  #topics: Map<string, BunTopic> | undefined = undefined;
 
   constructor(
     ws: BunServerWebSocket<BunSocketData>,
@@ -157,8 +166,16 @@ export class BunConnection implements HandlerConnection {
     this.#closeInfo = { code, reason, wasClean: code !== 1006 };
     this.#stopTimers();
     this.socket.markClosed();
+    // Bun has left the native topics; the server's topics forget the socket.
+    const topics = this.#topics;
+    this.#topics = undefined;
+    if (topics !== undefined) for (const joined of topics.values()) joined.remove(this);
     const error = new WebSocketClosedError('the connection closed before the message was sent');
-    for (const waiting of this.#waiting) waiting.reject(error);
+    for (const waiting of this.#waiting) {
+      // Handled as it happens, as on Node: a caller that ignored the promise does not crash.
+      waiting.promise.catch(NOOP);
+      waiting.reject(error);
+    }
     this.#waiting = [];
     if (!this.#busy) this.#notifyClosed();
   }
@@ -203,10 +220,13 @@ export class BunConnection implements HandlerConnection {
     if (this.#closing && this.#closeInfo !== undefined) {
       return Promise.reject(new WebSocketClosedError());
     }
-    const mark = this.#queued;
-    return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ mark, resolve, reject });
+    const waiting = { mark: this.#queued } as Waiting;
+    waiting.promise = new Promise<void>((resolve, reject) => {
+      waiting.resolve = resolve;
+      waiting.reject = reject;
     });
+    this.#waiting.push(waiting);
+    return waiting.promise;
   }
 
   ping(data?: Uint8Array): void {
@@ -244,48 +264,40 @@ export class BunConnection implements HandlerConnection {
   }
 
   forgetTopic(topic: string): void {
-    if (this.#topics?.delete(topic) && this.#closeInfo === undefined) this.#ws.unsubscribe(topic);
+    const joined = this.#topics?.get(topic);
+    if (joined === undefined) return;
+    this.#topics!.delete(topic);
+    if (this.#closeInfo === undefined) this.#ws.unsubscribe(topic);
+    joined.remove(this);
   }
 
-  /** The subscription starts: the socket joins the topic natively. */
-  started(topic: string, _start: SubscriptionStart): void {
-    if (this.#closeInfo !== undefined) return;
-    this.#topics ??= new Set();
-    this.#topics.add(topic);
+  /** The socket joins `topic` natively, and its server's {@link BunTopic} counts it. */
+  joinTopic(broker: Broker, topic: string): void | Promise<void> {
+    if (this.#closeInfo !== undefined || this.#topics?.has(topic) === true) return;
+    const state = this.#state;
+    const joined =
+      state.topics.get(topic) ?? new BunTopic(topic, state.server, broker, state.topics);
+    this.#topics ??= new Map();
+    this.#topics.set(topic, joined);
     this.#ws.subscribe(topic);
+    return joined.add(this);
+  }
+
+  publishExcludingSelf(topic: string, message: string | Uint8Array): void {
+    this.#ws.publish(topic, message, false);
   }
 
   /**
-   * A topic's message. The first socket of this server to receive it publishes it natively to
-   * every socket subscribed to the topic here (framed once, by Bun), leaving out the subscriber
-   * the publisher excluded; the others have nothing left to do.
+   * A topic's message to this socket alone: only when a broker was given the connection itself as
+   * a subscriber (the handler joins topics through {@link joinTopic}, natively).
    */
-  deliver(message: string | Uint8Array, delivery: Delivery): void {
-    const state = this.#state;
-    if (!state.published.has(delivery)) {
-      state.published.add(delivery);
-      const exclude = delivery.exclude;
-      if (exclude instanceof BunConnection && exclude.#publishesFor(state, delivery.topic)) {
-        exclude.#ws.publish(delivery.topic, message, false);
-      } else {
-        state.server.publish(delivery.topic, message, false);
-      }
-    }
-    // A socket that is not subscribed natively (its broker never called started()) sends its own.
-    if (this.#topics?.has(delivery.topic) !== true && !this.#closing) {
-      if (typeof message === 'string') this.#ws.sendText(message, false);
-      else this.#ws.sendBinary(message, false);
-    }
+  deliver(message: string | Uint8Array): void {
+    if (this.#closing) return;
+    if (typeof message === 'string') this.#ws.sendText(message, false);
+    else this.#ws.sendBinary(message, false);
   }
 
   // --- internals ------------------------------------------------------------------------------
-
-  // Whether a publish from this socket reaches the topic's other sockets on `state`'s server.
-  #publishesFor(state: BunServerState, topic: string): boolean {
-    return (
-      this.#state === state && this.#closeInfo === undefined && this.#topics?.has(topic) === true
-    );
-  }
 
   #event(kind: EventKind, data: string | Uint8Array): void {
     if (this.#failed) return;

@@ -83,7 +83,7 @@ export function serve(application: Application, options: ServeOptions = {}): Bun
       pong: (ws, data) => ws.data.connection!.ponged(data),
     },
   });
-  state = { server, host: runtime.host, published: new WeakSet() };
+  state = { server, host: runtime.host, topics: new Map() };
   runtime.addServer({ close: (callback) => server.stop(false).then(callback) });
   return server;
 }
