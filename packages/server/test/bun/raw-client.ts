@@ -32,6 +32,8 @@ export interface RawClient {
   mute(): void;
   /** Stops reading from the socket (a peer that takes nothing). */
   pause(): void;
+  /** Reads again. */
+  resume(): void;
   /** Writes raw bytes (a hand-built frame). */
   write(bytes: Uint8Array): void;
   destroy(): void;
@@ -101,6 +103,7 @@ export function connect(
       muted = true;
     },
     pause: () => socket.pause(),
+    resume: () => socket.resume(),
     write: (bytes) => socket.write(bytes),
     destroy: () => socket.destroy(),
   });
