@@ -8,6 +8,7 @@ export type BunSendStatus = number;
 export interface BunServerWebSocket<T> {
   readonly data: T;
   readonly readyState: number;
+  readonly remoteAddress: string;
   sendText(data: string, compress?: boolean): BunSendStatus;
   sendBinary(data: Uint8Array, compress?: boolean): BunSendStatus;
   publish(topic: string, data: string | Uint8Array, compress?: boolean): BunSendStatus;

@@ -111,6 +111,11 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     this.#threshold = ws.data.threshold;
   }
 
+  /** The peer's IP address, as Bun reports it. */
+  get remoteAddress(): string {
+    return this.#ws.remoteAddress;
+  }
+
   get closeCode(): number {
     return this.#closeInfo?.code ?? 1006;
   }
@@ -170,11 +175,14 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     const topics = this.#topics;
     this.#topics = undefined;
     if (topics !== undefined) for (const joined of topics.values()) joined.remove(this);
-    const error = new WebSocketClosedError('the connection closed before the message was sent');
+    const error =
+      this.#waiting.length === 0
+        ? undefined
+        : new WebSocketClosedError('the connection closed before the message was sent');
     for (const waiting of this.#waiting) {
       // Handled as it happens, as on Node: a caller that ignored the promise does not crash.
       waiting.promise.catch(NOOP);
-      waiting.reject(error);
+      waiting.reject(error!);
     }
     this.#waiting = [];
     if (!this.#busy) this.#notifyClosed();
@@ -477,6 +485,7 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   }
 
   #stopPinging(): void {
+    if (this.#pingTimer === undefined && this.#pongTimer === undefined) return;
     const clock = this.#host.connectionSettings.clock;
     clock.clearTimeout(this.#pingTimer);
     clock.clearTimeout(this.#pongTimer);
@@ -487,6 +496,7 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   #stopTimers(): void {
     this.#stopPinging();
     this.#stopDrainWatch();
+    if (this.#closeTimer === undefined) return;
     this.#host.connectionSettings.clock.clearTimeout(this.#closeTimer);
     this.#closeTimer = undefined;
   }

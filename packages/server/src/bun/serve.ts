@@ -88,116 +88,188 @@ export function serve(application: Application, options: ServeOptions = {}): Bun
   return server;
 }
 
-async function route(
-  runtime: ApplicationRuntime,
-  perMessageDeflate: boolean,
-  fetchRequest: globalThis.Request,
-  server: BunServer,
-): Promise<Response | undefined> {
-  const startedAt = process.hrtime.bigint();
-  const { settings } = runtime.host;
-  const url = fetchRequest.url;
-  // The request target as node:http gives it: the path and query of the absolute URL Bun builds.
-  const target = url.slice(url.indexOf('/', url.indexOf('//') + 2)) || '/';
-  const headers: Record<string, string> = {};
-  fetchRequest.headers.forEach((value, name) => {
-    headers[name] = value;
-  });
-  const raw = {
-    method: fetchRequest.method,
-    url: target,
-    headers,
-    socket: {
-      remoteAddress: server.requestIP(fetchRequest)?.address ?? '',
-      encrypted: url.startsWith('https:'),
-    },
-  };
-  // Request reads method, url, headers and socket: a node:http request's shape, filled from Fetch.
-  const request = new Request(raw as unknown as IncomingMessage, runtime.proxies);
-  const log = (status: number): void => {
+/** One request on its way: what `fetch` got, and the Gale `Request` built from it. */
+class Exchange {
+  readonly runtime: ApplicationRuntime;
+  readonly fetchRequest: globalThis.Request;
+  readonly server: BunServer;
+  readonly request: Request;
+  readonly headers: Record<string, string>;
+  readonly startedAt: bigint;
+  data: BunSocketData | undefined = undefined;
+
+  constructor(runtime: ApplicationRuntime, fetchRequest: globalThis.Request, server: BunServer) {
+    this.startedAt = runtime.host.settings.accessLog ? process.hrtime.bigint() : 0n;
+    this.runtime = runtime;
+    this.fetchRequest = fetchRequest;
+    this.server = server;
+    const url = fetchRequest.url;
+    // The request target as node:http gives it: the path and query of Bun's absolute URL.
+    const target = url.slice(url.indexOf('/', url.indexOf('//') + 2)) || '/';
+    const headers: Record<string, string> = {};
+    fetchRequest.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    this.headers = headers;
+    const exchange = this;
+    const raw = {
+      method: fetchRequest.method,
+      url: target,
+      headers,
+      socket: {
+        encrypted: url.startsWith('https:'),
+        // Read on demand, as on Node: Bun knows the peer from the request until the upgrade,
+        // and from the socket after it.
+        get remoteAddress(): string {
+          const connection = exchange.data?.connection;
+          if (connection !== undefined) return connection.remoteAddress;
+          return server.requestIP(fetchRequest)?.address ?? '';
+        },
+      },
+    };
+    // Request reads method, url, headers and socket: a node:http request's shape, from Fetch.
+    this.request = new Request(raw as unknown as IncomingMessage, runtime.proxies);
+  }
+
+  log(status: number): void {
+    const { settings } = this.runtime.host;
     if (!settings.accessLog) return;
+    const { request } = this;
     logAccess(
       settings.logger,
       status,
       request.method,
       request.path,
       request.remoteAddress,
-      startedAt,
+      this.startedAt,
     );
-  };
-  const answer = (status: number, message: string, extra?: Record<string, string>): Response => {
-    log(status);
+  }
+
+  answer(status: number, message: string, extra?: Readonly<Record<string, string>>): Response {
+    this.log(status);
     return new Response(message, {
       status,
       headers: { 'content-type': 'text/plain; charset=utf-8', ...extra },
     });
-  };
+  }
 
-  const match = runtime.route(target, true);
-  if (match === undefined) {
-    if (runtime.route(target, false) !== undefined) {
-      return answer(501, 'RequestHandler routes are not served on Bun yet');
+  // Every refusal after prepare() started: an HTTPError or HandshakeError answers its status.
+  refuse(error: unknown): Response {
+    if (error instanceof HTTPError || error instanceof HandshakeError) {
+      return this.answer(error.status, error.message, error.headers);
     }
-    return answer(404, 'Not Found');
+    this.runtime.host.settings.logger.error(
+      'Uncaught exception before the WebSocket upgrade',
+      error,
+    );
+    return this.answer(500, 'Internal Server Error');
+  }
+}
+
+// Bun's fetch: synchronous unless the handler's prepare() is async (a promise costs Bun a tick).
+function route(
+  runtime: ApplicationRuntime,
+  perMessageDeflate: boolean,
+  fetchRequest: globalThis.Request,
+  server: BunServer,
+): Response | undefined | Promise<Response | undefined> {
+  const exchange = new Exchange(runtime, fetchRequest, server);
+  const { request, headers } = exchange;
+  const match = runtime.route(request.path, true);
+  if (match === undefined) {
+    if (runtime.route(request.path, false) !== undefined) {
+      return exchange.answer(501, 'RequestHandler routes are not served on Bun yet');
+    }
+    return exchange.answer(404, 'Not Found');
   }
   if (headers['upgrade'] === undefined) {
     // A plain request to a WebSocket route: Tornado's answers (405 for other methods, else 400).
     try {
-      validateRequest({ method: fetchRequest.method, headers });
+      validateRequest({ method: request.method, headers });
     } catch (error) {
-      if (error instanceof HandshakeError) return answer(error.status, error.message);
+      if (error instanceof HandshakeError) return exchange.answer(error.status, error.message);
     }
-    return answer(400, 'Can "Upgrade" only to "WebSocket".');
+    return exchange.answer(400, 'Can "Upgrade" only to "WebSocket".');
   }
-
   const handler = match.create(request) as WebSocketHandler;
-  let data: BunSocketData;
+  let prepared: void | Promise<void>;
   try {
-    const prepared = handler.prepare();
-    if (prepared !== undefined) await prepared;
-    const handshake = validateRequest({ method: fetchRequest.method, headers });
+    prepared = handler.prepare();
+  } catch (error) {
+    return exchange.refuse(error);
+  }
+  if (prepared === undefined) return upgrade(exchange, handler, match.args, perMessageDeflate);
+  return prepared.then(
+    () => upgrade(exchange, handler, match.args, perMessageDeflate),
+    (error: unknown) => exchange.refuse(error),
+  );
+}
+
+// After prepare(): the handshake's checks in Node's order, then Bun's upgrade.
+function upgrade(
+  exchange: Exchange,
+  handler: WebSocketHandler,
+  args: readonly string[],
+  perMessageDeflate: boolean,
+): Response | undefined {
+  const { settings } = exchange.runtime.host;
+  let data: BunSocketData;
+  let offered: readonly string[];
+  try {
+    const handshake = validateRequest({
+      method: exchange.request.method,
+      headers: exchange.headers,
+    });
     if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
-      return answer(403, 'Cross origin websockets not allowed');
+      return exchange.answer(403, 'Cross origin websockets not allowed');
     }
     // gale.v1 is not spoken on Bun yet, but the handler chooses among the application's own
     // subprotocols as on Node: a gale client's offer arrives without its gale names.
-    const offered = handshake.subprotocols;
-    const offer = settings.resume ? splitOffer(offered) : undefined;
+    offered = handshake.subprotocols;
+    const offer = settings.resume && offered.length > 0 ? splitOffer(offered) : undefined;
     const choices = offer?.resume ? offer.appProtocols : offered;
     const subprotocol = handler.selectSubprotocol(choices);
     if (subprotocol !== null && !choices.includes(subprotocol)) {
       settings.logger.error(
         `selectSubprotocol returned ${JSON.stringify(subprotocol)}, which was not offered`,
       );
-      return answer(500, 'Internal Server Error');
+      return exchange.answer(500, 'Internal Server Error');
     }
     const compression = handler.getCompressionOptions();
-    const offersDeflate = handshake.extensions.some(({ name }) => name === 'permessage-deflate');
+    const compress =
+      compression !== null &&
+      perMessageDeflate &&
+      handshake.extensions.some(({ name }) => name === 'permessage-deflate');
     data = {
       handler,
-      args: match.args,
+      args,
       subprotocol,
-      compress: compression !== null && perMessageDeflate && offersDeflate,
-      threshold: { ...settings.compression, ...compression }.threshold ?? 1024,
+      compress,
+      threshold: compress ? ({ ...settings.compression, ...compression }.threshold ?? 1024) : 0,
       connection: undefined,
     };
   } catch (error) {
-    if (error instanceof HTTPError || error instanceof HandshakeError) {
-      return answer(error.status, error.message, { ...error.headers });
+    return exchange.refuse(error);
+  }
+  exchange.data = data;
+  let responseHeaders: Headers | undefined;
+  if (handler.responseHeaders.size > 0 || offered.length > 0) {
+    responseHeaders = new Headers();
+    for (const [name, values] of handler.responseHeaders) {
+      for (const value of values) responseHeaders.append(name, value);
     }
-    settings.logger.error('Uncaught exception before the WebSocket upgrade', error);
-    return answer(500, 'Internal Server Error');
+    // Bun selects the client's first subprotocol unless told; an empty value selects none.
+    responseHeaders.set('sec-websocket-protocol', data.subprotocol ?? '');
   }
-  const responseHeaders = new Headers();
-  for (const [name, values] of handler.responseHeaders) {
-    for (const value of values) responseHeaders.append(name, value);
+  const upgraded =
+    responseHeaders === undefined
+      ? exchange.server.upgrade(exchange.fetchRequest, { data })
+      : exchange.server.upgrade(exchange.fetchRequest, { data, headers: responseHeaders });
+  if (!upgraded) {
+    exchange.data = undefined;
+    return exchange.answer(400, 'Bad Request');
   }
-  // Bun selects the client's first subprotocol unless told; an empty value selects none.
-  responseHeaders.set('sec-websocket-protocol', data.subprotocol ?? '');
-  if (!server.upgrade(fetchRequest, { data, headers: responseHeaders })) {
-    return answer(400, 'Bad Request');
-  }
-  log(101);
+  exchange.log(101);
   handler.request.release();
   return undefined;
 }

@@ -149,6 +149,31 @@ describe('messages', () => {
   });
 });
 
+describe('request', () => {
+  it('gives the handler the path, query, lower-cased headers and remote address of the upgrade', async () => {
+    const seen: string[] = [];
+    class Inspect extends WebSocketHandler {
+      override open(): void {
+        const { request } = this;
+        seen.push(
+          `open ${request.method} ${request.path} ${request.query.get('q')} ${request.headers['x-custom']}`,
+        );
+      }
+      override onMessage(): void {
+        // First read after the upgrade: Bun knows the address from the socket by then.
+        seen.push(`message ${this.request.remoteAddress}`);
+        void this.writeMessage('seen');
+      }
+    }
+    const { port } = start([['/inspect', Inspect]]);
+    const client = await connect(port, '/inspect?q=1', { headers: { 'X-Custom': 'yes' } });
+    expect(client.status).toBe(101);
+    client.sendText('hi');
+    expect(await nextMessage(client)).toBe('seen');
+    expect(seen).toEqual(['open GET /inspect 1 yes', 'message 127.0.0.1']);
+  });
+});
+
 describe('closing', () => {
   it('calls onClose once with the code and reason the client sent', async () => {
     const journal = new Journal();
