@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { HandshakeError, validateRequest } from '@gale/frame';
 import { splitOffer } from '@gale/frame/resume';
 import { type Application, type ApplicationRuntime, runtimeOf } from '../application.js';
-import { HTTPError } from '../errors.js';
+import { HTTPError, InvalidStateError } from '../errors.js';
 import { Request } from '../http/request.js';
 import { logAccess } from '../log.js';
 import { bindConnection, type WebSocketHandler } from '../websocket-handler.js';
@@ -41,11 +41,14 @@ const UINT32_MAX = 2 ** 32 - 1;
  * message framed once per server). `application.close()` stops the server too.
  *
  * Not yet on Bun: `RequestHandler` routes (501) and static files (404); gale.v1 resume (a gale
- * client that offers it gets a plain connection). Run by Bun only: it throws on Node.
+ * client that offers it gets a plain connection). Run by Bun only: on Node it throws
+ * `InvalidStateError`.
  */
 export function serve(application: Application, options: ServeOptions = {}): BunServer {
   const bun = (globalThis as { Bun?: BunGlobal }).Bun;
-  if (bun === undefined) throw new Error('@gale/server/bun runs on Bun: use app.listen() on Node');
+  if (bun === undefined) {
+    throw new InvalidStateError('@gale/server/bun runs on Bun: use app.listen() on Node');
+  }
   const runtime = runtimeOf(application);
   const { settings } = runtime.host;
   const perMessageDeflate = options.perMessageDeflate ?? true;

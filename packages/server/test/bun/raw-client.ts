@@ -2,13 +2,25 @@
 // Bun tests see exactly what the server wrote (the status and headers of a refusal, each frame, the
 // close code) with no client library's policy in between.
 import { type Socket, connect as tcpConnect } from 'node:net';
-import { createRequest, Protocol, type ProtocolEvent } from '@gale/frame';
+import {
+  acceptDeflateResponse,
+  createRequest,
+  offerDeflate,
+  Protocol,
+  type ProtocolEvent,
+  validateResponse,
+} from '@gale/frame';
 import { Inbox } from '@gale/test-utils';
 
 export interface HandshakeOptions {
   readonly subprotocols?: readonly string[];
   readonly origin?: string;
   readonly headers?: Record<string, string>;
+  /**
+   * Offer permessage-deflate; with `'use'`, also inflate what the server compresses (with
+   * `'offer'` the client cannot, and fails on a compressed frame: RSV1 without an extension).
+   */
+  readonly deflate?: 'offer' | 'use';
   /** The request head to write instead of a valid one (for refused handshakes). */
   readonly rawHead?: string;
 }
@@ -51,12 +63,13 @@ export function connect(
     subprotocols: options.subprotocols,
     origin: options.origin,
     headers: options.headers,
+    extensions: options.deflate === undefined ? undefined : offerDeflate(),
   });
   // Half-open allowed: the client ends its side when its protocol says so (or never, muted).
   const socket: Socket = tcpConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
   socket.setNoDelay(true);
   const events = new Inbox<ProtocolEvent>();
-  const protocol = new Protocol({ side: 'client', maxMessageSize: 64 * 1024 * 1024 });
+  let protocol = new Protocol({ side: 'client', maxMessageSize: 64 * 1024 * 1024 });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   let muted = false;
   const flush = (): void => {
@@ -132,6 +145,18 @@ export function connect(
         }
         answered = { status, headers, length: Number(headers['content-length'] ?? 0) };
         if (status === 101) {
+          if (options.deflate === 'use') {
+            const granted = validateResponse(
+              { status, headers },
+              { key: request.key, subprotocols: options.subprotocols ?? [] },
+            );
+            const extension = acceptDeflateResponse(granted.extensions);
+            protocol = new Protocol({
+              side: 'client',
+              maxMessageSize: 64 * 1024 * 1024,
+              extension,
+            });
+          }
           resolve(client(status, headers, ''));
           const rest = head.subarray(end + 4);
           if (rest.length > 0) {

@@ -1,6 +1,7 @@
 // @gale/server/bun: the same Application on Bun.serve's native WebSocket server, over real
 // sockets. Runs under Bun only (`pnpm test:bun`: Vitest started by Bun, vitest.bun.config.ts).
 
+import type { DeflateOptions } from '@gale/frame';
 import { ManualClock, recordingLogger, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve } from '../../src/bun.js';
@@ -560,6 +561,41 @@ describe('flow control', () => {
     await expect(written.at(-1)).rejects.toBeInstanceOf(WebSocketClosedError);
     await until(() => journal.onCloseCalls === 1, 'onClose');
     expect(logger.lines.some((line) => line.startsWith('closing a slow consumer'))).toBe(true);
+  });
+});
+
+describe('compression', () => {
+  class Compressing extends Echo {
+    override getCompressionOptions(): DeflateOptions {
+      return {};
+    }
+  }
+  const big = 'z'.repeat(2048);
+
+  it('compresses what a handler with compression options sends, at least threshold bytes', async () => {
+    const { port } = start([['/deflate', Compressing]]);
+    const client = await connect(port, '/deflate', { deflate: 'use' });
+    expect(client.status).toBe(101);
+    client.sendText(big);
+    client.sendText('short');
+    expect(await nextMessage(client)).toBe(big);
+    expect(await nextMessage(client)).toBe('short');
+    // The proof that it was compressed: a client that offered but cannot inflate fails on it.
+    const naive = await connect(port, '/deflate', { deflate: 'offer' });
+    naive.sendText('short');
+    expect(await nextMessage(naive)).toBe('short');
+    naive.sendText(big);
+    await expect(nextMessage(naive)).rejects.toThrow(/closed 1006/);
+  });
+
+  it('Bun difference: Bun accepts the offer for every handler (no context takeover), and one without compression sends uncompressed', async () => {
+    const { port } = start([['/echo', Echo]]);
+    const client = await connect(port, '/echo', { deflate: 'offer' });
+    expect(client.headers['sec-websocket-extensions']).toBe(
+      'permessage-deflate; client_no_context_takeover; server_no_context_takeover',
+    );
+    client.sendText(big);
+    expect(await nextMessage(client)).toBe(big);
   });
 });
 
