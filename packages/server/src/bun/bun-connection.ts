@@ -1,9 +1,10 @@
+import { type Control, encodeControl, encodeTopicMessage, parseHello } from '@gale/frame/resume';
 import type { CloseInfo } from '@gale/io';
 import { unref } from '@gale/io/clock';
-import type { ConnectionHost } from '../connection.js';
+import { type ConnectionHost, HELLO_TIMEOUT } from '../connection.js';
 import { WebSocketClosedError } from '../errors.js';
 import type { ConnectionTransport, HandlerConnection } from '../handler-connection.js';
-import type { Broker, Position } from '../topics.js';
+import type { Broker, Delivery, Position, SubscriptionStart } from '../topics.js';
 import type { WebSocketHandler } from '../websocket-handler.js';
 import type { BunServer, BunServerWebSocket } from './bun-api.js';
 import { BunTopic, type BunTopicMember } from './bun-topic.js';
@@ -12,16 +13,21 @@ import { BunTopic, type BunTopicMember } from './bun-topic.js';
 export interface BunServerState {
   readonly server: BunServer;
   readonly host: ConnectionHost<WebSocketHandler>;
-  /** The topics the server's sockets joined, each one broker subscriber. */
+  /** The topics the server's plain sockets joined, each one broker subscriber. */
   readonly topics: Map<string, BunTopic>;
+  /** The last topic message put in its gale.v1 envelope, shared by the gale sockets. */
+  lastDelivery: Delivery | undefined;
+  lastEnvelope: string | Uint8Array | undefined;
 }
 
 /** What a socket of the adapter carries in Bun's `ws.data`. */
 export interface BunSocketData {
   readonly handler: WebSocketHandler;
   readonly args: readonly string[];
-  /** The subprotocol the handler selected, or null. */
+  /** The subprotocol the handler selected, or null (with gale.v1, the application's part). */
   readonly subprotocol: string | null;
+  /** Whether the handshake selected gale.v1. */
+  readonly gale: boolean;
   /** Whether this connection's messages are compressed (the handler asked, the client agreed). */
   readonly compress: boolean;
   /** Messages shorter than this (in UTF-16 units or bytes) go uncompressed. */
@@ -34,6 +40,13 @@ const PING = 1;
 const PONG = 2;
 type EventKind = typeof MESSAGE | typeof PING | typeof PONG;
 const WHERE = ['onMessage', 'onPing', 'onPong'] as const;
+
+// Where a gale.v1 connection is with its hello (a plain one is OPEN from the start).
+const AWAITING_HELLO = 0;
+const OPENING = 1;
+const OPEN = 2;
+const FAILED = 3;
+type HelloState = typeof AWAITING_HELLO | typeof OPENING | typeof OPEN | typeof FAILED;
 
 const NOOP = (): void => {};
 
@@ -64,12 +77,14 @@ const decoder = new TextDecoder();
  *   one message;
  * - keepalive (`websocketPingInterval`/`websocketPingTimeout`, 1000 "ping timed out") and the
  *   close timer run on the application's clock;
- * - topics: a socket subscribes natively (`ws.subscribe`), and a message reaches every socket of a
- *   server with one `server.publish` (framed once, by Bun), the publisher's exclusion kept.
+ * - topics: a plain socket joins the topic natively (`ws.subscribe`), and a message reaches every
+ *   such socket of a server with one native publish (framed once, by Bun; see `BunTopic`);
+ * - gale.v1: `open()` waits for the client's hello (1002 without one within `HELLO_TIMEOUT`), the
+ *   socket subscribes to the broker itself from the position the hello presented, and topic
+ *   messages go in their envelope with position and gap controls, as `WebSocketConnection` does.
  */
 export class BunConnection implements HandlerConnection, BunTopicMember {
-  readonly gale = false;
-  readonly handlerOpened = true;
+  readonly gale: boolean;
   readonly socket: BunTransport = new BunTransport();
   readonly #ws: BunServerWebSocket<BunSocketData>;
   readonly #handler: WebSocketHandler;
@@ -97,6 +112,12 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   #drainTimer: unknown = undefined;
   #drainMark = 0;
   #topics: Map<string, BunTopic> | undefined = undefined;
+  // gale.v1: the hello gate, the hello's positions (each taken once), the resumed topics.
+  #hello: HelloState = OPEN;
+  #args: readonly string[] = [];
+  #helloTimer: unknown = undefined;
+  #points: Map<string, Position> | undefined = undefined;
+  #resumed: Set<string> | undefined = undefined;
 
   constructor(
     ws: BunServerWebSocket<BunSocketData>,
@@ -109,6 +130,12 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     this.#host = state.host;
     this.#compress = ws.data.compress;
     this.#threshold = ws.data.threshold;
+    this.gale = ws.data.gale;
+  }
+
+  /** Whether the handler's `open()` was called (a gale.v1 connection calls it after the hello). */
+  get handlerOpened(): boolean {
+    return this.#hello === OPEN || this.#hello === OPENING;
   }
 
   /** The peer's IP address, as Bun reports it. */
@@ -127,6 +154,24 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   /** Runs the handler's `open(...args)`; events wait until it settled. */
   open(args: readonly string[]): void {
     this.#schedulePing();
+    if (this.gale) {
+      // gale.v1 (spec §2): open() runs once the client's hello, its first message, arrived.
+      this.#hello = AWAITING_HELLO;
+      this.#args = args;
+      const clock = this.#host.connectionSettings.clock;
+      this.#helloTimer = clock.setTimeout(() => {
+        this.#helloTimer = undefined;
+        if (this.#hello !== AWAITING_HELLO) return;
+        this.#hello = FAILED;
+        this.close(1002, 'gale.v1: no hello');
+      }, HELLO_TIMEOUT);
+      unref(this.#helloTimer);
+      return;
+    }
+    this.#runOpen(args);
+  }
+
+  #runOpen(args: readonly string[]): void {
     let opened: void | Promise<void>;
     try {
       opened = this.#handler.open(...args);
@@ -137,10 +182,39 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     if (opened !== undefined && typeof (opened as Promise<void>).then === 'function') {
       this.#busy = true;
       (opened as Promise<void>).then(
-        () => this.#settled(),
+        () => {
+          if (this.#hello === OPENING) this.#hello = OPEN;
+          this.#settled();
+        },
         (error: unknown) => this.#rejected(error, 'open'),
       );
+      return;
     }
+    if (this.#hello === OPENING) this.#hello = OPEN;
+  }
+
+  // gale.v1: the first message is the hello; the handler never sees it.
+  #helloArrived(message: string | Uint8Array): void {
+    this.#stopHelloTimer();
+    let resume: ReturnType<typeof parseHello>['resume'];
+    try {
+      resume = parseHello(message).resume;
+    } catch {
+      this.#hello = FAILED;
+      this.close(1002, 'gale.v1: malformed hello');
+      return;
+    }
+    if (resume.length > 0) {
+      this.#points = new Map(resume.map(([topic, epoch, offset]) => [topic, { epoch, offset }]));
+    }
+    this.#hello = OPENING;
+    this.#runOpen(this.#args);
+  }
+
+  #stopHelloTimer(): void {
+    if (this.#helloTimer === undefined) return;
+    this.#host.connectionSettings.clock.clearTimeout(this.#helloTimer);
+    this.#helloTimer = undefined;
   }
 
   // --- Bun's callbacks ------------------------------------------------------------------------
@@ -170,6 +244,7 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     this.#closing = true;
     this.#closeInfo = { code, reason, wasClean: code !== 1006 };
     this.#stopTimers();
+    this.#stopHelloTimer();
     this.socket.markClosed();
     // Bun has left the native topics; the server's topics forget the socket.
     const topics = this.#topics;
@@ -263,15 +338,18 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     this.#fail(error, where);
   }
 
-  takeResumePoint(_topic: string): Position | undefined {
-    return undefined;
+  takeResumePoint(topic: string): Position | undefined {
+    const point = this.#points?.get(topic);
+    if (point !== undefined) this.#points!.delete(topic);
+    return point;
   }
 
-  isResumed(_topic: string): boolean {
-    return false;
+  isResumed(topic: string): boolean {
+    return this.#resumed?.has(topic) ?? false;
   }
 
   forgetTopic(topic: string): void {
+    this.#resumed?.delete(topic);
     const joined = this.#topics?.get(topic);
     if (joined === undefined) return;
     this.#topics!.delete(topic);
@@ -281,6 +359,17 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
 
   /** The socket joins `topic` natively, and its server's {@link BunTopic} counts it. */
   joinTopic(broker: Broker, topic: string): void | Promise<void> {
+    if (this.gale) {
+      // A gale.v1 socket subscribes on its own, as on Node: its subscription starts at the
+      // position its hello presented (a replay, or a gap), and its messages carry their positions.
+      const after = this.takeResumePoint(topic);
+      const started =
+        after === undefined
+          ? broker.subscribe(topic, this)
+          : broker.subscribe(topic, this, { after });
+      if (started instanceof Promise) return started.then(() => {});
+      return;
+    }
     if (this.#closeInfo !== undefined || this.#topics?.has(topic) === true) return;
     const state = this.#state;
     const joined =
@@ -296,13 +385,49 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   }
 
   /**
-   * A topic's message to this socket alone: only when a broker was given the connection itself as
-   * a subscriber (the handler joins topics through {@link joinTopic}, natively).
+   * A topic's message to this socket alone: a gale.v1 socket's, in its envelope (built once for
+   * every gale socket of the server); a plain socket's only if a broker was given the connection
+   * itself (its handler joins topics natively, through {@link joinTopic}).
    */
-  deliver(message: string | Uint8Array): void {
+  deliver(message: string | Uint8Array, delivery: Delivery): void {
     if (this.#closing) return;
-    if (typeof message === 'string') this.#ws.sendText(message, false);
-    else this.#ws.sendBinary(message, false);
+    let data = message;
+    if (this.gale) {
+      const state = this.#state;
+      if (state.lastDelivery !== delivery) {
+        state.lastDelivery = delivery;
+        state.lastEnvelope = encodeTopicMessage(delivery.topic, delivery.position, message);
+      }
+      data = state.lastEnvelope!;
+    }
+    if (typeof data === 'string') this.#ws.sendText(data, false);
+    else this.#ws.sendBinary(data, false);
+  }
+
+  /** gale.v1: a subscription starts with a position control, or a gap control. */
+  started(topic: string, start: SubscriptionStart): void {
+    if (!this.gale) return;
+    if (start.status === 'resumed') {
+      this.#resumed ??= new Set();
+      this.#resumed.add(topic);
+    } else this.#resumed?.delete(topic);
+    const { position } = start;
+    this.#sendControl(
+      start.status === 'gap'
+        ? { type: 'gap', topic, from: start.from, to: position }
+        : { type: 'position', topic, epoch: position.epoch, offset: position.offset },
+    );
+  }
+
+  /** gale.v1: the client published this message itself; it moves past its position. */
+  skipped(topic: string, position: Position): void {
+    if (!this.gale) return;
+    this.#sendControl({ type: 'position', topic, epoch: position.epoch, offset: position.offset });
+  }
+
+  #sendControl(control: Control): void {
+    if (this.#closing) return;
+    this.#ws.sendText(encodeControl(control), false);
   }
 
   // --- internals ------------------------------------------------------------------------------
@@ -316,7 +441,16 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     this.#run(kind, data);
   }
 
+  // Before the handler is open (gale.v1): the hello, and nothing else reaches it.
+  #gated(kind: EventKind, data: string | Uint8Array): void {
+    if (this.#hello === AWAITING_HELLO && kind === MESSAGE) this.#helloArrived(data);
+  }
+
   #run(kind: EventKind, data: string | Uint8Array): void {
+    if (this.#hello !== OPEN) {
+      this.#gated(kind, data);
+      return;
+    }
     const handler = this.#handler;
     let result: void | Promise<void>;
     try {

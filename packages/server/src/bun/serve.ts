@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { HandshakeError, validateRequest } from '@gale/frame';
-import { splitOffer } from '@gale/frame/resume';
+import { selectSubprotocol as selectResume, splitOffer } from '@gale/frame/resume';
 import { type Application, type ApplicationRuntime, runtimeOf } from '../application.js';
 import { HTTPError, InvalidStateError } from '../errors.js';
 import { Request } from '../http/request.js';
@@ -37,12 +37,12 @@ const UINT32_MAX = 2 ** 32 - 1;
  * The same routes and `WebSocketHandler` subclasses run unchanged, with the same handshake answers
  * (`prepare()`'s `HTTPError`, 400/405/426 for a bad request, 403 from `checkOrigin`, 500 for an
  * unoffered subprotocol), `open`/`onMessage` in strict order, `onClose` once, `writeMessage`
- * promises that settle as Bun's send buffer drains, and topics published natively by Bun (each
- * message framed once per server). `application.close()` stops the server too.
+ * promises that settle as Bun's send buffer drains, topics published natively by Bun (each
+ * message framed once per server) and resumable topics (gale.v1). `application.close()` stops the
+ * server too.
  *
- * Not yet on Bun: `RequestHandler` routes (501) and static files (404); gale.v1 resume (a gale
- * client that offers it gets a plain connection). Run by Bun only: on Node it throws
- * `InvalidStateError`.
+ * Not yet on Bun: `RequestHandler` routes (501) and static files (404). Run by Bun only: on Node
+ * it throws `InvalidStateError`.
  */
 export function serve(application: Application, options: ServeOptions = {}): BunServer {
   const bun = (globalThis as { Bun?: BunGlobal }).Bun;
@@ -86,7 +86,13 @@ export function serve(application: Application, options: ServeOptions = {}): Bun
       pong: (ws, data) => ws.data.connection!.ponged(data),
     },
   });
-  state = { server, host: runtime.host, topics: new Map() };
+  state = {
+    server,
+    host: runtime.host,
+    topics: new Map(),
+    lastDelivery: undefined,
+    lastEnvelope: undefined,
+  };
   runtime.addServer({ close: (callback) => server.stop(false).then(callback) });
   return server;
 }
@@ -218,6 +224,7 @@ function upgrade(
   const { settings } = exchange.runtime.host;
   let data: BunSocketData;
   let offered: readonly string[];
+  let selectedHeader = '';
   try {
     const handshake = validateRequest({
       method: exchange.request.method,
@@ -226,8 +233,9 @@ function upgrade(
     if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
       return exchange.answer(403, 'Cross origin websockets not allowed');
     }
-    // gale.v1 is not spoken on Bun yet, but the handler chooses among the application's own
-    // subprotocols as on Node: a gale client's offer arrives without its gale names.
+    // gale.v1 (docs/resume-protocol.md §1): the handler chooses among the application's own
+    // subprotocols only; gale.v1+app (or gale.v1) is selected if the client offered it, else the
+    // connection is a plain one.
     offered = handshake.subprotocols;
     const offer = settings.resume && offered.length > 0 ? splitOffer(offered) : undefined;
     const choices = offer?.resume ? offer.appProtocols : offered;
@@ -238,15 +246,26 @@ function upgrade(
       );
       return exchange.answer(500, 'Internal Server Error');
     }
+    let selected = subprotocol;
+    let gale = false;
+    if (offer?.resume) {
+      const resume = selectResume(subprotocol);
+      if (offered.includes(resume)) {
+        selected = resume;
+        gale = true;
+      }
+    }
     const compression = handler.getCompressionOptions();
     const compress =
       compression !== null &&
       perMessageDeflate &&
       handshake.extensions.some(({ name }) => name === 'permessage-deflate');
+    selectedHeader = selected ?? '';
     data = {
       handler,
       args,
       subprotocol,
+      gale,
       compress,
       threshold: compress ? ({ ...settings.compression, ...compression }.threshold ?? 1024) : 0,
       connection: undefined,
@@ -262,7 +281,7 @@ function upgrade(
       for (const value of values) responseHeaders.append(name, value);
     }
     // Bun selects the client's first subprotocol unless told; an empty value selects none.
-    responseHeaders.set('sec-websocket-protocol', data.subprotocol ?? '');
+    responseHeaders.set('sec-websocket-protocol', selectedHeader);
   }
   const upgraded =
     responseHeaders === undefined

@@ -2,8 +2,9 @@
 // sockets. Runs under Bun only (`pnpm test:bun`: Vitest started by Bun, vitest.bun.config.ts).
 
 import type { DeflateOptions } from '@gale/frame';
+import { encodeHello, parseServerMessage } from '@gale/frame/resume';
 import { ManualClock, recordingLogger, until } from '@gale/test-utils';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serve } from '../../src/bun.js';
 import {
   Application,
@@ -392,12 +393,120 @@ describe('subprotocols', () => {
     expect((await connect(port, '/p', { subprotocols: ['wrong'] })).status).toBe(500);
     expect(logger.lines.some((line) => line.includes('not-offered'))).toBe(true);
   });
+});
 
-  it('Bun difference: a gale.v1 offer gets a plain connection, the handler choosing among the app protocols', async () => {
-    const { port } = start([['/p', Picky]]);
-    const client = await open(port, '/p', ['gale.v1+chat', 'gale.v1', 'chat']);
-    expect(client.headers['sec-websocket-protocol']).toBe('chat');
-    expect(offers.at(-1)).toEqual(['chat']);
+describe('resume (gale.v1)', () => {
+  const journal: string[] = [];
+  class News extends WebSocketHandler {
+    override selectSubprotocol(offered: readonly string[]): string | null {
+      return offered.includes('chat') ? 'chat' : null;
+    }
+    override open(): void {
+      journal.push(`open ${this.selectedSubprotocol}`);
+      void this.subscribe('news');
+      void this.writeMessage(`resumed ${this.resumed('news')}`);
+    }
+    override onMessage(message: string | Uint8Array): void {
+      journal.push(`message ${String(message)}`);
+      void this.application.publish('news', message, { exclude: this });
+    }
+    override onClose(): void {
+      journal.push('onClose');
+    }
+  }
+  const GALE = ['gale.v1+chat', 'gale.v1', 'chat'];
+  const read = async (client: RawClient) => parseServerMessage(await nextMessage(client));
+
+  // Before each, not after: the applications of a test close (and their handlers' onClose run)
+  // after its own hooks.
+  beforeEach(() => {
+    journal.length = 0;
+  });
+
+  it('selects gale.v1+app, opens after the hello, and sends positions, envelopes and direct messages', async () => {
+    const { app, port } = start([['/news', News]]);
+    const client = await open(port, '/news', GALE);
+    expect(client.headers['sec-websocket-protocol']).toBe('gale.v1+chat');
+    client.ping();
+    await until(() => client.events.received.some((e) => e.type === 'pong'), 'the pong');
+    expect(journal).toEqual([]); // open() waits for the hello
+    client.sendText(encodeHello([]));
+    const begin = await read(client);
+    expect(begin).toMatchObject({
+      kind: 'control',
+      control: { type: 'position', topic: 'news', offset: 0 },
+    });
+    expect(await read(client)).toEqual({ kind: 'direct', data: 'resumed false' });
+    expect(journal).toEqual(['open chat']);
+    app.publish('news', 'one');
+    expect(await read(client)).toMatchObject({
+      kind: 'topic',
+      topic: 'news',
+      position: { offset: 1 },
+      data: 'one',
+    });
+    // Its own publish leaves it out: it is told the position it moved past.
+    client.sendText('mine');
+    expect(await read(client)).toMatchObject({
+      kind: 'control',
+      control: { type: 'position', offset: 2 },
+    });
+    // A plain client on the same topic gets the bare messages.
+    const plain = await open(port, '/news', ['chat']);
+    expect(plain.headers['sec-websocket-protocol']).toBe('chat');
+    expect(await nextMessage(plain)).toBe('resumed false');
+    app.publish('news', 'two');
+    expect(await nextMessage(plain)).toBe('two');
+    expect(await read(client)).toMatchObject({
+      kind: 'topic',
+      position: { offset: 3 },
+      data: 'two',
+    });
+  });
+
+  it('replays what a reconnecting client missed, in order, and resumed() is true', async () => {
+    const { app, port } = start([['/news', News]]);
+    const first = await open(port, '/news', GALE);
+    first.sendText(encodeHello([]));
+    const begin = await read(first);
+    if (begin.kind !== 'control' || begin.control.type !== 'position')
+      throw new Error('no position');
+    await read(first); // resumed false
+    app.publish('news', 'one');
+    expect(await read(first)).toMatchObject({ kind: 'topic', data: 'one' });
+    first.close(1001);
+    await first.closed;
+    await until(() => app.connectionCount === 0, 'the first connection to go');
+    app.publish('news', 'two');
+    app.publish('news', 'three');
+    const again = await open(port, '/news', GALE);
+    again.sendText(encodeHello([['news', begin.control.epoch, 1]]));
+    expect(await read(again)).toMatchObject({ kind: 'control', control: { type: 'position' } });
+    expect(await read(again)).toMatchObject({
+      kind: 'topic',
+      position: { offset: 2 },
+      data: 'two',
+    });
+    expect(await read(again)).toMatchObject({
+      kind: 'topic',
+      position: { offset: 3 },
+      data: 'three',
+    });
+    expect(await read(again)).toEqual({ kind: 'direct', data: 'resumed true' });
+  });
+
+  it('closes with 1002 when no hello comes within 10 s, running neither open nor onClose', async () => {
+    const clock = new ManualClock();
+    const { app, port } = start([['/news', News]], { clock });
+    const client = await open(port, '/news', GALE);
+    await until(() => app.connectionCount === 1, 'the connection');
+    clock.advance(9_999);
+    client.ping();
+    await until(() => client.events.received.some((e) => e.type === 'pong'), 'the pong');
+    clock.advance(1);
+    expect(await nextClose(client)).toEqual({ code: 1002, reason: 'gale.v1: no hello' });
+    await until(() => app.connectionCount === 0, 'the connection to go');
+    expect(journal).toEqual([]);
   });
 });
 
