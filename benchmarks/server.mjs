@@ -17,8 +17,9 @@
 // floor, gale ÷ raw Bun), and writes bench-results/server.json.
 // Environment, to scale up or narrow down:
 //
-//   BENCH_SERVERS=ws,tornado,floor,bun,gale    which servers (those unavailable are skipped:
-//                           Tornado without python3-tornado, Bun without node_modules/.bin/bun)
+//   BENCH_SERVERS=ws,tornado,floor,bun,gale,gale-bun    which servers (those unavailable are
+//                           skipped: Tornado without python3-tornado, Bun and gale-bun without
+//                           node_modules/.bin/bun)
 //   BENCH_ONLY=echo,fanout,idle,sessions   which measurements
 //   BENCH_ROUNDS=3          rounds of each measurement but idle memory (BENCH_IDLE_ROUNDS=1)
 //   BENCH_DURATION_MS=3000  BENCH_WARMUP_MS=500     per echo and sessions measurement
@@ -76,7 +77,7 @@ const FANOUT_SIZE = numberFromEnv('BENCH_FANOUT_SIZE', 32);
 const IDLE_CONNECTIONS = numberFromEnv('BENCH_IDLE_CONNECTIONS', 10_000);
 const SESSIONS_CONCURRENCY = numberFromEnv('BENCH_SESSIONS_CONCURRENCY', 50);
 const LOADGEN = process.env['BENCH_LOADGEN'] ?? 'c';
-const SERVERS = listFromEnv('BENCH_SERVERS', 'ws,tornado,floor,bun,gale');
+const SERVERS = listFromEnv('BENCH_SERVERS', 'ws,tornado,floor,bun,gale,gale-bun');
 const ONLY = listFromEnv('BENCH_ONLY', 'echo,fanout,idle,sessions');
 
 /**
@@ -93,7 +94,10 @@ const ONLY = listFromEnv('BENCH_ONLY', 'echo,fanout,idle,sessions');
 const gcSignal = 'SIGUSR2';
 const tornado = findTornadoPython();
 // Looked up only when selected: it runs `bun --version`.
-const bun = SERVERS.includes('bun') ? findBun() : { bun: null, reason: 'not selected' };
+const bun =
+  SERVERS.includes('bun') || SERVERS.includes('gale-bun')
+    ? findBun()
+    : { bun: null, reason: 'not selected' };
 
 /** @returns {Promise<RunningServer>} */
 async function startWs() {
@@ -125,6 +129,13 @@ async function startGale() {
   return { ...(await startNodePeer('gale-echo.mjs', { nodeArgs: ['--expose-gc'] })), gcSignal };
 }
 
+// peers/gale-bun-echo.mjs: gale-echo.mjs's application on @gale/server/bun, run by the pinned bun.
+/** @returns {Promise<RunningServer | null>} */
+async function startGaleBun() {
+  if (bun.bun === null) return null;
+  return { ...(await startBunPeer(bun.bun, 'gale-bun-echo.mjs')), gcSignal };
+}
+
 // In this order within each round, so that the ceilings run between ws and gale under the same
 // drift as both.
 const servers = [
@@ -133,6 +144,7 @@ const servers = [
   { name: 'floor', start: startFloor },
   { name: 'bun', start: startBun },
   { name: 'gale', start: startGale },
+  { name: 'gale-bun', start: startGaleBun },
 ].filter((s) => SERVERS.includes(s.name));
 
 /**
@@ -284,6 +296,7 @@ if (tornado === null && SERVERS.includes('tornado')) {
   skipped['tornado'] = 'no python3 can import tornado (apt-get install python3-tornado)';
 }
 if (bun.bun === null && SERVERS.includes('bun')) skipped['bun'] = bun.reason;
+if (bun.bun === null && SERVERS.includes('gale-bun')) skipped['gale-bun'] = bun.reason;
 
 /** The median of each numeric key over the rounds that did not fail. @param {any[]} rounds */
 function medians(rounds) {
@@ -348,6 +361,7 @@ const CEILINGS = ['floor', 'bun'];
 const CEILING_RATIOS = /** @type {const} */ ([
   ['gale ÷ floor', 'gale', 'floor'],
   ['gale ÷ raw Bun', 'gale', 'bun'],
+  ['gale-bun ÷ raw Bun', 'gale-bun', 'bun'],
 ]);
 
 /**
@@ -425,7 +439,7 @@ const ceilingTable =
   selectedCeilings.length === 0
     ? null
     : table(
-        [...selectedCeilings, ...(shown.includes('gale') ? ['gale'] : [])],
+        [...selectedCeilings, ...['gale', 'gale-bun'].filter((name) => shown.includes(name))],
         CEILING_RATIOS.filter(([, a, b]) => SERVERS.includes(a) && SERVERS.includes(b)).map(
           ([label]) => label,
         ),

@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     name: 'server',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // Bun's tests run under Bun (vitest.bun.config.ts, `pnpm test:bun`).
+    exclude: ['**/node_modules/**', 'test/bun/**'],
     testTimeout: 30_000,
   },
 });

@@ -851,7 +851,11 @@ export class RedisBroker implements Broker {
       if (state !== undefined && tag!.length === 12 && this.#origin.compare(tag!, 0, 8) === 0) {
         exclude = takeExclusion(state, tag!.readUInt32BE(8), position);
       }
-      return { position, delivery: new TopicDelivery(topic, message, position), exclude };
+      return {
+        position,
+        delivery: new TopicDelivery(topic, message, position, exclude),
+        exclude,
+      };
     });
     return { head: { epoch, offset: Number(raw[1]) }, entries, latest };
   }
@@ -998,6 +1002,7 @@ export class RedisBroker implements Broker {
         state.topic,
         kind === TEXT ? bytes.toString('utf8') : bytes,
         position,
+        exclude,
       ),
       exclude,
     };

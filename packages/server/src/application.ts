@@ -5,7 +5,7 @@ import { buildRejection, HandshakeError, validateRequest } from '@gale/frame';
 import { type Clock, type ConnectionSettings, systemClock } from '@gale/io';
 import type { ConnectionHost } from './connection.js';
 import { InvalidArgumentError, InvalidSettingError } from './errors.js';
-import type { RouteOptions } from './handler.js';
+import type { Handler, RouteOptions } from './handler.js';
 import { HeadReader } from './head-reader.js';
 import { ProxyTrust } from './http/forwarded.js';
 import { Request, type UpgradeHead } from './http/request.js';
@@ -16,6 +16,31 @@ import { type ResolvedSettings, resolveSettings, type Settings } from './setting
 import { type Broker, MemoryBroker, type Position, type TopicMessage } from './topics.js';
 import { abortHandshake, handleUpgrade, type UpgradeContext } from './upgrade.js';
 import { connectionOf, subscriptionsOf, WebSocketHandler } from './websocket-handler.js';
+
+/**
+ * @internal What a runtime adapter (`@gale/server/bun`) needs of an application: the connections'
+ * host, the routes, and a place in its bookkeeping (open handlers, servers `close()` stops).
+ */
+export interface ApplicationRuntime {
+  readonly host: ConnectionHost<WebSocketHandler>;
+  readonly proxies: ProxyTrust;
+  /** The route `url` matches (a WebSocket route if `webSocket`), with a factory for its handler. */
+  route(
+    url: string,
+    webSocket: boolean,
+  ): { readonly args: string[]; create(request: Request): Handler } | undefined;
+  /** The handler's connection is open: counted, and closed by `close()`. */
+  opened(handler: WebSocketHandler): void;
+  /** A server `close()` stops (it calls back once its connections are gone). */
+  addServer(server: { close(callback: () => void): unknown }): void;
+}
+
+let runtime: (application: Application) => ApplicationRuntime;
+
+/** @internal The application's {@link ApplicationRuntime}, for a runtime adapter. */
+export function runtimeOf(application: Application): ApplicationRuntime {
+  return runtime(application);
+}
 
 /** A handler class a route can name. */
 export type HandlerClass =
@@ -92,6 +117,30 @@ export class Application {
   readonly #clock: Clock;
   readonly #upgradeContext: UpgradeContext;
   readonly #proxies: ProxyTrust;
+
+  static {
+    runtime = (app) => ({
+      host: app.#host,
+      proxies: app.#proxies,
+      route: (url, webSocket) => {
+        const match = app.#match(url, webSocket);
+        if (match === undefined) return undefined;
+        const { handler, options } = match.route;
+        return {
+          args: match.args,
+          create: (request) =>
+            new (handler as new (a: Application, r: Request, o: RouteOptions) => Handler)(
+              app,
+              request,
+              options,
+            ),
+        };
+      },
+      opened: (handler) => app.#handlers.add(handler),
+      // Only close() is called on another runtime's server (the node:http extras are probed).
+      addServer: (server) => app.#servers.add(server as Server),
+    });
+  }
 
   constructor(routes: readonly Route[], options: ApplicationOptions = {}) {
     const { broker, clock = systemClock, ...settings } = options;

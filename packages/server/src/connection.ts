@@ -8,8 +8,9 @@ import {
   type ConnectionSettings,
 } from '@gale/io';
 import { unref } from '@gale/io/clock';
+import type { HandlerConnection } from './handler-connection.js';
 import type { ResolvedSettings } from './settings.js';
-import type { Delivery, Position, SubscriptionStart, TopicSubscriber } from './topics.js';
+import type { Delivery, Position, SubscriptionStart } from './topics.js';
 
 /** What every connection of an application shares: settings and the application's callbacks. */
 export interface ConnectionHost<D extends ConnectionDelegate = ConnectionDelegate> {
@@ -46,7 +47,7 @@ type HelloState = typeof AWAITING_HELLO | typeof OPENING | typeof OPEN | typeof 
  */
 export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelegate>
   extends Connection<ConnectionDelegate>
-  implements TopicSubscriber
+  implements HandlerConnection
 {
   /** The handler this connection calls (the I/O layer's `delegate` may be the hello gate). */
   readonly handler: D;

@@ -16,6 +16,11 @@ export interface Delivery {
   readonly topic: string;
   /** Where the message is in its topic's history. */
   readonly position: Position;
+  /**
+   * The subscriber the publisher excluded (it is told `skipped` instead), when the broker knows
+   * it: a runtime that sends one message to a whole topic natively (Bun) leaves it out.
+   */
+  readonly exclude?: TopicSubscriber | undefined;
   /** The message framed as a server sends it to a plain WebSocket client (unmasked). */
   frame(): readonly Uint8Array[];
   /** The message framed in gale.v1's envelope (topic and position before it), for gale clients. */
@@ -165,7 +170,7 @@ export class LocalTopics {
   ): void {
     const set = this.#topics.get(topic);
     if (set === undefined || set.size === 0) return;
-    const delivery = new TopicDelivery(topic, toPayload(message), position);
+    const delivery = new TopicDelivery(topic, toPayload(message), position, exclude);
     for (const subscriber of set) {
       if (subscriber !== exclude) subscriber.deliver(delivery.payload, delivery);
       else subscriber.skipped?.(topic, position);
@@ -189,13 +194,20 @@ export class TopicDelivery implements Delivery {
   readonly topic: string;
   readonly payload: string | Uint8Array;
   readonly position: Position;
+  readonly exclude: TopicSubscriber | undefined;
   #frames: Uint8Array[] | undefined = undefined;
   #envelope: Uint8Array[] | undefined = undefined;
 
-  constructor(topic: string, payload: string | Uint8Array, position: Position) {
+  constructor(
+    topic: string,
+    payload: string | Uint8Array,
+    position: Position,
+    exclude?: TopicSubscriber,
+  ) {
     this.topic = topic;
     this.payload = payload;
     this.position = position;
+    this.exclude = exclude;
   }
 
   frame(): readonly Uint8Array[] {

@@ -1,8 +1,8 @@
 import type { DeflateOptions } from '@gale/frame';
 import { encodeDirectMessage } from '@gale/frame/resume';
-import type { WebSocketConnection } from './connection.js';
 import { InvalidArgumentError, WebSocketClosedError } from './errors.js';
 import { Handler } from './handler.js';
+import type { HandlerConnection } from './handler-connection.js';
 import type { TopicSubscriber } from './topics.js';
 
 /** Options for `writeMessage`. */
@@ -14,24 +14,20 @@ export interface WriteOptions {
 // Reach the handler's private state for the Application (set in a static block below), without
 // public members on the class users extend.
 let internals: {
-  connection(handler: WebSocketHandler): WebSocketConnection | undefined;
-  bind(
-    handler: WebSocketHandler,
-    connection: WebSocketConnection,
-    subprotocol: string | null,
-  ): void;
+  connection(handler: WebSocketHandler): HandlerConnection | undefined;
+  bind(handler: WebSocketHandler, connection: HandlerConnection, subprotocol: string | null): void;
   subscriptions(handler: WebSocketHandler): ReadonlyMap<string, readonly TopicSubscriber[]>;
 };
 
 /** @internal The connection behind a handler, for the Application and topics. */
-export function connectionOf(handler: WebSocketHandler): WebSocketConnection | undefined {
+export function connectionOf(handler: WebSocketHandler): HandlerConnection | undefined {
   return internals.connection(handler);
 }
 
 /** @internal Binds a handler to its connection and subprotocol once the upgrade succeeded. */
 export function bindConnection(
   handler: WebSocketHandler,
-  connection: WebSocketConnection,
+  connection: HandlerConnection,
   subprotocol: string | null,
 ): void {
   internals.bind(handler, connection, subprotocol);
@@ -61,7 +57,7 @@ const NO_TOPICS: ReadonlyMap<string, readonly TopicSubscriber[]> = new Map();
  * connection that closes before its hello runs neither `open` nor `onClose`.
  */
 export class WebSocketHandler extends Handler {
-  #connection: WebSocketConnection | undefined = undefined;
+  #connection: HandlerConnection | undefined = undefined;
   #subprotocol: string | null = null;
   #topics: Map<string, TopicSubscriber[]> | undefined = undefined;
 
@@ -196,8 +192,13 @@ export class WebSocketHandler extends Handler {
     if (subscribers === undefined) this.#topics.set(topic, [subscriber]);
     else if (subscribers.includes(subscriber)) return;
     else subscribers.push(subscriber);
-    const after = subscriber === connection ? connection.takeResumePoint(topic) : undefined;
     const broker = this.application.broker;
+    // A runtime that publishes natively joins the topic its own way (one broker subscriber for
+    // all its sockets); unsubscribe() reaches it through forgetTopic().
+    if (subscriber === connection && connection.joinTopic !== undefined) {
+      return connection.joinTopic(broker, topic);
+    }
+    const after = subscriber === connection ? connection.takeResumePoint(topic) : undefined;
     const started =
       after === undefined
         ? broker.subscribe(topic, subscriber)
@@ -255,7 +256,7 @@ export class WebSocketHandler extends Handler {
     return this.#subprotocol;
   }
 
-  #open(): WebSocketConnection {
+  #open(): HandlerConnection {
     const connection = this.#connection;
     if (connection === undefined) throw new WebSocketClosedError('the WebSocket is not open');
     return connection;

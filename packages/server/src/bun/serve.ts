@@ -1,0 +1,297 @@
+import type { IncomingMessage } from 'node:http';
+import { HandshakeError, validateRequest } from '@gale/frame';
+import { selectSubprotocol as selectResume, splitOffer } from '@gale/frame/resume';
+import { type Application, type ApplicationRuntime, runtimeOf } from '../application.js';
+import { HTTPError, InvalidStateError } from '../errors.js';
+import { Request } from '../http/request.js';
+import { logAccess } from '../log.js';
+import { bindConnection, type WebSocketHandler } from '../websocket-handler.js';
+import type { BunGlobal, BunServer } from './bun-api.js';
+import { BunConnection, type BunServerState, type BunSocketData } from './bun-connection.js';
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** The port; 0 (the default) picks a free one: read `server.port`. */
+  readonly port?: number;
+  /** The address to listen on. Bun's default (all interfaces) when omitted. */
+  readonly hostname?: string;
+  /**
+   * Whether Bun negotiates permessage-deflate with clients that offer it. Default true: a handler
+   * whose `getCompressionOptions()` returns options then compresses what it sends (messages of at
+   * least `threshold` bytes); one that returns null sends uncompressed. Bun answers the offer for
+   * the whole server (no context takeover either way, whatever the options say).
+   */
+  readonly perMessageDeflate?: boolean;
+}
+
+/** Bun's server as {@link serve} returns it (Bun's own `Server`, typed for what Gale uses). */
+export type { BunServer };
+
+// Bun's backpressure limit sits above Gale's policy (its maximum buffered amount plus one message),
+// so that Gale's 1008 comes first; Bun drops a message only beyond this.
+const BACKPRESSURE_SLACK = 1024 * 1024;
+const UINT32_MAX = 2 ** 32 - 1;
+
+/**
+ * Serves `application` on Bun's native WebSocket server (`Bun.serve`): `app.listen()` for Bun.
+ * The same routes and `WebSocketHandler` subclasses run unchanged, with the same handshake answers
+ * (`prepare()`'s `HTTPError`, 400/405/426 for a bad request, 403 from `checkOrigin`, 500 for an
+ * unoffered subprotocol), `open`/`onMessage` in strict order, `onClose` once, `writeMessage`
+ * promises that settle as Bun's send buffer drains, topics published natively by Bun (each
+ * message framed once per server) and resumable topics (gale.v1). `application.close()` stops the
+ * server too.
+ *
+ * Not yet on Bun: `RequestHandler` routes (501) and static files (404). Run by Bun only: on Node
+ * it throws `InvalidStateError`.
+ */
+export function serve(application: Application, options: ServeOptions = {}): BunServer {
+  const bun = (globalThis as { Bun?: BunGlobal }).Bun;
+  if (bun === undefined) {
+    throw new InvalidStateError('@gale/server/bun runs on Bun: use app.listen() on Node');
+  }
+  const runtime = runtimeOf(application);
+  const { settings } = runtime.host;
+  const perMessageDeflate = options.perMessageDeflate ?? true;
+  let state: BunServerState;
+  const server = bun.serve<BunSocketData>({
+    port: options.port ?? 0,
+    hostname: options.hostname,
+    fetch: (request, server) => route(runtime, perMessageDeflate, request, server),
+    websocket: {
+      maxPayloadLength: settings.websocketMaxMessageSize,
+      // Gale's own keepalive (websocketPingInterval) runs on the application's clock instead.
+      idleTimeout: 0,
+      sendPings: false,
+      backpressureLimit: Math.min(
+        settings.websocketMaxBufferedAmount +
+          2 * settings.websocketMaxMessageSize +
+          BACKPRESSURE_SLACK,
+        UINT32_MAX,
+      ),
+      closeOnBackpressureLimit: false,
+      publishToSelf: false,
+      perMessageDeflate,
+      open(ws) {
+        const { handler, args } = ws.data;
+        const connection = new BunConnection(ws, handler, state);
+        ws.data.connection = connection;
+        bindConnection(handler, connection, ws.data.subprotocol);
+        runtime.opened(handler);
+        connection.open(args);
+      },
+      message: (ws, message) => ws.data.connection!.message(message),
+      close: (ws, code, reason) => ws.data.connection!.closed(code, reason),
+      drain: (ws) => ws.data.connection!.drained(),
+      ping: (ws, data) => ws.data.connection!.pinged(data),
+      pong: (ws, data) => ws.data.connection!.ponged(data),
+    },
+  });
+  state = {
+    server,
+    host: runtime.host,
+    topics: new Map(),
+    lastDelivery: undefined,
+    lastEnvelope: undefined,
+  };
+  runtime.addServer({ close: (callback) => server.stop(false).then(callback) });
+  return server;
+}
+
+/** One request on its way: what `fetch` got, and the Gale `Request` built from it. */
+class Exchange {
+  readonly runtime: ApplicationRuntime;
+  readonly fetchRequest: globalThis.Request;
+  readonly server: BunServer;
+  readonly request: Request;
+  readonly headers: Record<string, string>;
+  readonly startedAt: bigint;
+  data: BunSocketData | undefined = undefined;
+
+  constructor(runtime: ApplicationRuntime, fetchRequest: globalThis.Request, server: BunServer) {
+    this.startedAt = runtime.host.settings.accessLog ? process.hrtime.bigint() : 0n;
+    this.runtime = runtime;
+    this.fetchRequest = fetchRequest;
+    this.server = server;
+    const url = fetchRequest.url;
+    // The request target as node:http gives it: the path and query of Bun's absolute URL.
+    const target = url.slice(url.indexOf('/', url.indexOf('//') + 2)) || '/';
+    const headers: Record<string, string> = {};
+    fetchRequest.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    this.headers = headers;
+    const exchange = this;
+    const raw = {
+      method: fetchRequest.method,
+      url: target,
+      headers,
+      socket: {
+        encrypted: url.startsWith('https:'),
+        // Read on demand, as on Node: Bun knows the peer from the request until the upgrade,
+        // and from the socket after it.
+        get remoteAddress(): string {
+          const connection = exchange.data?.connection;
+          if (connection !== undefined) return connection.remoteAddress;
+          return server.requestIP(fetchRequest)?.address ?? '';
+        },
+      },
+    };
+    // Request reads method, url, headers and socket: a node:http request's shape, from Fetch.
+    this.request = new Request(raw as unknown as IncomingMessage, runtime.proxies);
+  }
+
+  log(status: number): void {
+    const { settings } = this.runtime.host;
+    if (!settings.accessLog) return;
+    const { request } = this;
+    logAccess(
+      settings.logger,
+      status,
+      request.method,
+      request.path,
+      request.remoteAddress,
+      this.startedAt,
+    );
+  }
+
+  answer(status: number, message: string, extra?: Readonly<Record<string, string>>): Response {
+    this.log(status);
+    return new Response(message, {
+      status,
+      headers: { 'content-type': 'text/plain; charset=utf-8', ...extra },
+    });
+  }
+
+  // Every refusal after prepare() started: an HTTPError or HandshakeError answers its status.
+  refuse(error: unknown): Response {
+    if (error instanceof HTTPError || error instanceof HandshakeError) {
+      return this.answer(error.status, error.message, error.headers);
+    }
+    this.runtime.host.settings.logger.error(
+      'Uncaught exception before the WebSocket upgrade',
+      error,
+    );
+    return this.answer(500, 'Internal Server Error');
+  }
+}
+
+// Bun's fetch: synchronous unless the handler's prepare() is async (a promise costs Bun a tick).
+function route(
+  runtime: ApplicationRuntime,
+  perMessageDeflate: boolean,
+  fetchRequest: globalThis.Request,
+  server: BunServer,
+): Response | undefined | Promise<Response | undefined> {
+  const exchange = new Exchange(runtime, fetchRequest, server);
+  const { request, headers } = exchange;
+  const match = runtime.route(request.path, true);
+  if (match === undefined) {
+    if (runtime.route(request.path, false) !== undefined) {
+      return exchange.answer(501, 'RequestHandler routes are not served on Bun yet');
+    }
+    return exchange.answer(404, 'Not Found');
+  }
+  if (headers['upgrade'] === undefined) {
+    // A plain request to a WebSocket route: Tornado's answers (405 for other methods, else 400).
+    try {
+      validateRequest({ method: request.method, headers });
+    } catch (error) {
+      if (error instanceof HandshakeError) return exchange.answer(error.status, error.message);
+    }
+    return exchange.answer(400, 'Can "Upgrade" only to "WebSocket".');
+  }
+  const handler = match.create(request) as WebSocketHandler;
+  let prepared: void | Promise<void>;
+  try {
+    prepared = handler.prepare();
+  } catch (error) {
+    return exchange.refuse(error);
+  }
+  if (prepared === undefined) return upgrade(exchange, handler, match.args, perMessageDeflate);
+  return prepared.then(
+    () => upgrade(exchange, handler, match.args, perMessageDeflate),
+    (error: unknown) => exchange.refuse(error),
+  );
+}
+
+// After prepare(): the handshake's checks in Node's order, then Bun's upgrade.
+function upgrade(
+  exchange: Exchange,
+  handler: WebSocketHandler,
+  args: readonly string[],
+  perMessageDeflate: boolean,
+): Response | undefined {
+  const { settings } = exchange.runtime.host;
+  let data: BunSocketData;
+  let offered: readonly string[];
+  let selectedHeader = '';
+  try {
+    const handshake = validateRequest({
+      method: exchange.request.method,
+      headers: exchange.headers,
+    });
+    if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
+      return exchange.answer(403, 'Cross origin websockets not allowed');
+    }
+    // gale.v1 (docs/resume-protocol.md §1): the handler chooses among the application's own
+    // subprotocols only; gale.v1+app (or gale.v1) is selected if the client offered it, else the
+    // connection is a plain one.
+    offered = handshake.subprotocols;
+    const offer = settings.resume && offered.length > 0 ? splitOffer(offered) : undefined;
+    const choices = offer?.resume ? offer.appProtocols : offered;
+    const subprotocol = handler.selectSubprotocol(choices);
+    if (subprotocol !== null && !choices.includes(subprotocol)) {
+      settings.logger.error(
+        `selectSubprotocol returned ${JSON.stringify(subprotocol)}, which was not offered`,
+      );
+      return exchange.answer(500, 'Internal Server Error');
+    }
+    let selected = subprotocol;
+    let gale = false;
+    if (offer?.resume) {
+      const resume = selectResume(subprotocol);
+      if (offered.includes(resume)) {
+        selected = resume;
+        gale = true;
+      }
+    }
+    const compression = handler.getCompressionOptions();
+    const compress =
+      compression !== null &&
+      perMessageDeflate &&
+      handshake.extensions.some(({ name }) => name === 'permessage-deflate');
+    selectedHeader = selected ?? '';
+    data = {
+      handler,
+      args,
+      subprotocol,
+      gale,
+      compress,
+      threshold: compress ? ({ ...settings.compression, ...compression }.threshold ?? 1024) : 0,
+      connection: undefined,
+    };
+  } catch (error) {
+    return exchange.refuse(error);
+  }
+  exchange.data = data;
+  let responseHeaders: Headers | undefined;
+  if (handler.responseHeaders.size > 0 || offered.length > 0) {
+    responseHeaders = new Headers();
+    for (const [name, values] of handler.responseHeaders) {
+      for (const value of values) responseHeaders.append(name, value);
+    }
+    // Bun selects the client's first subprotocol unless told; an empty value selects none.
+    responseHeaders.set('sec-websocket-protocol', selectedHeader);
+  }
+  const upgraded =
+    responseHeaders === undefined
+      ? exchange.server.upgrade(exchange.fetchRequest, { data })
+      : exchange.server.upgrade(exchange.fetchRequest, { data, headers: responseHeaders });
+  if (!upgraded) {
+    exchange.data = undefined;
+    return exchange.answer(400, 'Bad Request');
+  }
+  exchange.log(101);
+  handler.request.release();
+  return undefined;
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+// The tests of @gale/server/bun: Vitest started by Bun (`pnpm test:bun`), so that Bun.serve exists.
+export default defineConfig({
+  resolve: { conditions: ['@gale/source'] },
+  test: {
+    name: 'server-bun',
+    include: ['test/bun/**/*.bun.test.ts'],
+    testTimeout: 30_000,
+  },
+});
