@@ -6,6 +6,7 @@ import {
   negotiateDeflate,
   type PerMessageDeflate,
   Protocol,
+  type ServerHandshake,
   validateRequest,
 } from '@gale/frame';
 import { selectSubprotocol as selectResume, splitOffer } from '@gale/frame/resume';
@@ -105,31 +106,7 @@ async function negotiate(
     if (prepared !== undefined) await prepared;
     if (socket.destroyed) return null;
     const handshake = validateRequest({ method: req.method ?? 'GET', headers: req.headers });
-    if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
-      return refuse(403, 'Cross origin websockets not allowed');
-    }
-    const offered = handshake.subprotocols;
-    // gale.v1 (docs/resume-protocol.md §1): the handler chooses among the application's own
-    // subprotocols only; gale.v1+app (or gale.v1) is selected if the client offered it, else the
-    // connection is a plain one.
-    const offer = settings.resume ? splitOffer(offered) : undefined;
-    const choices = offer?.resume ? offer.appProtocols : offered;
-    const appSubprotocol = handler.selectSubprotocol(choices);
-    if (appSubprotocol !== null && !choices.includes(appSubprotocol)) {
-      settings.logger.error(
-        `selectSubprotocol returned ${JSON.stringify(appSubprotocol)}, which was not offered`,
-      );
-      return refuse(500, 'Internal Server Error');
-    }
-    let subprotocol = appSubprotocol;
-    let resume = false;
-    if (offer?.resume) {
-      const selected = selectResume(appSubprotocol);
-      if (offered.includes(selected)) {
-        subprotocol = selected;
-        resume = true;
-      }
-    }
+    const { subprotocol, appSubprotocol, resume } = agreeOnProtocols(settings, handler, handshake);
     let extension: PerMessageDeflate | null = null;
     let extensionsHeader: string | null = null;
     const compression = handler.getCompressionOptions();
@@ -219,6 +196,48 @@ export async function completeUpgrade(
     return;
   }
   connection.start(head);
+}
+
+/** What {@link agreeOnProtocols} settled: the 101's subprotocol and the application's part of it. */
+export interface ProtocolAgreement {
+  /** What the 101 selects: the application's subprotocol, or gale.v1 / gale.v1+app. */
+  readonly subprotocol: string | null;
+  /** The application's part of it (what `selectedSubprotocol` gives the handler). */
+  readonly appSubprotocol: string | null;
+  /** Whether gale.v1 was selected. */
+  readonly resume: boolean;
+}
+
+/**
+ * The checks after a valid request that every runtime makes alike: `checkOrigin` (an
+ * `HTTPError` 403 when it refuses) and `selectSubprotocol` (500 when it picks one that was not
+ * offered), then gale.v1 (docs/resume-protocol.md §1): the handler chooses among the
+ * application's own subprotocols only, and gale.v1+app (or gale.v1) is selected if the client
+ * offered it; otherwise the connection is a plain one.
+ */
+export function agreeOnProtocols(
+  settings: ResolvedSettings,
+  handler: WebSocketHandler,
+  handshake: Pick<ServerHandshake, 'origin' | 'subprotocols'>,
+): ProtocolAgreement {
+  if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
+    throw new HTTPError(403, 'Cross origin websockets not allowed');
+  }
+  const offered = handshake.subprotocols;
+  const offer = settings.resume && offered.length > 0 ? splitOffer(offered) : undefined;
+  const choices = offer?.resume ? offer.appProtocols : offered;
+  const appSubprotocol = handler.selectSubprotocol(choices);
+  if (appSubprotocol !== null && !choices.includes(appSubprotocol)) {
+    settings.logger.error(
+      `selectSubprotocol returned ${JSON.stringify(appSubprotocol)}, which was not offered`,
+    );
+    throw new HTTPError(500, 'Internal Server Error');
+  }
+  if (offer?.resume) {
+    const selected = selectResume(appSubprotocol);
+    if (offered.includes(selected)) return { subprotocol: selected, appSubprotocol, resume: true };
+  }
+  return { subprotocol: appSubprotocol, appSubprotocol, resume: false };
 }
 
 /**

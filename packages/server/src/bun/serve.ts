@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { HandshakeError, validateRequest } from '@gale/frame';
-import { selectSubprotocol as selectResume, splitOffer } from '@gale/frame/resume';
 import { type Application, type ApplicationRuntime, runtimeOf } from '../application.js';
 import { HTTPError, InvalidStateError } from '../errors.js';
 import { Request } from '../http/request.js';
 import { logAccess } from '../log.js';
+import { agreeOnProtocols } from '../upgrade.js';
 import { bindConnection, type WebSocketHandler } from '../websocket-handler.js';
 import type { BunGlobal, BunServer } from './bun-api.js';
 import { BunConnection, type BunServerState, type BunSocketData } from './bun-connection.js';
@@ -230,31 +230,12 @@ function upgrade(
       method: exchange.request.method,
       headers: exchange.headers,
     });
-    if (handshake.origin !== undefined && !handler.checkOrigin(handshake.origin)) {
-      return exchange.answer(403, 'Cross origin websockets not allowed');
-    }
-    // gale.v1 (docs/resume-protocol.md §1): the handler chooses among the application's own
-    // subprotocols only; gale.v1+app (or gale.v1) is selected if the client offered it, else the
-    // connection is a plain one.
     offered = handshake.subprotocols;
-    const offer = settings.resume && offered.length > 0 ? splitOffer(offered) : undefined;
-    const choices = offer?.resume ? offer.appProtocols : offered;
-    const subprotocol = handler.selectSubprotocol(choices);
-    if (subprotocol !== null && !choices.includes(subprotocol)) {
-      settings.logger.error(
-        `selectSubprotocol returned ${JSON.stringify(subprotocol)}, which was not offered`,
-      );
-      return exchange.answer(500, 'Internal Server Error');
-    }
-    let selected = subprotocol;
-    let gale = false;
-    if (offer?.resume) {
-      const resume = selectResume(subprotocol);
-      if (offered.includes(resume)) {
-        selected = resume;
-        gale = true;
-      }
-    }
+    const {
+      subprotocol: selected,
+      appSubprotocol,
+      resume,
+    } = agreeOnProtocols(settings, handler, handshake);
     const compression = handler.getCompressionOptions();
     const compress =
       compression !== null &&
@@ -264,8 +245,8 @@ function upgrade(
     data = {
       handler,
       args,
-      subprotocol,
-      gale,
+      subprotocol: appSubprotocol,
+      gale: resume,
       compress,
       threshold: compress ? ({ ...settings.compression, ...compression }.threshold ?? 1024) : 0,
       connection: undefined,
