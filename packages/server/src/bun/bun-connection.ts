@@ -97,6 +97,8 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   #failed = false;
   #queue: Array<[EventKind, string | Uint8Array]> = [];
   #head = 0;
+  // What the queue holds, in bytes (UTF-16 units for text): bounded, since Bun keeps reading.
+  #queuedBytes = 0;
   // Closing: `#closing` once we sent a Close (or Bun reported the end), `#closeInfo` once Bun did.
   #closing = false;
   #closeInfo: CloseInfo | undefined = undefined;
@@ -435,6 +437,18 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   #event(kind: EventKind, data: string | Uint8Array): void {
     if (this.#failed) return;
     if (this.#busy) {
+      this.#queuedBytes += data.length;
+      if (this.#queuedBytes > this.#host.connectionSettings.maxBufferedAmount) {
+        // On Node the socket stops being read while the handler is busy, and TCP holds the
+        // peer back; Bun keeps reading, so what waits is capped, as what is unsent is.
+        this.#failed = true;
+        this.#dropQueue();
+        this.#host.settings.logger.warn(
+          'closing a peer that sent more than websocketMaxBufferedAmount while its handler was busy',
+        );
+        this.close(1008, 'too much sent while the handler was busy');
+        return;
+      }
       this.#queue.push([kind, data]);
       return;
     }
@@ -476,12 +490,10 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     while (!this.#busy && !this.#failed && this.#head < queue.length) {
       const [kind, data] = queue[this.#head]!;
       queue[this.#head++] = undefined as never;
+      this.#queuedBytes -= data.length;
       this.#run(kind, data);
     }
-    if (this.#head === queue.length) {
-      this.#queue = [];
-      this.#head = 0;
-    }
+    if (this.#head === queue.length) this.#dropQueue();
     if (!this.#busy && this.#closeInfo !== undefined) this.#notifyClosed();
   }
 
@@ -494,16 +506,20 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   #fail(error: unknown, where: string): void {
     this.#host.logException(this.#handler, error, where);
     this.#failed = true;
+    this.#dropQueue();
+    this.close(1011);
+  }
+
+  #dropQueue(): void {
     this.#queue = [];
     this.#head = 0;
-    this.close(1011);
+    this.#queuedBytes = 0;
   }
 
   #notifyClosed(): void {
     if (this.#notified) return;
     this.#notified = true;
-    this.#queue = [];
-    this.#head = 0;
+    this.#dropQueue();
     try {
       this.#host.connectionClosed(this.#handler, this.#closeInfo!);
     } catch (error) {

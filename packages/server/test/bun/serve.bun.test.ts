@@ -721,6 +721,38 @@ describe('limits', () => {
     // Bun difference: Bun reports no Close frame from the peer (1006), so closeCode is null.
     expect(journal.closeCode).toBeNull();
   });
+
+  it('Bun difference: closes with 1008 a peer that sends more than websocketMaxBufferedAmount while its handler is busy, and serves others', async () => {
+    let release: () => void = () => {};
+    const handled: string[] = [];
+    class Stuck extends WebSocketHandler {
+      override async onMessage(message: string | Uint8Array): Promise<void> {
+        handled.push(String(message).slice(0, 5));
+        if (handled.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      }
+    }
+    const { port, logger } = start(
+      [
+        ['/stuck', Stuck],
+        ['/echo', Echo],
+      ],
+      { websocketMaxBufferedAmount: 4096 },
+    );
+    const client = await open(port, '/stuck');
+    client.sendText('first'); // the handler waits on this one
+    await until(() => handled.length === 1, 'the first message');
+    // 4 × 1000 bytes wait within the limit; the fifth passes it.
+    for (let i = 0; i < 5; i++) client.sendText(`m${i}`.padEnd(1000, '.'));
+    const close = await nextClose(client);
+    expect(close).toEqual({ code: 1008, reason: 'too much sent while the handler was busy' });
+    expect(logger.lines.some((line) => line.includes('while its handler was busy'))).toBe(true);
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(handled).toEqual(['first']); // what waited was dropped, not handled after the close
+    const other = await open(port, '/echo');
+    other.sendText('still serving');
+    expect(await nextMessage(other)).toBe('still serving');
+  });
 });
 
 describe('pings', () => {
