@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Protocol } from '@gale/frame';
-import { type Control, encodeControl, parseHello } from '@gale/frame/resume';
+import { type Control, encodeControl } from '@gale/frame/resume';
 import {
   type CloseInfo,
   Connection,
@@ -9,6 +9,7 @@ import {
 } from '@gale/io';
 import { unref } from '@gale/io/clock';
 import type { HandlerConnection } from './handler-connection.js';
+import { positionControl, ResumePoints } from './resume-points.js';
 import type { ResolvedSettings } from './settings.js';
 import type { Delivery, Position, SubscriptionStart } from './topics.js';
 
@@ -58,10 +59,8 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
   #open: (() => void | Promise<void>) | undefined = undefined;
   #handlerOpened = true;
   #helloTimer: unknown = undefined;
-  // The hello's positions, taken by the handler's subscribe() (each once).
-  #points: Map<string, Position> | undefined = undefined;
-  // Topics whose subscription started with status 'resumed'.
-  #resumed: Set<string> | undefined = undefined;
+  // gale.v1: the hello's positions and the resumed topics.
+  #resume: ResumePoints | undefined = undefined;
 
   constructor(
     socket: Duplex,
@@ -107,19 +106,17 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
    * topic starts fresh).
    */
   takeResumePoint(topic: string): Position | undefined {
-    const point = this.#points?.get(topic);
-    if (point !== undefined) this.#points!.delete(topic);
-    return point;
+    return this.#resume?.take(topic);
   }
 
   /** Whether the subscription to `topic` started with status 'resumed'. */
   isResumed(topic: string): boolean {
-    return this.#resumed?.has(topic) ?? false;
+    return this.#resume?.isResumed(topic) ?? false;
   }
 
   /** The subscription to `topic` ended. */
   forgetTopic(topic: string): void {
-    this.#resumed?.delete(topic);
+    this.#resume?.forget(topic);
   }
 
   /** A topic's message, as a socket subscriber: the framed bytes every subscriber shares. */
@@ -130,22 +127,13 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
   /** gale.v1: a subscription starts with a position control, or a gap control. */
   started(topic: string, start: SubscriptionStart): void {
     if (!this.gale) return;
-    if (start.status === 'resumed') {
-      this.#resumed ??= new Set();
-      this.#resumed.add(topic);
-    } else this.#resumed?.delete(topic);
-    const { position } = start;
-    this.#sendControl(
-      start.status === 'gap'
-        ? { type: 'gap', topic, from: start.from, to: position }
-        : { type: 'position', topic, epoch: position.epoch, offset: position.offset },
-    );
+    this.#resume ??= new ResumePoints();
+    this.#sendControl(this.#resume.started(topic, start));
   }
 
   /** gale.v1: the client sent this message itself; it moves past its position. */
   skipped(topic: string, position: Position): void {
-    if (!this.gale) return;
-    this.#sendControl({ type: 'position', topic, epoch: position.epoch, offset: position.offset });
+    if (this.gale) this.#sendControl(positionControl(topic, position));
   }
 
   /** A handler callback outside the message loop threw (a topic listener): as `onMessage` would. */
@@ -160,16 +148,13 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     if (state !== AWAITING_HELLO) return; // failed: nothing reaches the handler
     this.settings.clock.clearTimeout(this.#helloTimer);
     this.#helloTimer = undefined;
-    let resume: ReturnType<typeof parseHello>['resume'];
+    this.#resume ??= new ResumePoints();
     try {
-      resume = parseHello(message).resume;
+      this.#resume.readHello(message);
     } catch {
       this.#state = FAILED;
       this.fail(1002, 'gale.v1: malformed hello');
       return;
-    }
-    if (resume.length > 0) {
-      this.#points = new Map(resume.map(([topic, epoch, offset]) => [topic, { epoch, offset }]));
     }
     this.#state = OPENING;
     this.#handlerOpened = true;

@@ -1,9 +1,10 @@
-import { type Control, encodeControl, encodeTopicMessage, parseHello } from '@gale/frame/resume';
+import { type Control, encodeControl, encodeTopicMessage } from '@gale/frame/resume';
 import type { CloseInfo } from '@gale/io';
 import { unref } from '@gale/io/clock';
 import { type ConnectionHost, HELLO_TIMEOUT } from '../connection.js';
 import { WebSocketClosedError } from '../errors.js';
 import type { ConnectionTransport, HandlerConnection } from '../handler-connection.js';
+import { positionControl, ResumePoints } from '../resume-points.js';
 import type { Broker, Delivery, Position, SubscriptionStart } from '../topics.js';
 import type { WebSocketHandler } from '../websocket-handler.js';
 import type { BunServer, BunServerWebSocket } from './bun-api.js';
@@ -118,8 +119,7 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   #hello: HelloState = OPEN;
   #args: readonly string[] = [];
   #helloTimer: unknown = undefined;
-  #points: Map<string, Position> | undefined = undefined;
-  #resumed: Set<string> | undefined = undefined;
+  #resume: ResumePoints | undefined = undefined;
 
   constructor(
     ws: BunServerWebSocket<BunSocketData>,
@@ -198,16 +198,13 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   // gale.v1: the first message is the hello; the handler never sees it.
   #helloArrived(message: string | Uint8Array): void {
     this.#stopHelloTimer();
-    let resume: ReturnType<typeof parseHello>['resume'];
+    this.#resume ??= new ResumePoints();
     try {
-      resume = parseHello(message).resume;
+      this.#resume.readHello(message);
     } catch {
       this.#hello = FAILED;
       this.close(1002, 'gale.v1: malformed hello');
       return;
-    }
-    if (resume.length > 0) {
-      this.#points = new Map(resume.map(([topic, epoch, offset]) => [topic, { epoch, offset }]));
     }
     this.#hello = OPENING;
     this.#runOpen(this.#args);
@@ -341,17 +338,15 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   }
 
   takeResumePoint(topic: string): Position | undefined {
-    const point = this.#points?.get(topic);
-    if (point !== undefined) this.#points!.delete(topic);
-    return point;
+    return this.#resume?.take(topic);
   }
 
   isResumed(topic: string): boolean {
-    return this.#resumed?.has(topic) ?? false;
+    return this.#resume?.isResumed(topic) ?? false;
   }
 
   forgetTopic(topic: string): void {
-    this.#resumed?.delete(topic);
+    this.#resume?.forget(topic);
     const joined = this.#topics?.get(topic);
     if (joined === undefined) return;
     this.#topics!.delete(topic);
@@ -409,22 +404,13 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
   /** gale.v1: a subscription starts with a position control, or a gap control. */
   started(topic: string, start: SubscriptionStart): void {
     if (!this.gale) return;
-    if (start.status === 'resumed') {
-      this.#resumed ??= new Set();
-      this.#resumed.add(topic);
-    } else this.#resumed?.delete(topic);
-    const { position } = start;
-    this.#sendControl(
-      start.status === 'gap'
-        ? { type: 'gap', topic, from: start.from, to: position }
-        : { type: 'position', topic, epoch: position.epoch, offset: position.offset },
-    );
+    this.#resume ??= new ResumePoints();
+    this.#sendControl(this.#resume.started(topic, start));
   }
 
   /** gale.v1: the client published this message itself; it moves past its position. */
   skipped(topic: string, position: Position): void {
-    if (!this.gale) return;
-    this.#sendControl({ type: 'position', topic, epoch: position.epoch, offset: position.offset });
+    if (this.gale) this.#sendControl(positionControl(topic, position));
   }
 
   #sendControl(control: Control): void {
