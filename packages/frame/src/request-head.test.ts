@@ -92,7 +92,12 @@ describe('parseRequestHead', () => {
     );
     expect(Object.getOwnPropertyDescriptor(head?.headers, '__proto__')?.value).toBe('a');
     expect(head?.headers['constructor']).toBe('b, c');
-    expect(Object.getPrototypeOf(head?.headers)).toBeNull();
+    // Nothing is inherited: a field that was not sent reads undefined, whatever its name.
+    const plain = parseRequestHead(latin1('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))!.headers;
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      expect(plain[name]).toBeUndefined();
+    }
+    expect(Object.getPrototypeOf(Object.getPrototypeOf(plain))).toBeNull();
   });
 
   it('answers 400 for whitespace before the colon, obs-fold, bare CR or LF, NUL and DEL', () => {
