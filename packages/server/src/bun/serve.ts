@@ -191,15 +191,16 @@ function route(
   const url = fetchRequest.url;
   // The request target as node:http gives it: the path and query of Bun's absolute URL.
   const target = url.slice(url.indexOf('/', url.indexOf('//') + 2)) || '/';
-  if (!fetchRequest.headers.has('upgrade')) {
-    // RequestHandler routes, static files, and Tornado's 400/405 to a plain request to a
-    // WebSocket route: the code node:http runs.
-    return serveHttp(application, fetchRequest, server, target);
-  }
-  const match = runtime.route(target, true);
+  const upgrading = fetchRequest.headers.has('upgrade');
+  const match = upgrading ? runtime.route(target, true) : undefined;
   if (match === undefined) {
-    // As listen(): an upgrade to any other path is 404.
-    return new Exchange(runtime, fetchRequest, server, target).answer(404, 'Not Found');
+    // As listen(): an upgrade (Upgrade and Connection: upgrade, node:http's test) to any other
+    // path is 404; anything else goes to the HTTP side, the code node:http runs (RequestHandler
+    // routes, static files, and Tornado's 400/405 to a plain request to a WebSocket route).
+    if (upgrading && /\bupgrade\b/i.test(fetchRequest.headers.get('connection') ?? '')) {
+      return new Exchange(runtime, fetchRequest, server, target).answer(404, 'Not Found');
+    }
+    return serveHttp(application, fetchRequest, server, target);
   }
   const exchange = new Exchange(runtime, fetchRequest, server, target);
   const { request } = exchange;

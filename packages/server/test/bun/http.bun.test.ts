@@ -288,6 +288,16 @@ describe('RequestHandler routes on Bun', () => {
     expect(await plain.text()).toBe('Can "Upgrade" only to "WebSocket".');
   });
 
+  it('answers 404 to an upgrade to an HTTP route, and serves a request that only names Upgrade, as node:http', async () => {
+    const { port } = start(routes);
+    const head = (connection: string) =>
+      `GET /greet/ann HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: ${connection}\r\n\r\n`;
+    expect((await rawRequest(port, head('Upgrade, close'))).status).toBe(404);
+    const served = await rawRequest(port, head('close'));
+    expect(served.status).toBe(200);
+    expect(served.text.endsWith('Hello, ann, fine')).toBe(true);
+  });
+
   it('writes an access-log line per request', async () => {
     const { url, logger } = start(routes, { accessLog: true });
     await fetch(url('/greet/ann?x=1'));
