@@ -299,9 +299,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     await app.ready;
     clearTimeout(waiting);
   }
-  const server = await app.listen(port, host);
-  const address = server.address();
-  const actualPort = typeof address === 'object' && address ? address.port : port;
+  let actualPort: number;
+  if ('bun' in process.versions) {
+    // `pnpm start:bun`: the same application on Bun's own HTTP and WebSocket server.
+    const { serve } = await import('@gale/server/bun');
+    actualPort = serve(app, { port, hostname: host }).port;
+  } else {
+    const address = (await app.listen(port, host)).address();
+    actualPort = typeof address === 'object' && address ? address.port : port;
+  }
   console.log(`cart-counter: http://${host}:${actualPort}/`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

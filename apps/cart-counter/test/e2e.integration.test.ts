@@ -4,45 +4,54 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The production build (`pnpm build`, then `pnpm start`) driven by real Chromium: three shoppers,
-// each in their own browser context (own cookies, own session), against a stock of 2.
+// each in their own browser context (own cookies, own session), against a stock of 2. The same
+// flow runs on Node (`pnpm start`) and on Bun (`pnpm start:bun`: @gale/server/bun's serve()).
 const appDir = new URL('../', import.meta.url);
-let server: ServerProcess;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-
-async function shopper(
-  options: BrowserContextOptions = { viewport: { width: 900, height: 640 } },
-): Promise<Page> {
-  const context = await browser.newContext(options);
-  contexts.push(context);
-  const page = await context.newPage();
-  await page.goto(server.url);
-  // The connection's status region (the page has another, for screen readers).
-  const connection = page.locator('connection-status').getByRole('status');
-  await expect.poll(() => connection.textContent()).toBe('Live');
-  return page;
-}
-
-function stockLine(page: Page, count: number) {
-  return page.getByText(`Only ${count} left in stock! Order now!`);
-}
 
 beforeAll(async () => {
-  // `pnpm start` refuses to run without COOKIE_SECRET (outside NODE_ENV=development).
-  server = await startServer(appDir, {
-    INITIAL_STOCK: '2',
-    COOKIE_SECRET: 'e2e-secret-0123456789',
-  });
   browser = await launchChromium();
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
   await browser?.close();
-  await server?.stop();
 });
 
-describe("Burt's Books", () => {
+describe.each(['node', 'bun'] as const)("Burt's Books on %s", (runtime) => {
+  let server: ServerProcess;
+  const contexts: BrowserContext[] = [];
+
+  async function shopper(
+    options: BrowserContextOptions = { viewport: { width: 900, height: 640 } },
+  ): Promise<Page> {
+    const context = await browser.newContext(options);
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(server.url);
+    // The connection's status region (the page has another, for screen readers).
+    const connection = page.locator('connection-status').getByRole('status');
+    await expect.poll(() => connection.textContent()).toBe('Live');
+    return page;
+  }
+
+  function stockLine(page: Page, count: number) {
+    return page.getByText(`Only ${count} left in stock! Order now!`);
+  }
+
+  beforeAll(async () => {
+    // `pnpm start` refuses to run without COOKIE_SECRET (outside NODE_ENV=development).
+    server = await startServer(
+      appDir,
+      { INITIAL_STOCK: '2', COOKIE_SECRET: 'e2e-secret-0123456789' },
+      { runtime },
+    );
+  });
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => {});
+    await server?.stop();
+  });
+
   let alice: Page;
   let bob: Page;
   let carol: Page;
@@ -66,7 +75,7 @@ describe("Burt's Books", () => {
   });
 
   // Rewrites docs/screenshot.png, a tracked file: only when asked (`pnpm screenshots`).
-  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+  it.runIf(runtime === 'node' && process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a screenshot for the README',
     async () => {
       mkdirSync(new URL('docs/', appDir), { recursive: true });
@@ -75,7 +84,7 @@ describe("Burt's Books", () => {
   );
 
   // docs/screenshot-phone.png: a shopper on a 390 × 844 phone sees the copy Alice left.
-  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+  it.runIf(runtime === 'node' && process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a phone screenshot for the README',
     async () => {
       const phone = await shopper({

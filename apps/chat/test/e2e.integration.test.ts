@@ -4,26 +4,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The production build (`pnpm build`, then `pnpm start`) driven by real Chromium: two people, each
-// in their own browser context (their own cookies), chatting.
+// in their own browser context (their own cookies), chatting; on Node (`pnpm start`) and on Bun
+// (`pnpm start:bun`: @gale/server/bun's serve()).
 const appDir = new URL('../', import.meta.url);
 const XSS = '<img src=x onerror=alert(1)>';
-let server: ServerProcess;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-let ada: Page;
-let bob: Page;
-
-async function newPerson(url = server.url): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  // An alert() would mean markup from a message ran as code.
-  page.on('dialog', (dialog) => {
-    throw new Error(`unexpected dialog: ${dialog.message()}`);
-  });
-  await page.goto(url);
-  return page;
-}
 
 async function join(page: Page, nickname: string): Promise<void> {
   await page.getByRole('textbox', { name: 'Nickname' }).fill(nickname);
@@ -40,18 +25,41 @@ function items(page: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  // Production refuses to start without COOKIE_SECRET (see test/production-start).
-  server = await startServer(appDir, { COOKIE_SECRET: 'e2e secret' });
   browser = await launchChromium();
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
   await browser?.close();
-  await server?.stop();
 });
 
-describe('two people in the chat room', () => {
+describe.each(['node', 'bun'] as const)('two people in the chat room, on %s', (runtime) => {
+  let server: ServerProcess;
+  const contexts: BrowserContext[] = [];
+  let ada: Page;
+  let bob: Page;
+
+  async function newPerson(url = server.url): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    // An alert() would mean markup from a message ran as code.
+    page.on('dialog', (dialog) => {
+      throw new Error(`unexpected dialog: ${dialog.message()}`);
+    });
+    await page.goto(url);
+    return page;
+  }
+
+  beforeAll(async () => {
+    // Production refuses to start without COOKIE_SECRET (see test/production-start).
+    server = await startServer(appDir, { COOKIE_SECRET: 'e2e secret' }, { runtime });
+  });
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => {});
+    await server?.stop();
+  });
+
   it('lets Ada in with a nickname, and keeps what she says for later', async () => {
     ada = await newPerson();
     await join(ada, 'Ada');
@@ -160,7 +168,7 @@ describe('two people in the chat room', () => {
   });
 
   // Rewrites docs/screenshot.png, a tracked file: only when asked (`pnpm screenshots`).
-  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+  it.runIf(runtime === 'node' && process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a screenshot of the room in use for the README',
     async () => {
       await say(ada, 'Ha, nice try 😄 It shows up as plain text.');
@@ -171,7 +179,7 @@ describe('two people in the chat room', () => {
   );
 
   // docs/screenshot-phone.png likewise: the room on a 390×844 phone, in the dark colour scheme.
-  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+  it.runIf(runtime === 'node' && process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a screenshot of the room on a phone for the README',
     async () => {
       const context = await browser.newContext({

@@ -3,24 +3,33 @@ import { launchChromium, type ServerProcess, startServer } from '@gale/test-util
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// The production build (`pnpm build`, then `pnpm start`) driven by real Chromium, as a user would.
+// The production build (`pnpm build`, then `pnpm start`) driven by real Chromium, as a user would;
+// the same flow on Node (`pnpm start`) and on Bun (`pnpm start:bun`: @gale/server/bun's serve()).
 const appDir = new URL('../', import.meta.url);
-let server: ServerProcess;
 let browser: Browser;
-let page: Page;
 
 beforeAll(async () => {
-  server = await startServer(appDir);
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 900, height: 640 } });
 });
 
 afterAll(async () => {
   await browser?.close();
-  await server?.stop();
 });
 
-describe('the echo console', () => {
+describe.each(['node', 'bun'] as const)('the echo console on %s', (runtime) => {
+  let server: ServerProcess;
+  let page: Page;
+
+  beforeAll(async () => {
+    server = await startServer(appDir, {}, { runtime });
+    page = await browser.newPage({ viewport: { width: 900, height: 640 } });
+  });
+
+  afterAll(async () => {
+    await page?.close();
+    await server?.stop();
+  });
+
   it('connects, and /websocket answers "You said: …"', async () => {
     await page.goto(server.url);
     await expect.poll(() => page.getByRole('status').textContent()).toBe('Connected');
@@ -54,7 +63,7 @@ describe('the echo console', () => {
 
   // Rewrites docs/screenshot.png and docs/screenshot-phone.png, tracked files: only when asked
   // (`pnpm screenshots`).
-  it.runIf(process.env['UPDATE_SCREENSHOTS'] === '1')(
+  it.runIf(runtime === 'node' && process.env['UPDATE_SCREENSHOTS'] === '1')(
     'saves a screenshot for the README, and one at a phone width (390×844)',
     async () => {
       mkdirSync(new URL('docs/', appDir), { recursive: true });
@@ -85,7 +94,7 @@ describe('the echo console', () => {
     await page.getByRole('textbox', { name: 'Message' }).fill('sent while down');
     await page.getByRole('checkbox', { name: 'Send as binary' }).uncheck();
     await page.getByRole('button', { name: 'Send' }).click();
-    server = await startServer(appDir, { PORT: String(port) });
+    server = await startServer(appDir, { PORT: String(port) }, { runtime });
     await expect
       .poll(() => page.getByRole('status').textContent(), { timeout: 15_000 })
       .toBe('Connected');

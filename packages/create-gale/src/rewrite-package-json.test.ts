@@ -14,6 +14,7 @@ const app: PackageJson = {
     dev: 'vite',
     build: 'vite build && tsc --project tsconfig.server.json',
     start: 'node dist/server.js',
+    'start:bun': 'bun dist/server.js',
     typecheck: 'tsc --project tsconfig.json',
     lint: 'biome check .',
     test: 'vitest run',
@@ -30,6 +31,7 @@ const app: PackageJson = {
     vitest: '4.1.12',
     ws: '8.23.0',
     '@types/ws': '8.18.2',
+    bun: '1.4.5',
   },
 };
 
@@ -45,12 +47,18 @@ describe('rewritePackageJson', () => {
     });
   });
 
-  it('removes the lint and test scripts and keeps dev, build, start and typecheck', () => {
+  it('removes the lint and test scripts and keeps dev, build, start, start:bun and typecheck', () => {
     const pkg = rewritePackageJson(app, 'my-chat', versions);
-    expect(Object.keys(pkg.scripts ?? {})).toEqual(['dev', 'build', 'start', 'typecheck']);
+    expect(Object.keys(pkg.scripts ?? {})).toEqual([
+      'dev',
+      'build',
+      'start',
+      'start:bun',
+      'typecheck',
+    ]);
   });
 
-  it('removes the test-only devDependencies and keeps the build tools', () => {
+  it('removes the test-only devDependencies and bun, and keeps the build tools', () => {
     const pkg = rewritePackageJson(app, 'my-chat', versions);
     expect(pkg.devDependencies).toEqual({
       '@tsconfig/strictest': '2.0.8',

@@ -15,7 +15,11 @@ export interface PackageJson {
 /** Scripts that run the monorepo's own checks (Biome's config and the app tests stay behind). */
 export const REMOVED_SCRIPTS: readonly string[] = ['lint', 'test'];
 
-/** devDependencies that only the apps' tests use (their tests are not copied). */
+/**
+ * devDependencies that only the apps' tests use (their tests are not copied), and `bun`: the
+ * monorepo installs Bun from npm so that its tests and `pnpm start:bun` need none on the PATH; a
+ * starter's `start:bun` runs on the user's own Bun, and Node users download no Bun binary.
+ */
 export const TEST_ONLY_DEV_DEPENDENCIES: readonly string[] = [
   '@gale/test-utils',
   'vitest',
@@ -24,6 +28,7 @@ export const TEST_ONLY_DEV_DEPENDENCIES: readonly string[] = [
   'playwright-core',
   'ws',
   '@types/ws',
+  'bun',
 ];
 
 const DEPENDENCY_FIELDS = [

@@ -159,12 +159,19 @@ for (const [template, starter] of Object.entries(STARTERS)) {
 
     it("has the app's scripts and build tools, without the monorepo's tests", () => {
       const scripts = scaffolded['scripts'] as Record<string, string>;
-      expect(Object.keys(scripts).sort()).toEqual(['build', 'dev', 'start', 'typecheck']);
+      expect(Object.keys(scripts).sort()).toEqual([
+        'build',
+        'dev',
+        'start',
+        'start:bun',
+        'typecheck',
+      ]);
       const devDependencies = Object.keys(scaffolded['devDependencies'] as object);
       expect(devDependencies).toEqual(
         expect.arrayContaining(['typescript', 'vite', '@tsconfig/strictest', '@types/node']),
       );
-      for (const testOnly of ['vitest', '@vitest/browser-playwright', 'playwright', 'ws']) {
+      // bun too: a starter's start:bun runs on the user's own Bun.
+      for (const testOnly of ['vitest', '@vitest/browser-playwright', 'playwright', 'ws', 'bun']) {
         expect(devDependencies).not.toContain(testOnly);
       }
       expect(existsSync(join(appDir, 'test'))).toBe(false);

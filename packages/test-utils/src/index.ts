@@ -28,6 +28,7 @@ export { type Listenable, type Served, serve } from './serve.js';
 export {
   type PeerProcess,
   type ServerProcess,
+  type ServerRuntime,
   startPeer,
   startServer,
 } from './server-process.js';

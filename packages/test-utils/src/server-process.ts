@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 /** A `pnpm start` server in its own process (dist/server.js, the production build). */
 export interface ServerProcess {
@@ -9,15 +10,24 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+/** Which runtime {@link startServer} runs the app's server on. */
+export type ServerRuntime = 'node' | 'bun';
+
 /**
  * Starts `node dist/server.js` with `env` (PORT=0 picks a free port unless given) and resolves
- * once it printed its URL.
+ * once it printed its URL. With `runtime: 'bun'`, `bun dist/server.js` instead (`pnpm start:bun`),
+ * by the app's own `bun` devDependency (node_modules/.bin/bun), never a Bun on the PATH.
  */
 export async function startServer(
   appDir: URL,
   env: Record<string, string> = {},
+  options: { readonly runtime?: ServerRuntime } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [new URL('dist/server.js', appDir).pathname], {
+  const command =
+    options.runtime === 'bun'
+      ? fileURLToPath(new URL('node_modules/.bin/bun', appDir))
+      : process.execPath;
+  const child = spawn(command, [fileURLToPath(new URL('dist/server.js', appDir))], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -28,6 +38,7 @@ export async function startServer(
       if (match) resolve(match[1]!);
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
+    child.once('error', reject);
   });
   return {
     url,

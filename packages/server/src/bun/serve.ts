@@ -8,6 +8,7 @@ import { agreeOnProtocols } from '../upgrade.js';
 import { bindConnection, type WebSocketHandler } from '../websocket-handler.js';
 import type { BunGlobal, BunServer } from './bun-api.js';
 import { BunConnection, type BunServerState, type BunSocketData } from './bun-connection.js';
+import { serveHttp } from './bun-http.js';
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -38,11 +39,11 @@ const UINT32_MAX = 2 ** 32 - 1;
  * (`prepare()`'s `HTTPError`, 400/405/426 for a bad request, 403 from `checkOrigin`, 500 for an
  * unoffered subprotocol), `open`/`onMessage` in strict order, `onClose` once, `writeMessage`
  * promises that settle as Bun's send buffer drains, topics published natively by Bun (each
- * message framed once per server) and resumable topics (gale.v1). `application.close()` stops the
- * server too.
+ * message framed once per server) and resumable topics (gale.v1). Every other request goes to
+ * `application.handleRequest`, as on Node: `RequestHandler` routes, static files (`staticPath`),
+ * the 400/404/405 answers and the access log. `application.close()` stops the server too.
  *
- * Not yet on Bun: `RequestHandler` routes (501) and static files (404). Run by Bun only: on Node
- * it throws `InvalidStateError`.
+ * Run by Bun only: on Node it throws `InvalidStateError`.
  */
 export function serve(application: Application, options: ServeOptions = {}): BunServer {
   const bun = (globalThis as { Bun?: BunGlobal }).Bun;
@@ -56,7 +57,7 @@ export function serve(application: Application, options: ServeOptions = {}): Bun
   const server = bun.serve<BunSocketData>({
     port: options.port ?? 0,
     hostname: options.hostname,
-    fetch: (request, server) => route(runtime, perMessageDeflate, request, server),
+    fetch: (request, server) => route(application, runtime, perMessageDeflate, request, server),
     websocket: {
       maxPayloadLength: settings.websocketMaxMessageSize,
       // Gale's own keepalive (websocketPingInterval) runs on the application's clock instead.
@@ -107,14 +108,17 @@ class Exchange {
   readonly startedAt: bigint;
   data: BunSocketData | undefined = undefined;
 
-  constructor(runtime: ApplicationRuntime, fetchRequest: globalThis.Request, server: BunServer) {
+  constructor(
+    runtime: ApplicationRuntime,
+    fetchRequest: globalThis.Request,
+    server: BunServer,
+    target: string,
+  ) {
     this.startedAt = runtime.host.settings.accessLog ? process.hrtime.bigint() : 0n;
     this.runtime = runtime;
     this.fetchRequest = fetchRequest;
     this.server = server;
     const url = fetchRequest.url;
-    // The request target as node:http gives it: the path and query of Bun's absolute URL.
-    const target = url.slice(url.indexOf('/', url.indexOf('//') + 2)) || '/';
     const headers: Record<string, string> = {};
     fetchRequest.headers.forEach((value, name) => {
       headers[name] = value;
@@ -175,31 +179,31 @@ class Exchange {
   }
 }
 
-// Bun's fetch: synchronous unless the handler's prepare() is async (a promise costs Bun a tick).
+// Bun's fetch: an upgrade to a WebSocket route is served here, synchronously unless the handler's
+// prepare() is async (a promise costs Bun a tick); any other request goes to the HTTP side.
 function route(
+  application: Application,
   runtime: ApplicationRuntime,
   perMessageDeflate: boolean,
   fetchRequest: globalThis.Request,
   server: BunServer,
 ): Response | undefined | Promise<Response | undefined> {
-  const exchange = new Exchange(runtime, fetchRequest, server);
-  const { request, headers } = exchange;
-  const match = runtime.route(request.path, true);
+  const url = fetchRequest.url;
+  // The request target as node:http gives it: the path and query of Bun's absolute URL.
+  const target = url.slice(url.indexOf('/', url.indexOf('//') + 2)) || '/';
+  const upgrading = fetchRequest.headers.has('upgrade');
+  const match = upgrading ? runtime.route(target, true) : undefined;
   if (match === undefined) {
-    if (runtime.route(request.path, false) !== undefined) {
-      return exchange.answer(501, 'RequestHandler routes are not served on Bun yet');
+    // As listen(): an upgrade (Upgrade and Connection: upgrade, node:http's test) to any other
+    // path is 404; anything else goes to the HTTP side, the code node:http runs (RequestHandler
+    // routes, static files, and Tornado's 400/405 to a plain request to a WebSocket route).
+    if (upgrading && /\bupgrade\b/i.test(fetchRequest.headers.get('connection') ?? '')) {
+      return new Exchange(runtime, fetchRequest, server, target).answer(404, 'Not Found');
     }
-    return exchange.answer(404, 'Not Found');
+    return serveHttp(application, fetchRequest, server, target);
   }
-  if (headers['upgrade'] === undefined) {
-    // A plain request to a WebSocket route: Tornado's answers (405 for other methods, else 400).
-    try {
-      validateRequest({ method: request.method, headers });
-    } catch (error) {
-      if (error instanceof HandshakeError) return exchange.answer(error.status, error.message);
-    }
-    return exchange.answer(400, 'Can "Upgrade" only to "WebSocket".');
-  }
+  const exchange = new Exchange(runtime, fetchRequest, server, target);
+  const { request } = exchange;
   const handler = match.create(request) as WebSocketHandler;
   let prepared: void | Promise<void>;
   try {

@@ -1,5 +1,6 @@
-import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { parseCookie } from 'cookie';
 import { InvalidStateError } from '../errors.js';
 import { NO_PROXIES, type Origin, type ProxyTrust } from './forwarded.js';
@@ -40,7 +41,8 @@ export class Request {
    */
   constructor(raw: IncomingMessage | UpgradeHead, proxies: ProxyTrust = NO_PROXIES) {
     this.#proxies = proxies;
-    this.#raw = raw instanceof IncomingMessage ? raw : null;
+    // A request with a body stream: node:http's, or @gale/server/bun's stand-in for it.
+    this.#raw = raw instanceof Readable ? (raw as IncomingMessage) : null;
     this.method = raw.method ?? 'GET';
     const url = raw.url ?? '/';
     const q = url.indexOf('?');

@@ -319,13 +319,13 @@ describe('handshake', () => {
   }
   class Page extends RequestHandler {}
 
-  it('answers 404 to an upgrade no route matches, and 501 to a RequestHandler route', async () => {
+  it('answers 404 to an upgrade no WebSocket route matches (an HTTP route included), as listen()', async () => {
     const { port } = start([
       ['/echo', Echo],
       ['/page', Page],
     ]);
     expect((await connect(port, '/nowhere')).status).toBe(404);
-    expect((await connect(port, '/page')).status).toBe(501);
+    expect((await connect(port, '/page')).status).toBe(404);
   });
 
   it('answers an HTTPError thrown in an async prepare() with its status and headers', async () => {
