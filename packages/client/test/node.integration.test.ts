@@ -289,8 +289,14 @@ async function startGaleServer(): Promise<TestServer> {
     },
   );
   const { server, port } = await serve(app);
-  // Registered after the application's own listener: it only notes the socket.
-  server.on('upgrade', (request, socket) => peers.upgrading(request.url, socket));
+  // listen() reads upgrade requests itself (no 'upgrade' event for them): note each socket by the
+  // target of its request line, from the first bytes, which the application's reader also gets.
+  server.on('connection', (socket: Socket) => {
+    socket.once('data', (chunk: Buffer) => {
+      const line = chunk.toString('latin1', 0, Math.max(0, chunk.indexOf('\r\n')));
+      peers.upgrading(line.split(' ')[1], socket);
+    });
+  });
   return { port, peers, stop: () => app.close(500) };
 }
 
