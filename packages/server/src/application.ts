@@ -29,6 +29,11 @@ export interface ApplicationRuntime {
     url: string,
     webSocket: boolean,
   ): { readonly args: string[]; create(request: Request): Handler } | undefined;
+  /**
+   * Whether a WebSocket route's handler may ask for compression (its class overrides
+   * `getCompressionOptions`); otherwise no connection of the application ever compresses.
+   */
+  readonly mayCompress: boolean;
   /** The handler's connection is open: counted, and closed by `close()`. */
   opened(handler: WebSocketHandler): void;
   /** A server `close()` stops (it calls back once its connections are gone). */
@@ -136,6 +141,12 @@ export class Application {
             ),
         };
       },
+      mayCompress: app.#routes.some(
+        ({ handler, isWebSocket }) =>
+          isWebSocket &&
+          handler.prototype.getCompressionOptions !==
+            WebSocketHandler.prototype.getCompressionOptions,
+      ),
       opened: (handler) => app.#handlers.add(handler),
       // Only close() is called on another runtime's server (the node:http extras are probed).
       addServer: (server) => app.#servers.add(server as Server),

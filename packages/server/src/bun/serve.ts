@@ -17,10 +17,12 @@ export interface ServeOptions {
   /** The address to listen on. Bun's default (all interfaces) when omitted. */
   readonly hostname?: string;
   /**
-   * Whether Bun negotiates permessage-deflate with clients that offer it. Default true: a handler
-   * whose `getCompressionOptions()` returns options then compresses what it sends (messages of at
-   * least `threshold` bytes); one that returns null sends uncompressed. Bun answers the offer for
-   * the whole server (no context takeover either way, whatever the options say).
+   * Whether Bun negotiates permessage-deflate with clients that offer it. Default: when a
+   * WebSocket route's handler class overrides `getCompressionOptions()` (the default returns null,
+   * so no connection could compress, and Bun's native publish is slower with the extension on).
+   * With it, a handler whose `getCompressionOptions()` returns options compresses what it sends
+   * (messages of at least `threshold` bytes); one that returns null sends uncompressed. Bun answers
+   * the offer for the whole server (no context takeover either way, whatever the options say).
    */
   readonly perMessageDeflate?: boolean;
 }
@@ -52,7 +54,7 @@ export function serve(application: Application, options: ServeOptions = {}): Bun
   }
   const runtime = runtimeOf(application);
   const { settings } = runtime.host;
-  const perMessageDeflate = options.perMessageDeflate ?? true;
+  const perMessageDeflate = options.perMessageDeflate ?? runtime.mayCompress;
   let state: BunServerState;
   const server = bun.serve<BunSocketData>({
     port: options.port ?? 0,

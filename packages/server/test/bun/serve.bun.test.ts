@@ -697,14 +697,31 @@ describe('compression', () => {
     await expect(nextMessage(naive)).rejects.toThrow(/closed 1006/);
   });
 
-  it('Bun difference: Bun accepts the offer for every handler (no context takeover), and one without compression sends uncompressed', async () => {
-    const { port } = start([['/echo', Echo]]);
+  it('Bun difference: once a route compresses, Bun accepts the offer for every handler (no context takeover), and one without compression sends uncompressed', async () => {
+    const { port } = start([
+      ['/echo', Echo],
+      ['/deflate', Compressing],
+    ]);
     const client = await connect(port, '/echo', { deflate: 'offer' });
     expect(client.headers['sec-websocket-extensions']).toBe(
       'permessage-deflate; client_no_context_takeover; server_no_context_takeover',
     );
     client.sendText(big);
     expect(await nextMessage(client)).toBe(big);
+  });
+
+  it('declines the offer when no route can compress (Bun publishes faster without the extension), unless perMessageDeflate says so', async () => {
+    const { port } = start([['/echo', Echo]]);
+    const client = await connect(port, '/echo', { deflate: 'offer' });
+    expect(client.headers['sec-websocket-extensions']).toBeUndefined();
+    client.sendText(big);
+    expect(await nextMessage(client)).toBe(big);
+    const logger = recordingLogger();
+    const app = new Application([['/echo', Echo]], { logger, accessLog: false });
+    apps.push(app);
+    const forced = serve(app, { port: 0, hostname: '127.0.0.1', perMessageDeflate: true });
+    const offered = await connect(forced.port, '/echo', { deflate: 'offer' });
+    expect(offered.headers['sec-websocket-extensions']).toMatch(/^permessage-deflate/);
   });
 });
 
