@@ -17,7 +17,11 @@ import { app } from './gale-app.mjs';
 
 const port = Number(process.argv[2] ?? 0);
 
-const server = serve(app, { port, hostname: '127.0.0.1' });
+const server = serve(app, {
+  port,
+  hostname: '127.0.0.1',
+  perMessageDeflate: process.env.GALE_BUN_DEFLATE !== '0',
+});
 
 process.on('SIGUSR2', () => Bun.gc(true));
 process.on('SIGTERM', () => process.exit(0));
