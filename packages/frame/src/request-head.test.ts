@@ -50,6 +50,27 @@ describe('parseRequestHead', () => {
     expect(bytes.subarray(head!.end)).toEqual(Buffer.from([0x81, 0x00]));
   });
 
+  it('keeps every value as sent, in its own case, whether or not it is one it shares', () => {
+    const values = [
+      'websocket',
+      'WebSocket',
+      'WEBSOCKET',
+      'websockets',
+      'websocke',
+      'Upgrade',
+      'upgradE',
+      '13',
+      '31',
+      'keep-alive, Upgrade',
+      'permessage-deflate; client_max_window_bits',
+      'permessage-deflate; client_max_window_bitz',
+    ];
+    for (const value of values) {
+      const head = parseRequestHead(latin1(`GET / HTTP/1.1\r\nX-Value: ${value}\r\n\r\n`));
+      expect(head?.headers['x-value']).toBe(value);
+    }
+  });
+
   it('returns undefined until the blank line arrives', () => {
     for (let n = 0; n < HANDSHAKE.length; n++) {
       expect(parseRequestHead(latin1(HANDSHAKE.slice(0, n)))).toBeUndefined();

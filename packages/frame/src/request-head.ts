@@ -150,7 +150,11 @@ export function parseHeaderFields(bytes: Uint8Array, start: number, end: number)
     // findHeadEnd saw a LF after every CR it stopped at, but a CR inside a line is bare.
     if (bytes[i + 1] !== LF) throw malformed('a bare CR');
     i += 2;
-    addField(headers, fieldName(bytes, nameStart, nameEnd), latin1(bytes, valueStart, valueEnd));
+    addField(
+      headers,
+      fieldName(bytes, nameStart, nameEnd),
+      fieldValue(bytes, valueStart, valueEnd),
+    );
   }
   return headers;
 }
@@ -217,11 +221,17 @@ const KNOWN_NAMES: readonly string[] = [
   'x-forwarded-proto',
   'x-real-ip',
 ];
-const KNOWN_BY_LENGTH: (string[] | undefined)[] = [];
-for (const name of KNOWN_NAMES) {
-  const sameLength = KNOWN_BY_LENGTH[name.length] ?? [];
-  sameLength.push(name);
-  KNOWN_BY_LENGTH[name.length] = sameLength;
+const KNOWN_BY_LENGTH = byLength(KNOWN_NAMES);
+
+/** `strings` grouped by length, to compare a run of bytes with those of its length only. */
+function byLength(strings: readonly string[]): (string[] | undefined)[] {
+  const groups: (string[] | undefined)[] = [];
+  for (const string of strings) {
+    const sameLength = groups[string.length] ?? [];
+    sameLength.push(string);
+    groups[string.length] = sameLength;
+  }
+  return groups;
 }
 
 /** The lower-case name of the token `bytes[start..end)`. */
@@ -237,6 +247,38 @@ function fieldName(bytes: Uint8Array, start: number, end: number): string {
     }
   }
   return latin1(bytes, start, end).toLowerCase();
+}
+
+// Header values that every opening handshake from a browser or a WebSocket library repeats, kept
+// once: a value equal to one, byte for byte (values keep their case), costs no new string, so an
+// idle connection's headers hold only what is its own (the key, the host, the origin).
+const KNOWN_VALUES: readonly string[] = [
+  'websocket',
+  'Upgrade',
+  'upgrade',
+  'keep-alive, Upgrade',
+  'Keep-Alive, Upgrade',
+  '13',
+  'permessage-deflate; client_max_window_bits',
+  'permessage-deflate',
+  'no-cache',
+  'gzip, deflate, br',
+  'gzip, deflate, br, zstd',
+  'en-US,en;q=0.9',
+];
+const KNOWN_VALUES_BY_LENGTH = byLength(KNOWN_VALUES);
+
+/** The value `bytes[start..end)`, as the known string it equals if it equals one. */
+function fieldValue(bytes: Uint8Array, start: number, end: number): string {
+  const candidates = KNOWN_VALUES_BY_LENGTH[end - start];
+  if (candidates !== undefined) {
+    for (const value of candidates) {
+      let k = 0;
+      while (k < value.length && bytes[start + k] === value.charCodeAt(k)) k++;
+      if (k === value.length) return value;
+    }
+  }
+  return latin1(bytes, start, end);
 }
 
 // Node keeps the first line of these and drops the rest (`IncomingMessage` `matchKnownFields`).

@@ -32,8 +32,14 @@ export const HELLO_TIMEOUT = 10_000;
 const AWAITING_HELLO = 0;
 const OPENING = 1;
 const OPEN = 2;
-const FAILED = 3;
-type HelloState = typeof AWAITING_HELLO | typeof OPENING | typeof OPEN | typeof FAILED;
+const FAILED = 3; // open() threw or rejected
+const REFUSED = 4; // no hello, or a malformed one: open() was never called
+type HelloState =
+  | typeof AWAITING_HELLO
+  | typeof OPENING
+  | typeof OPEN
+  | typeof FAILED
+  | typeof REFUSED;
 
 /**
  * A server WebSocket: @gale/io's `Connection` with Tornado's rules. A missing Pong closes with
@@ -52,14 +58,10 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
 {
   /** The handler this connection calls (the I/O layer's `delegate` may be the hello gate). */
   readonly handler: D;
-  /** Whether the handshake selected gale.v1. */
-  readonly gale: boolean;
   readonly #host: ConnectionHost<D>;
-  #state: HelloState = OPEN;
-  #open: (() => void | Promise<void>) | undefined = undefined;
-  #handlerOpened = true;
-  #helloTimer: unknown = undefined;
-  // gale.v1: the hello's positions and the resumed topics.
+  // gale.v1: the gate in front of the handler until the hello, and the hello's positions and the
+  // resumed topics. A plain connection holds neither: every field counts on an idle server.
+  readonly #gate: HelloGate | undefined;
   #resume: ResumePoints | undefined = undefined;
 
   constructor(
@@ -72,14 +74,20 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     const gate = resume ? new HelloGate(handler) : undefined;
     super(socket, protocol, gate ?? handler, host.connectionSettings);
     this.handler = handler;
-    this.gale = resume;
     this.#host = host;
+    this.#gate = gate;
     if (gate !== undefined) gate.connection = this;
+  }
+
+  /** Whether the handshake selected gale.v1. */
+  get gale(): boolean {
+    return this.#gate !== undefined;
   }
 
   /** Whether the handler's `open()` was called (a gale.v1 connection calls it after the hello). */
   get handlerOpened(): boolean {
-    return this.#handlerOpened;
+    const state = this.#gate?.state ?? OPEN;
+    return state !== AWAITING_HELLO && state !== REFUSED;
   }
 
   /**
@@ -88,17 +96,17 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
    * clock, fails the connection with 1002. Call before `start()`.
    */
   awaitHello(open: () => void | Promise<void>): void {
-    this.#state = AWAITING_HELLO;
-    this.#open = open;
-    this.#handlerOpened = false;
-    const clock = this.settings.clock;
-    this.#helloTimer = clock.setTimeout(() => {
-      this.#helloTimer = undefined;
-      if (this.#state !== AWAITING_HELLO) return;
-      this.#state = FAILED;
+    const gate = this.#gate;
+    if (gate === undefined) throw new Error('awaitHello() on a connection without gale.v1');
+    gate.state = AWAITING_HELLO;
+    gate.open = open;
+    gate.timer = this.settings.clock.setTimeout(() => {
+      gate.timer = undefined;
+      if (gate.state !== AWAITING_HELLO) return;
+      gate.state = REFUSED;
       this.fail(1002, 'gale.v1: no hello');
     }, HELLO_TIMEOUT);
-    unref(this.#helloTimer);
+    unref(gate.timer);
   }
 
   /**
@@ -141,51 +149,40 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
     this.delegateFailed(error, where);
   }
 
-  /** @internal A message reached the hello gate. */
-  gatedMessage(message: string | Uint8Array): void | Promise<void> {
-    const state = this.#state;
-    if (state === OPEN) return this.handler.onMessage(message);
-    if (state !== AWAITING_HELLO) return; // failed: nothing reaches the handler
-    this.settings.clock.clearTimeout(this.#helloTimer);
-    this.#helloTimer = undefined;
+  /** @internal The hello reached the gate: read it, then open the handler. */
+  openWithHello(gate: HelloGate, hello: string | Uint8Array): void | Promise<void> {
+    this.settings.clock.clearTimeout(gate.timer);
+    gate.timer = undefined;
     this.#resume ??= new ResumePoints();
     try {
-      this.#resume.readHello(message);
+      this.#resume.readHello(hello);
     } catch {
-      this.#state = FAILED;
+      gate.state = REFUSED;
       this.fail(1002, 'gale.v1: malformed hello');
       return;
     }
-    this.#state = OPENING;
-    this.#handlerOpened = true;
+    gate.state = OPENING;
     let opened: void | Promise<void>;
     try {
-      opened = this.#open!();
+      opened = gate.open!();
     } catch (error) {
-      this.#openFailed(error);
+      this.#openFailed(gate, error);
       return;
     }
     if (opened !== undefined && typeof (opened as Promise<void>).then === 'function') {
       // The next message waits for open(), as it does on a plain connection.
       return (opened as Promise<void>).then(
-        () => this.#opened(),
-        (error: unknown) => this.#openFailed(error),
+        () => {
+          if (gate.state === OPENING) gate.state = OPEN;
+        },
+        (error: unknown) => this.#openFailed(gate, error),
       );
     }
-    this.#opened();
+    if (gate.state === OPENING) gate.state = OPEN;
   }
 
-  /** @internal Whether messages, pings and pongs reach the handler yet. */
-  get gateOpen(): boolean {
-    return this.#state === OPEN;
-  }
-
-  #opened(): void {
-    if (this.#state === OPENING) this.#state = OPEN;
-  }
-
-  #openFailed(error: unknown): void {
-    this.#state = FAILED;
+  #openFailed(gate: HelloGate, error: unknown): void {
+    gate.state = FAILED;
     this.#host.logException(this.handler, error, 'open');
     this.fail(1011);
   }
@@ -205,8 +202,11 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
   }
 
   protected override closed(info: CloseInfo): void {
-    this.settings.clock.clearTimeout(this.#helloTimer);
-    this.#helloTimer = undefined;
+    const gate = this.#gate;
+    if (gate !== undefined) {
+      this.settings.clock.clearTimeout(gate.timer);
+      gate.timer = undefined;
+    }
     try {
       this.#host.connectionClosed(this.handler, info);
     } catch (error) {
@@ -220,27 +220,35 @@ export class WebSocketConnection<D extends ConnectionDelegate = ConnectionDelega
 }
 
 /**
- * The I/O layer's delegate on a gale.v1 connection: the first message is the hello (the
- * connection opens the handler on it); then everything goes to the handler, unchanged.
+ * The I/O layer's delegate on a gale.v1 connection, and where it is with its hello: the first
+ * message is the hello (the connection opens the handler on it); then everything goes to the
+ * handler, unchanged.
  */
 class HelloGate implements ConnectionDelegate {
   readonly #handler: ConnectionDelegate;
   connection!: WebSocketConnection;
+  // OPEN until awaitHello(): the upgrade runs open() itself when it does not wait for a hello.
+  state: HelloState = OPEN;
+  open: (() => void | Promise<void>) | undefined = undefined;
+  timer: unknown = undefined;
 
   constructor(handler: ConnectionDelegate) {
     this.#handler = handler;
   }
 
   onMessage(message: string | Uint8Array): void | Promise<void> {
-    return this.connection.gatedMessage(message);
+    const state = this.state;
+    if (state === OPEN) return this.#handler.onMessage(message);
+    if (state !== AWAITING_HELLO) return; // opening, failed or refused: nothing reaches it
+    return this.connection.openWithHello(this, message);
   }
 
   onPing(data: Uint8Array): void {
-    if (this.connection.gateOpen) this.#handler.onPing(data);
+    if (this.state === OPEN) this.#handler.onPing(data);
   }
 
   onPong(data: Uint8Array): void {
-    if (this.connection.gateOpen) this.#handler.onPong(data);
+    if (this.state === OPEN) this.#handler.onPong(data);
   }
 
   // WebSocketConnection.closed() tells the application, which calls the handler's onClose.

@@ -260,7 +260,9 @@ describe('the hello', () => {
     expect(p.ws.readyState).toBe(WebSocket.OPEN);
     clock.advance(1);
     expect(await p.closed).toEqual({ code: 1002, reason: 'gale.v1: no hello' });
+    await until(() => app.connectionCount === 0, 'the connection gone');
     expect(events).not.toContain('open');
+    expect(events).not.toContain('close'); // no open(), no onClose()
   });
 
   it('does not time out a connection whose hello arrived', async () => {
