@@ -31,7 +31,9 @@ export interface ServeOptions {
 export type { BunServer };
 
 // Bun's backpressure limit sits above Gale's policy (its maximum buffered amount plus one message),
-// so that Gale's 1008 comes first; Bun drops a message only beyond this.
+// so that Gale's 1008 comes first for what handlers write. Topic messages Bun publishes natively
+// reach only this limit, where Bun would drop them: it closes the connection instead
+// (closeOnBackpressureLimit), so that a slow subscriber is never left open with messages missing.
 const BACKPRESSURE_SLACK = 1024 * 1024;
 const UINT32_MAX = 2 ** 32 - 1;
 
@@ -71,7 +73,7 @@ export function serve(application: Application, options: ServeOptions = {}): Bun
           BACKPRESSURE_SLACK,
         UINT32_MAX,
       ),
-      closeOnBackpressureLimit: false,
+      closeOnBackpressureLimit: true,
       publishToSelf: false,
       perMessageDeflate,
       open(ws) {

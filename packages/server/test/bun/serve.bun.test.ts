@@ -673,6 +673,58 @@ describe('flow control', () => {
   });
 });
 
+describe('topics to a slow consumer', () => {
+  const CHUNK = 64 * 1024;
+  const COUNT = 512; // 32 MiB: far past Bun's limit here, and the kernel's socket buffers
+  const journal = new Journal();
+  class Subscriber extends WebSocketHandler {
+    override open(): void {
+      void this.subscribe('news');
+    }
+    override onMessage(): void {
+      for (let i = 0; i < COUNT; i++) {
+        this.application.publish('news', new Uint8Array(CHUNK).fill(i % 256), { exclude: this });
+      }
+    }
+    override onClose(): void {
+      journal.onCloseCalls++;
+      journal.closeCode = this.closeCode;
+    }
+  }
+
+  it('Bun difference: closes a subscriber that falls behind past Bun’s backpressure limit, and drops nothing while it is open', async () => {
+    // Bun's limit: websocketMaxBufferedAmount + 2 × websocketMaxMessageSize + 1 MiB, about 1.2 MiB.
+    const { port } = start([['/news', Subscriber]], {
+      websocketMaxBufferedAmount: CHUNK,
+      websocketMaxMessageSize: CHUNK,
+    });
+    const slow = await open(port, '/news');
+    slow.pause();
+    const publisher = await open(port, '/news');
+    publisher.sendText('go');
+    await until(() => journal.onCloseCalls >= 1, 'the slow subscriber closed');
+    // What reached the slow client is every message from the first, in order, with no gap.
+    slow.resume();
+    let received = 0;
+    let end = '';
+    for (;;) {
+      const message = await nextMessage(slow).catch((error: unknown) => {
+        end = String(error);
+        return null;
+      });
+      if (message === null || typeof message === 'string') break;
+      expect(message.length).toBe(CHUNK);
+      expect(message[0]).toBe(received % 256);
+      received++;
+    }
+    expect(received).toBeLessThan(COUNT);
+    // Bun ends the connection without a Close frame.
+    expect(end).toBe('Error: closed 1006 ');
+    expect(journal.closeCode).toBeNull();
+    expect(journal.onCloseCalls).toBe(1); // the publisher reads: it stays open
+  });
+});
+
 describe('compression', () => {
   class Compressing extends Echo {
     override getCompressionOptions(): DeflateOptions {
