@@ -308,6 +308,34 @@ describe('RequestHandler routes on Bun', () => {
     expect(access[1]?.message).toMatch(/^404 GET \/nowhere \(127\.0\.0\.1\) \d+\.\d{2}ms$/);
   });
 
+  it('Bun difference: request.raw is a stand-in with the method, URL, version, headers and socket address, and nothing else of node:http', async () => {
+    class RawHandler extends RequestHandler {
+      override get(): void {
+        const raw = this.request.raw;
+        this.write({
+          method: raw.method,
+          url: raw.url,
+          header: raw.headers['x-probe'],
+          remoteAddress: raw.socket.remoteAddress,
+          encrypted: (raw.socket as { encrypted?: boolean }).encrypted === true,
+          setTimeout: typeof (raw as { setTimeout?: unknown }).setTimeout,
+          httpVersion: raw.httpVersion,
+        });
+      }
+    }
+    const { url } = start([['/raw', RawHandler]]);
+    const response = await fetch(url('/raw?a=1'), { headers: { 'x-probe': 'seen' } });
+    expect(await response.json()).toEqual({
+      method: 'GET',
+      url: '/raw?a=1',
+      header: 'seen',
+      remoteAddress: '127.0.0.1',
+      encrypted: false,
+      setTimeout: 'undefined',
+      httpVersion: '1.1',
+    });
+  });
+
   it('serves WebSockets on the same server', async () => {
     const { port, url } = start(routes);
     const client = await connect(port, '/echo');
