@@ -29,6 +29,7 @@
 //   BENCH_IDLE_SETTLE_MS=2000   time after opening before the first idle-memory reading
 //   BENCH_IDLE_MS=60000     idle time before the second idle-memory reading (0: none)
 //   BENCH_SESSIONS_CONCURRENCY=50
+//   BENCH_BUN_DEFLATE=0     1: both Bun servers (raw Bun, gale-bun) with permessage-deflate on
 //   BENCH_LOADGEN=c         c: echo and sessions by loadgen/loadgen.c, built with $CC or cc (why
 //                           in its header; loadgen.mjs when there is no compiler); node: by
 //                           loadgen.mjs. Fan-out and idle memory are always loadgen.mjs's.
@@ -79,6 +80,7 @@ const SESSIONS_CONCURRENCY = numberFromEnv('BENCH_SESSIONS_CONCURRENCY', 50);
 const LOADGEN = process.env['BENCH_LOADGEN'] ?? 'c';
 const SERVERS = listFromEnv('BENCH_SERVERS', 'ws,tornado,floor,bun,gale,gale-bun');
 const ONLY = listFromEnv('BENCH_ONLY', 'echo,fanout,idle,sessions');
+const BUN_DEFLATE = process.env['BENCH_BUN_DEFLATE'] === '1' ? '1' : '0';
 
 /**
  * @typedef {object} RunningServer
@@ -116,11 +118,16 @@ async function startFloor() {
   return { ...(await startNodePeer('floor-echo.mjs', { nodeArgs: ['--expose-gc'] })), gcSignal };
 }
 
+// Both Bun servers get the same permessage-deflate setting, which Bun applies to the whole server
+// (the load generator never asks for the extension, but Bun's native publish is slower with it on):
+// gale-bun ÷ raw Bun compares them configured alike.
+const bunDeflate = { BUN_ECHO_DEFLATE: BUN_DEFLATE, GALE_BUN_DEFLATE: BUN_DEFLATE };
+
 // peers/bun-echo.mjs, run by the pinned bun; it collects garbage on SIGUSR2 with Bun.gc(true).
 /** @returns {Promise<RunningServer | null>} */
 async function startBun() {
   if (bun.bun === null) return null;
-  return { ...(await startBunPeer(bun.bun, 'bun-echo.mjs')), gcSignal };
+  return { ...(await startBunPeer(bun.bun, 'bun-echo.mjs', { env: bunDeflate })), gcSignal };
 }
 
 // peers/gale-echo.mjs: the same routes as ws-echo.mjs, on the built @gale/server (pnpm build).
@@ -133,7 +140,7 @@ async function startGale() {
 /** @returns {Promise<RunningServer | null>} */
 async function startGaleBun() {
   if (bun.bun === null) return null;
-  return { ...(await startBunPeer(bun.bun, 'gale-bun-echo.mjs')), gcSignal };
+  return { ...(await startBunPeer(bun.bun, 'gale-bun-echo.mjs', { env: bunDeflate })), gcSignal };
 }
 
 // In this order within each round, so that the ceilings run between ws and gale under the same
@@ -458,6 +465,7 @@ const config = {
   fanoutMessages: FANOUT_MESSAGES,
   fanoutSize: FANOUT_SIZE,
   idleConnections: IDLE_CONNECTIONS,
+  bunPerMessageDeflate: BUN_DEFLATE === '1',
   sessionsConcurrency: SESSIONS_CONCURRENCY,
   loadGenerator: {
     echoAndSessions: nativeLoadgen === null ? 'loadgen/loadgen.mjs' : 'loadgen/loadgen.c',
@@ -467,7 +475,9 @@ const config = {
 const { cpus, cpuModel } = machine();
 const ceilingNames = [
   ...(ceilings.includes('floor') ? ['the node:http floor'] : []),
-  ...(ceilings.includes('bun') && bun.bun !== null ? [`raw Bun ${bun.version}`] : []),
+  ...(ceilings.includes('bun') && bun.bun !== null
+    ? [`raw Bun ${bun.version} (permessage-deflate ${BUN_DEFLATE === '1' ? 'on' : 'off'})`]
+    : []),
 ];
 console.log(
   `\n@gale/server vs ws ${wsVersion}${tornado ? ` and Tornado ${tornado.version}` : ''}` +

@@ -11,7 +11,9 @@
 //            `publish:<n>[:<size>]` publishes n binary messages of <size> bytes (default
 //            BUN_ECHO_FANOUT_SIZE, 32) to the topic
 //
-// permessage-deflate is off, as on the other peers' routes the load generator uses. Listens on
+// permessage-deflate is off, as on the other peers' routes the load generator uses (BUN_ECHO_DEFLATE=1
+// turns Bun's server-wide permessage-deflate on, to compare with Gale on Bun when a route of its
+// application compresses, which turns it on for the whole server there). Listens on
 // 127.0.0.1 and prints `LISTENING <port>`; SIGUSR2 runs a full collection.
 
 const MiB = 1024 * 1024;
@@ -31,7 +33,7 @@ const server = Bun.serve({
     return new Response('WebSocket only\n', { status: 426 });
   },
   websocket: {
-    perMessageDeflate: false,
+    perMessageDeflate: process.env.BUN_ECHO_DEFLATE === '1',
     maxPayloadLength: 16 * MiB,
     // Bun closes a connection after 120 s without a message by default; the idle-memory
     // measurement keeps connections idle longer than that, and the Node peers never time out.
