@@ -12,7 +12,7 @@ import {
   WebSocketClosedError,
   WebSocketHandler,
 } from '../src/index.js';
-import { serve as listen } from './serve-runtime.js';
+import { isBun, serve as listen } from './serve-runtime.js';
 
 // The behaviours of tornado/test/websocket_test.py, against gale handlers and the ws client.
 
@@ -180,7 +180,8 @@ describe('handshake', () => {
   });
 });
 
-describe('attach', () => {
+// attach() is Node's: it serves on a node:http Server (Bun's serve() has its own).
+describe.skipIf(isBun)('attach', () => {
   it('serves its routes on an existing server and leaves other upgrades to their listener', async () => {
     // As Vite's dev server: another upgrade listener (here a ws server on /other) shares the server.
     const server = createServer();
