@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     name: 'server',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    // Bun's tests run under Bun (vitest.bun.config.ts, `pnpm test:bun`).
+    // The Bun-only tests run under Bun (vitest.bun.config.ts, `pnpm test:bun`), which runs the
+    // integration tests again there, against @gale/server/bun.
     exclude: ['**/node_modules/**', 'test/bun/**'],
     testTimeout: 30_000,
   },

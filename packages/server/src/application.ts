@@ -36,8 +36,11 @@ export interface ApplicationRuntime {
   readonly mayCompress: boolean;
   /** The handler's connection is open: counted, and closed by `close()`. */
   opened(handler: WebSocketHandler): void;
-  /** A server `close()` stops (it calls back once its connections are gone). */
-  addServer(server: { close(callback: () => void): unknown }): void;
+  /**
+   * A server `close()` stops (it calls back once its connections are gone); its
+   * `closeAllConnections()`, when it has one, ends what is left once the WebSockets have closed.
+   */
+  addServer(server: { close(callback: () => void): unknown; closeAllConnections?(): void }): void;
 }
 
 let runtime: (application: Application) => ApplicationRuntime;

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { encodeHello, parseServerMessage, type ServerMessage } from '@gale/frame/resume';
-import { Inbox, serve as listen, ManualClock, recordingLogger, until } from '@gale/test-utils';
+import { Inbox, ManualClock, recordingLogger, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -11,6 +11,7 @@ import {
   type Position,
   WebSocketHandler,
 } from '../src/index.js';
+import { serve as listen } from './serve-runtime.js';
 
 // gale.v1 (docs/resume-protocol.md) over real sockets, with ws as a raw peer that speaks it by
 // hand: the hello, envelopes, controls, resuming after a reconnection, and plain clients beside.

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
-import { Inbox, serve as listen, ManualClock, recordingLogger, until } from '@gale/test-utils';
+import { Inbox, ManualClock, recordingLogger, until } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
@@ -12,6 +12,7 @@ import {
   WebSocketClosedError,
   WebSocketHandler,
 } from '../src/index.js';
+import { isBun, serve as listen } from './serve-runtime.js';
 
 // The behaviours of tornado/test/websocket_test.py, against gale handlers and the ws client.
 
@@ -136,6 +137,17 @@ describe('handshake', () => {
     expect(response.startsWith('HTTP/1.1 405')).toBe(true);
   });
 
+  it('closes the connection after refusing an upgrade: a request behind it gets no answer', async () => {
+    const { port } = await serve([['/echo', EchoHandler]]);
+    const refused =
+      'GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Version: 12\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    const response = await rawRequest(port, `${refused}GET /echo HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(response).toMatch(/^HTTP\/1\.1 426 /);
+    expect(response).toMatch(/\r\nconnection: close\r\n/i);
+    expect(response.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+  });
+
   it('answers 404 to an upgrade no route matches', async () => {
     const { url } = await serve([['/echo', EchoHandler]]);
     expect(await statusOf(url('/nowhere'))).toBe(404);
@@ -168,7 +180,8 @@ describe('handshake', () => {
   });
 });
 
-describe('attach', () => {
+// attach() is Node's: it serves on a node:http Server (Bun's serve() has its own).
+describe.skipIf(isBun)('attach', () => {
   it('serves its routes on an existing server and leaves other upgrades to their listener', async () => {
     // As Vite's dev server: another upgrade listener (here a ws server on /other) shares the server.
     const server = createServer();

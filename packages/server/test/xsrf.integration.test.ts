@@ -1,7 +1,8 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { recordingLogger, serve } from '@gale/test-utils';
+import { recordingLogger } from '@gale/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Application, type ApplicationOptions, RequestHandler, type Route } from '../src/index.js';
+import { serve } from './serve-runtime.js';
 
 // Tornado's xsrf_cookies (tornado/test/web_test.py's XSRFTest), plus the Origin check, over
 // real sockets.

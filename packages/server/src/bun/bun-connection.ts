@@ -281,7 +281,9 @@ export class BunConnection implements HandlerConnection, BunTopicMember {
     } else {
       status = ws.sendText(typeof data === 'string' ? data : decoder.decode(data), compress);
     }
-    if (status > 0) {
+    // Bun counts the payload's bytes: an empty message that went out is 0 too, the status of a
+    // dropped one. Bun drops only far past Gale's own limit, so an empty one is taken as sent.
+    if (status > 0 || (status === 0 && data.length === 0)) {
       // Written through; if earlier writes were waiting, Bun's buffer may have emptied with it.
       if (this.#waiting.length > 0) this.#measure();
       return track ? SETTLED : undefined;

@@ -98,7 +98,12 @@ export function serve(application: Application, options: ServeOptions = {}): Bun
     lastDelivery: undefined,
     lastEnvelope: undefined,
   };
-  runtime.addServer({ close: (callback) => server.stop(false).then(callback) });
+  runtime.addServer({
+    close: (callback) => server.stop(false).then(callback),
+    // As node:http's, once the WebSockets have closed (or the timeout passed): the connections left
+    // (idle keep-alive ones, heads still being read) end now, not at Bun's idle timeout.
+    closeAllConnections: () => void server.stop(true),
+  });
   return server;
 }
 
@@ -162,11 +167,13 @@ class Exchange {
     );
   }
 
+  // A refused upgrade closes the connection, as on Node (abortHandshake): without Connection:
+  // close, Bun would keep it open for the next request until its idle timeout.
   answer(status: number, message: string, extra?: Readonly<Record<string, string>>): Response {
     this.log(status);
     return new Response(message, {
       status,
-      headers: { 'content-type': 'text/plain; charset=utf-8', ...extra },
+      headers: { 'content-type': 'text/plain; charset=utf-8', ...extra, connection: 'close' },
     });
   }
 
@@ -193,8 +200,10 @@ function route(
   server: BunServer,
 ): Response | undefined | Promise<Response | undefined> {
   const url = fetchRequest.url;
-  // The request target as node:http gives it: the path and query of Bun's absolute URL.
-  const target = url.slice(url.indexOf('/', url.indexOf('//') + 2)) || '/';
+  // The request target as node:http gives it: the path and query of Bun's absolute URL, or the
+  // URL itself when the request had no Host (an HTTP/1.0 one), since Bun leaves it relative then.
+  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2);
+  const target = start === -1 ? '/' : url.slice(start);
   const upgrading = fetchRequest.headers.has('upgrade');
   const match = upgrading ? runtime.route(target, true) : undefined;
   if (match === undefined) {

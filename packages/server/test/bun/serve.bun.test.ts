@@ -86,6 +86,23 @@ describe('messages', () => {
     expect([...(await nextMessage(client))]).toEqual([0, 1, 2, 255]);
   });
 
+  it('sends empty messages, and keeps the connection (Bun reports 0 bytes sent for them)', async () => {
+    class Empty extends WebSocketHandler {
+      override async onMessage(): Promise<void> {
+        await this.writeMessage('');
+        await this.writeMessage(new Uint8Array(0), { binary: true });
+        await this.writeMessage('after');
+      }
+    }
+    const { app, port } = start([['/empty', Empty]]);
+    const client = await open(port, '/empty');
+    client.sendText('go');
+    expect(await nextMessage(client)).toBe('');
+    expect([...(await nextMessage(client))]).toEqual([]);
+    expect(await nextMessage(client)).toBe('after');
+    expect(app.connectionCount).toBe(1);
+  });
+
   it('passes path arguments to open() and runs onMessage only after an async open()', async () => {
     const journal = new Journal();
     let release!: () => void;
