@@ -158,13 +158,13 @@ function stalledClients(port: number, n: number): Promise<Socket[]> {
 
 describe('slow consumers', () => {
   const onNode = it.skipIf(isBun);
-  const onBun = it.runIf(isBun);
   const limit = 512 * 1024;
 
-  // On Bun a topic's messages are published natively, out of the policy's sight (below).
-  onNode('closes clients that never read, while the others receive every message', async () => {
+  it('closes clients that never read, while the others receive every message', async () => {
     // A stalled client is dropped once its queue outgrows the limit plus one message (of at most
-    // websocketMaxMessageSize): small messages keep that within a few dozen publishes.
+    // websocketMaxMessageSize): small messages keep that within a few dozen publishes. On Bun, which
+    // publishes a topic's messages natively, out of the policy's sight, Bun's own backpressure limit
+    // (the limit, twice websocketMaxMessageSize and 1 MiB) closes it, a few hundred publishes on.
     const { app, port } = await serve({
       websocketMaxBufferedAmount: limit,
       websocketMaxMessageSize: 64 * 1024,
@@ -183,28 +183,6 @@ describe('slow consumers', () => {
     }
     expect(app.connectionCount).toBe(3);
     await until(() => readers.every((r) => r.received.length === published), 'every message');
-    for (const r of readers) expect(r.ws.readyState).toBe(WebSocket.OPEN);
-    for (const socket of stalled) socket.destroy();
-  });
-
-  onBun('leaves clients that never read open: the policy counts no topic messages', async () => {
-    const { app, port } = await serve({
-      websocketMaxBufferedAmount: limit,
-      websocketMaxMessageSize: 64 * 1024,
-    });
-    const readers = await Promise.all([reader(port), reader(port), reader(port)]);
-    const stalled = await stalledClients(port, 100);
-    await until(() => app.connectionCount === 103, 'every connection');
-    // 16 MiB: far past what a stalled client's socket and Bun's send buffer (the limit, twice
-    // websocketMaxMessageSize and 1 MiB) hold, after which Bun drops the messages for it.
-    const payload = Buffer.alloc(16 * 1024, 'x');
-    const published = 1_000;
-    for (let i = 0; i < published; i++) {
-      app.publish('news', payload);
-      await nextLoop();
-    }
-    await until(() => readers.every((r) => r.received.length === published), 'every message');
-    expect(app.connectionCount).toBe(103);
     for (const r of readers) expect(r.ws.readyState).toBe(WebSocket.OPEN);
     for (const socket of stalled) socket.destroy();
   });
