@@ -119,8 +119,8 @@ async function startFloor() {
 }
 
 // Both Bun servers get the same permessage-deflate setting, which Bun applies to the whole server
-// (the load generator never asks for the extension, but Bun's native publish is slower with it on):
-// gale-bun ÷ raw Bun compares them configured alike.
+// (the load generator never asks for the extension): gale-bun ÷ raw Bun compares them configured
+// alike.
 const bunDeflate = { BUN_ECHO_DEFLATE: BUN_DEFLATE, GALE_BUN_DEFLATE: BUN_DEFLATE };
 
 // peers/bun-echo.mjs, run by the pinned bun; it collects garbage on SIGUSR2 with Bun.gc(true).

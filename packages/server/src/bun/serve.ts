@@ -19,7 +19,7 @@ export interface ServeOptions {
   /**
    * Whether Bun negotiates permessage-deflate with clients that offer it. Default: when a
    * WebSocket route's handler class overrides `getCompressionOptions()` (the default returns null,
-   * so no connection could compress, and Bun's native publish is slower with the extension on).
+   * so no connection could compress, and the server declines an offer nothing would use).
    * With it, a handler whose `getCompressionOptions()` returns options compresses what it sends
    * (messages of at least `threshold` bytes); one that returns null sends uncompressed. Bun answers
    * the offer for the whole server (no context takeover either way, whatever the options say).
