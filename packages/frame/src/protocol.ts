@@ -117,20 +117,6 @@ const NO_CHUNKS: readonly Uint8Array[] = Object.freeze([]);
 // The frame options of every protocol that neither masks nor has a mask function (servers).
 const UNMASKED = Object.freeze({ mask: null, maskPayload: null, allocate: null });
 
-// Protocol's flags (its #flags bits).
-const IS_SERVER = 1 << 0;
-const FIN = 1 << 1;
-const MASKED = 1 << 2;
-const BORROWED = 1 << 3;
-const MESSAGE_COMPRESSED = 1 << 4;
-const SENDING_FRAGMENTED = 1 << 5;
-const SENDING_COMPRESSED = 1 << 6;
-const CLOSE_SENT = 1 << 7;
-const CLOSE_RECEIVED = 1 << 8;
-const CLOSE_EVENT_EMITTED = 1 << 9;
-const EOF_RECEIVED = 1 << 10;
-const TRANSPORT_CLOSE = 1 << 11;
-
 /** A copy of `view` in a buffer of its own (a Buffer, like the messages delivered as views). */
 function copyOf(view: Uint8Array): Uint8Array {
   if (view.length === 0) return view;
@@ -163,35 +149,46 @@ export class Protocol {
     maskPayload: MaskFunction | null;
     allocate: ((size: number) => Buffer) | null;
   };
+  readonly #isServer: boolean;
 
   // Null while empty: an idle connection holds no arrays.
   #events: ProtocolEvent[] | null = null;
   #output: Uint8Array[] | null = null;
 
-  // Every yes-or-no of the state below, one bit each (see the accessors after the constructor):
-  // one number where twelve fields would cost an idle connection 88 bytes more.
-  #flags = 0;
-
-  // Receiving: the frame being parsed (its FIN and MASK bits are flags).
+  // Receiving: the frame being parsed.
   #parseState: ParseState = ParseState.HEADER;
   // Header bytes split across reads, and control payloads that arrive in pieces: both rare, so
   // allocated on first use (an idle connection holds neither).
   #head: Uint8Array | null = null;
   #headLength = 0;
+  #fin = false;
   #opcode = 0;
+  #masked = false;
   // The masking key as one 32-bit number: a 4-byte typed array per connection would cost ~200 bytes.
   #maskKey = 0;
   #payloadLength = 0;
   #payloadReceived = 0;
   #control: Uint8Array | null = null;
+  // Whether the bytes being parsed belong to the caller (receiveData's `borrowed`).
+  #borrowed = false;
 
   // Receiving: the message being assembled.
   #messageOpcode = 0; // 0: no fragmented message in progress.
+  #messageCompressed = false;
   #assembly: Uint8Array = EMPTY;
   #assemblyLength = 0;
   #utf8: Utf8Validator | null = null;
 
+  // Sending.
+  #sendingFragmented = false;
+  #sendingCompressed = false;
+
   // Closing.
+  #closeSent = false;
+  #closeReceived = false;
+  #closeEventEmitted = false;
+  #eofReceived = false;
+  #transportClose = false;
   #error: ProtocolError | null = null;
   // The end of the input (a Close frame received, or a failure) while events parsed before it
   // still wait to be taken: it takes effect in the next eventsReceived() call (see #endInput).
@@ -199,7 +196,7 @@ export class Protocol {
 
   constructor(options: ProtocolOptions) {
     this.side = options.side;
-    if (options.side === 'server') this.#flags = IS_SERVER;
+    this.#isServer = options.side === 'server';
     const max = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     if (!(max > 0)) throw new InvalidArgumentError('maxMessageSize must be positive');
     this.maxMessageSize = max;
@@ -211,83 +208,6 @@ export class Protocol {
       this.#generateMask === null
         ? UNMASKED
         : { mask: this.#generateMask, maskPayload, allocate: options.allocateFrame ?? null };
-  }
-
-  // The flags, read and written as fields.
-  get #isServer(): boolean {
-    return (this.#flags & IS_SERVER) !== 0;
-  }
-  // The frame being parsed is the last of its message.
-  get #fin(): boolean {
-    return (this.#flags & FIN) !== 0;
-  }
-  set #fin(on: boolean) {
-    this.#flags = on ? this.#flags | FIN : this.#flags & ~FIN;
-  }
-  // The frame being parsed is masked.
-  get #masked(): boolean {
-    return (this.#flags & MASKED) !== 0;
-  }
-  set #masked(on: boolean) {
-    this.#flags = on ? this.#flags | MASKED : this.#flags & ~MASKED;
-  }
-  // The bytes being parsed belong to the caller (receiveData's `borrowed`).
-  get #borrowed(): boolean {
-    return (this.#flags & BORROWED) !== 0;
-  }
-  set #borrowed(on: boolean) {
-    this.#flags = on ? this.#flags | BORROWED : this.#flags & ~BORROWED;
-  }
-  // The message being received is compressed (RSV1 on its first frame).
-  get #messageCompressed(): boolean {
-    return (this.#flags & MESSAGE_COMPRESSED) !== 0;
-  }
-  set #messageCompressed(on: boolean) {
-    this.#flags = on ? this.#flags | MESSAGE_COMPRESSED : this.#flags & ~MESSAGE_COMPRESSED;
-  }
-  // A fragmented message is being sent.
-  get #sendingFragmented(): boolean {
-    return (this.#flags & SENDING_FRAGMENTED) !== 0;
-  }
-  set #sendingFragmented(on: boolean) {
-    this.#flags = on ? this.#flags | SENDING_FRAGMENTED : this.#flags & ~SENDING_FRAGMENTED;
-  }
-  // The message being sent is compressed.
-  get #sendingCompressed(): boolean {
-    return (this.#flags & SENDING_COMPRESSED) !== 0;
-  }
-  set #sendingCompressed(on: boolean) {
-    this.#flags = on ? this.#flags | SENDING_COMPRESSED : this.#flags & ~SENDING_COMPRESSED;
-  }
-  get #closeSent(): boolean {
-    return (this.#flags & CLOSE_SENT) !== 0;
-  }
-  set #closeSent(on: boolean) {
-    this.#flags = on ? this.#flags | CLOSE_SENT : this.#flags & ~CLOSE_SENT;
-  }
-  get #closeReceived(): boolean {
-    return (this.#flags & CLOSE_RECEIVED) !== 0;
-  }
-  set #closeReceived(on: boolean) {
-    this.#flags = on ? this.#flags | CLOSE_RECEIVED : this.#flags & ~CLOSE_RECEIVED;
-  }
-  get #closeEventEmitted(): boolean {
-    return (this.#flags & CLOSE_EVENT_EMITTED) !== 0;
-  }
-  set #closeEventEmitted(on: boolean) {
-    this.#flags = on ? this.#flags | CLOSE_EVENT_EMITTED : this.#flags & ~CLOSE_EVENT_EMITTED;
-  }
-  get #eofReceived(): boolean {
-    return (this.#flags & EOF_RECEIVED) !== 0;
-  }
-  set #eofReceived(on: boolean) {
-    this.#flags = on ? this.#flags | EOF_RECEIVED : this.#flags & ~EOF_RECEIVED;
-  }
-  get #transportClose(): boolean {
-    return (this.#flags & TRANSPORT_CLOSE) !== 0;
-  }
-  set #transportClose(on: boolean) {
-    this.#flags = on ? this.#flags | TRANSPORT_CLOSE : this.#flags & ~TRANSPORT_CLOSE;
   }
 
   /** The connection state: OPEN until a Close frame is sent or received, CLOSED after EOF. */
